@@ -1,0 +1,87 @@
+"""The one exception hierarchy of pipetune.
+
+Every error a user can cause is one of these, named for what the caller does next::
+
+    PipetuneError
+    ├── InvalidDistributionError (ValueError)    fix the search space
+    ├── ParamConflictError (ValueError)          a name was suggested twice with different domains
+    ├── InvalidArgumentError (ValueError)        fix the argument named in the message
+    ├── StudyNotFoundError (KeyError)            create the study, or check its name / storage
+    ├── DuplicateStudyError (ValueError)         load it (load_if_exists=True) or pick another name
+    ├── TrialNotFoundError (KeyError)            check the trial number
+    ├── UpdateFinishedTrialError (RuntimeError)  a finished trial never changes
+    ├── StorageError (RuntimeError)              storage unreachable or inconsistent
+    │   └── StorageURLError (ValueError)         fix the storage URL
+    ├── ObjectiveError                           the objective returned something unusable
+    ├── SearchSpaceExhaustedError                the sampler has no candidate left (full grid)
+    └── MissingDependencyError (ImportError)     pip install the named extra
+
+``TrialPruned`` is not an error: the objective raises it to end a trial early.
+"""
+
+from __future__ import annotations
+
+
+class PipetuneError(Exception):
+    """Base of every error pipetune raises on purpose."""
+
+
+class InvalidDistributionError(PipetuneError, ValueError):
+    """A search-space domain is malformed (low > high, empty choices, ...)."""
+
+
+class ParamConflictError(PipetuneError, ValueError):
+    """A parameter name was suggested again in one trial with a different domain."""
+
+
+class InvalidArgumentError(PipetuneError, ValueError):
+    """An argument of a public function is out of its domain."""
+
+
+class StudyNotFoundError(PipetuneError, KeyError):
+    """No study of that name (or id) exists in the storage."""
+
+    def __str__(self) -> str:  # KeyError would otherwise print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateStudyError(PipetuneError, ValueError):
+    """A study of that name already exists in the storage."""
+
+
+class TrialNotFoundError(PipetuneError, KeyError):
+    """No trial of that id or number exists in the study."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UpdateFinishedTrialError(PipetuneError, RuntimeError):
+    """A write was attempted on a trial that is already COMPLETE, PRUNED or FAIL."""
+
+
+class StorageError(PipetuneError, RuntimeError):
+    """The storage could not carry out an operation; nothing was half-written."""
+
+
+class StorageURLError(StorageError, ValueError):
+    """A storage URL names an unknown scheme or is malformed."""
+
+
+class ObjectiveError(PipetuneError):
+    """An objective returned a value that cannot be a trial's result (NaN, a string, ...)."""
+
+
+class SearchSpaceExhaustedError(PipetuneError):
+    """The sampler has no candidate left to propose: every grid point is taken."""
+
+
+class MissingDependencyError(PipetuneError, ImportError):
+    """An optional dependency is needed for the feature called."""
+
+
+class TrialPruned(Exception):
+    """Raised by an objective to stop its trial early; the trial ends PRUNED.
+
+    Deliberately not a ``PipetuneError``: it is control flow, not a failure.
+    """

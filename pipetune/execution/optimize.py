@@ -1,0 +1,181 @@
+"""``Study.optimize``: runs trials in this thread or in a pool of threads until a budget ends."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError
+from pipetune.execution.loop import run_trial
+
+if TYPE_CHECKING:
+    from pipetune.study import Study
+    from pipetune.trial import Trial
+
+logger = logging.getLogger("pipetune")
+
+
+def _check_arguments(n_trials: Any, timeout: Any, n_jobs: Any, catch: Any,
+                     callbacks: Any) -> tuple[int, tuple[type[BaseException], ...], list]:
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int)
+                                 or n_trials <= 0):
+        raise InvalidArgumentError(
+            f"The 'n_trials' argument of Study.optimize must be a positive int or None. "
+            f"Got {n_trials!r}.")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise InvalidArgumentError(
+            f"The 'timeout' argument of Study.optimize must be a positive number of seconds or "
+            f"None. Got {timeout!r}.")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise InvalidArgumentError(
+            f"The 'n_jobs' argument of Study.optimize must be a positive int, or -1 for one per "
+            f"CPU. Got {n_jobs!r}.")
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    catch_types = (catch,) if isinstance(catch, type) else tuple(catch)
+    if not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch_types):
+        raise InvalidArgumentError(
+            f"The 'catch' argument of Study.optimize must be an exception class or a tuple of "
+            f"them. Got {catch!r}.")
+    callbacks = list(callbacks or ())
+    if not all(callable(c) for c in callbacks):
+        raise InvalidArgumentError("Every callback passed to Study.optimize must be callable.")
+    return n_jobs, catch_types, callbacks
+
+
+class _Run:
+    """Shared state of one optimize call: the budget, progress and the best value seen."""
+
+    def __init__(self, study: "Study", n_trials: int | None, timeout: float | None,
+                 show_progress_bar: bool) -> None:
+        self.study = study
+        self.n_trials = n_trials
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.lock = threading.Lock()
+        self.started = 0
+        self.running: dict[int, "Trial"] = {}
+        self.best: FrozenTrial | None = None
+        self.minimize = (not study.is_multi_objective
+                         and study.directions[0] == StudyDirection.MINIMIZE)
+        self.bar = None
+        if show_progress_bar:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=n_trials, desc=study.study_name, unit="trial")
+        if not study.is_multi_objective:
+            try:
+                self.best = study.best_trial
+            except InvalidArgumentError:
+                self.best = None
+
+    def take_slot(self) -> bool:
+        with self.lock:
+            if self.study._stop_requested:
+                return False
+            if self.n_trials is not None and self.started >= self.n_trials:
+                return False
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                return False
+            self.started += 1
+            return True
+
+    def finished(self, frozen: FrozenTrial) -> None:
+        with self.lock:
+            self.running.pop(frozen.trial_id, None)
+            improved = (frozen.state == TrialState.COMPLETE and not self.study.is_multi_objective
+                        and (self.best is None
+                             or (frozen.values[0] < self.best.values[0]) == self.minimize
+                             and frozen.values[0] != self.best.values[0]))
+            if improved:
+                self.best = frozen
+            if self.bar is not None:
+                self.bar.update(1)
+                if self.best is not None:
+                    self.bar.set_postfix(best=f"{self.best.values[0]:.6g}",
+                                         trial=self.best.number, refresh=False)
+        if logger.isEnabledFor(logging.INFO):
+            _log_trial(frozen, self.best)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _log_trial(frozen: FrozenTrial, best: FrozenTrial | None) -> None:
+    if frozen.state == TrialState.COMPLETE:
+        outcome = f"finished with value {frozen.values[0] if len(frozen.values) == 1 else frozen.values}"
+    else:
+        outcome = f"ended {frozen.state.name}"
+    best_text = "" if best is None else f" Best is trial {best.number} with value {best.values[0]:.6g}."
+    logger.info("Trial %d %s and params %s.%s", frozen.number, outcome, frozen.params, best_text)
+
+
+def _worker(run: _Run, func: Callable, catch: tuple, callbacks: list) -> None:
+    study = run.study
+    while run.take_slot():
+        if study.sampler.is_exhausted(study._history):
+            study.stop()
+            return
+        try:
+            trial = study.ask()
+        except SearchSpaceExhaustedError as error:
+            logger.info("Stopping: %s", error)
+            study.stop()
+            return
+        with run.lock:
+            run.running[trial._trial_id] = trial
+        frozen, error = run_trial(study, func, trial, catch)
+        run.finished(frozen)
+        for callback in callbacks:
+            callback(study, frozen)
+        if error is not None:
+            study.stop()
+            raise error
+
+
+def run_optimize(study: "Study", func: Callable[["Trial"], Any], *, n_trials: int | None,
+                 timeout: float | None, n_jobs: int, catch: Any,
+                 callbacks: Iterable | None, show_progress_bar: bool) -> None:
+    """The body of ``Study.optimize`` (see there)."""
+    if not callable(func):
+        raise InvalidArgumentError(
+            f"Study.optimize needs a callable objective taking a trial. Got {func!r}.")
+    n_jobs, catch_types, callbacks = _check_arguments(n_trials, timeout, n_jobs, catch, callbacks)
+    study._stop_requested = False
+    run = _Run(study, n_trials, timeout, show_progress_bar)
+    try:
+        if n_jobs == 1:
+            _worker(run, func, catch_types, callbacks)
+            return
+        pool = concurrent.futures.ThreadPoolExecutor(n_jobs, thread_name_prefix="pipetune")
+        futures = [pool.submit(_worker, run, func, catch_types, callbacks) for _ in range(n_jobs)]
+        try:
+            first_error: BaseException | None = None
+            for future in concurrent.futures.as_completed(futures):
+                error = future.exception()
+                if error is not None and first_error is None:
+                    first_error = error
+                    study.stop()
+            pool.shutdown()
+            if first_error is not None:
+                raise first_error
+        except KeyboardInterrupt as interrupt:
+            # Threads cannot be interrupted: fail the trials in flight now, so nothing stays
+            # RUNNING, and let the threads' late results be ignored.
+            study.stop()
+            with run.lock:
+                in_flight = list(run.running.values())
+            for trial in in_flight:
+                study._fail(trial, interrupt)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    finally:
+        run.close()
+        study._stop_requested = False

@@ -1,0 +1,8 @@
+"""Samplers propose params for each trial from the study's history."""
+
+from pipetune.samplers.base import BaseSampler
+from pipetune.samplers.grid import GridSampler
+from pipetune.samplers.qmc import QMCSampler
+from pipetune.samplers.random import RandomSampler
+
+__all__ = ["BaseSampler", "GridSampler", "QMCSampler", "RandomSampler"]

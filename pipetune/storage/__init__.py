@@ -1,0 +1,45 @@
+"""Storage: the only code that persists anything. ``get_storage`` turns a URL into a backend."""
+
+from __future__ import annotations
+
+import threading
+
+from pipetune.errors import StorageURLError
+from pipetune.storage.base import BaseStorage
+from pipetune.storage.memory import InMemoryStorage
+
+__all__ = ["BaseStorage", "InMemoryStorage", "get_storage"]
+
+_open_storages: dict[str, BaseStorage] = {}
+_open_lock = threading.Lock()
+
+_SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
+    """The storage named by ``storage``: a backend object as is, None for a new in-memory one,
+    or a URL (``sqlite:///file.db``, ``postgresql://...``). One process shares one backend (and
+    its connection pool) per URL."""
+    if storage is None:
+        return InMemoryStorage()
+    if isinstance(storage, BaseStorage):
+        return storage
+    if not isinstance(storage, str):
+        raise StorageURLError(
+            f"storage must be a URL string, a storage object or None. Got {type(storage).__name__}."
+        )
+    scheme = storage.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in _SQL_SCHEMES:
+        raise StorageURLError(
+            f"Unknown storage URL {storage!r}. Use 'sqlite:///path/to/file.db' (the embedded "
+            "default) or 'postgresql://user@host:5432/db'."
+        )
+    if scheme in ("postgresql", "postgres") and "+" not in storage.split(":", 1)[0]:
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; pipetune ships psycopg 3.
+        storage = "postgresql+psycopg:" + storage.split(":", 1)[1]
+    with _open_lock:
+        if storage not in _open_storages:
+            from pipetune.storage.sql import SQLStorage
+
+            _open_storages[storage] = SQLStorage(storage)
+        return _open_storages[storage]

@@ -1,0 +1,133 @@
+"""The storage interface: the one place that persists studies and trials.
+
+Every method is one atomic operation: it either happens whole or raises and changes nothing.
+Call order for one trial: ``claim_trial`` (a WAITING trial, or a new one) -> ``set_trial_param``
+for each suggested param -> any number of ``set_trial_intermediate_value`` / attrs ->
+``finish_trial``. A finished trial (COMPLETE, PRUNED, FAIL) never changes again, which is what
+lets ``get_trials_since`` serve study history incrementally (see ``storage/cached.py``).
+Implementations prove they keep this contract by passing ``pipetune.testing.storage``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
+from pipetune.distributions import Distribution
+
+
+class BaseStorage(abc.ABC):
+    """Persists studies and their trials; safe to share between threads."""
+
+    # -- studies -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_study(self, study_name: str, directions: Sequence[StudyDirection]) -> int:
+        """Creates a study and returns its id; raises DuplicateStudyError if the name is taken."""
+
+    @abc.abstractmethod
+    def delete_study(self, study_id: int) -> None:
+        """Deletes a study with all its trials; raises StudyNotFoundError if absent."""
+
+    @abc.abstractmethod
+    def get_study_id(self, study_name: str) -> int:
+        """The id of the named study; raises StudyNotFoundError if absent."""
+
+    @abc.abstractmethod
+    def get_study_name(self, study_id: int) -> str: ...
+
+    @abc.abstractmethod
+    def get_study_directions(self, study_id: int) -> tuple[StudyDirection, ...]: ...
+
+    @abc.abstractmethod
+    def set_study_attr(self, study_id: int, key: str, value: Any, *, system: bool = False) -> None:
+        """Sets a JSON-serializable study attribute (a user attr, or a system one)."""
+
+    @abc.abstractmethod
+    def get_study_attrs(self, study_id: int, *, system: bool = False) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def list_studies(self) -> list[StudySummary]:
+        """Every study with its trial count and best trial, ordered by id."""
+
+    # -- trials --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_trial(
+        self,
+        study_id: int,
+        *,
+        state: TrialState = TrialState.WAITING,
+        system_attrs: dict[str, Any] | None = None,
+    ) -> FrozenTrial:
+        """Adds a trial with the next number (a WAITING one for ``enqueue_trial``)."""
+
+    @abc.abstractmethod
+    def claim_trial(self, study_id: int, worker: str | None = None) -> FrozenTrial:
+        """Atomically turns the oldest WAITING trial RUNNING, or creates a new RUNNING trial.
+
+        Two callers never receive the same trial, whatever process or machine they run on.
+        """
+
+    @abc.abstractmethod
+    def set_trial_param(
+        self, trial_id: int, name: str, internal_value: float, distribution: Distribution
+    ) -> None:
+        """Records a suggested param (internal encoding); raises if the trial is finished."""
+
+    @abc.abstractmethod
+    def finish_trial(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        """Moves a RUNNING trial to a finished state with its values.
+
+        Returns False, changing nothing, when the trial was already finished (by another
+        process, e.g. a heartbeat check); raises TrialNotFoundError when it does not exist.
+        """
+
+    @abc.abstractmethod
+    def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> bool:
+        """Records a value at a step; returns False (ignored) if that step already has one."""
+
+    @abc.abstractmethod
+    def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None:
+        """Sets a JSON-serializable trial attribute; raises if the trial is finished."""
+
+    @abc.abstractmethod
+    def get_trial(self, trial_id: int) -> FrozenTrial: ...
+
+    @abc.abstractmethod
+    def get_trial_id(self, study_id: int, number: int) -> int:
+        """The id of a study's trial by its number; raises TrialNotFoundError if absent."""
+
+    @abc.abstractmethod
+    def get_trials(
+        self, study_id: int, states: Collection[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        """The study's trials ordered by number, optionally only those in ``states``."""
+
+    @abc.abstractmethod
+    def get_trials_since(
+        self, study_id: int, last_seen_id: int, also_ids: Collection[int] = ()
+    ) -> list[FrozenTrial]:
+        """Trials with id > ``last_seen_id`` plus those listed in ``also_ids``.
+
+        The incremental read behind the cached study history: a caller passes the largest id it
+        has seen and the ids it saw unfinished, so its cost does not grow with the study.
+        """
+
+    @abc.abstractmethod
+    def count_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> int: ...
+
+    @abc.abstractmethod
+    def claim_key(self, study_id: int, key: str, trial_id: int) -> bool:
+        """Atomic first-come reservation of a study-wide key for a trial.
+
+        Returns True for the first caller and False for every later one. Samplers that hand out
+        a finite set of candidates (the grid) use it so parallel workers never repeat one.
+        """
+
+    def close(self) -> None:
+        """Releases connections; the storage must not be used afterwards."""

@@ -1,0 +1,85 @@
+"""This process's incremental copy of a study's history, and the read-only view samplers get.
+
+A finished trial never changes, so it is fetched once; each refresh asks the storage only for
+trials newer than the last one seen plus those seen unfinished. The cost of a refresh therefore
+depends on what changed, not on how many trials the study has.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pipetune._best import best_trial_of
+from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+from pipetune.storage.base import BaseStorage
+
+
+@dataclass(frozen=True)
+class StudyView:
+    """What samplers and pruners may see of a study: its directions and a snapshot of its
+    trials ordered by number. It cannot write, except for ``claim_key`` (see the storage)."""
+
+    study_name: str
+    directions: tuple[StudyDirection, ...]
+    trials: tuple[FrozenTrial, ...]
+    claim_key: Callable[[str, int], bool] = field(repr=False, compare=False)
+
+    def get_trials(self, states: Collection[TrialState] | None = None) -> list[FrozenTrial]:
+        if states is None:
+            return list(self.trials)
+        return [t for t in self.trials if t.state in states]
+
+    @property
+    def best_trial(self) -> FrozenTrial | None:
+        return best_trial_of(self.trials, self.directions)
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.directions) > 1
+
+
+class StudyHistory:
+    """Thread-safe incremental cache of one study's trials in this process."""
+
+    def __init__(self, storage: BaseStorage, study_id: int, study_name: str,
+                 directions: Sequence[StudyDirection]) -> None:
+        self._storage = storage
+        self._study_id = study_id
+        self._study_name = study_name
+        self._directions = tuple(directions)
+        self._lock = threading.Lock()
+        self._by_number: list[FrozenTrial | None] = []  # numbers are dense: 0..n-1
+        self._unfinished_ids: set[int] = set()
+        self._last_seen_id = -1
+        self._snapshot: tuple[FrozenTrial, ...] | None = None
+
+    def refresh(self) -> None:
+        with self._lock:
+            delta = self._storage.get_trials_since(
+                self._study_id, self._last_seen_id, tuple(self._unfinished_ids))
+            for trial in delta:
+                if trial.number >= len(self._by_number):
+                    self._by_number.extend([None] * (trial.number + 1 - len(self._by_number)))
+                if self._by_number[trial.number] != trial:
+                    self._by_number[trial.number] = trial
+                    self._snapshot = None
+                if trial.state.is_finished():
+                    self._unfinished_ids.discard(trial.trial_id)
+                else:
+                    self._unfinished_ids.add(trial.trial_id)
+                self._last_seen_id = max(self._last_seen_id, trial.trial_id)
+
+    def view(self, refresh: bool = True) -> StudyView:
+        """A consistent snapshot of the study, refreshed from storage first unless told not to."""
+        if refresh:
+            self.refresh()
+        with self._lock:
+            if self._snapshot is None:
+                self._snapshot = tuple(t for t in self._by_number if t is not None)
+            trials = self._snapshot
+        return StudyView(
+            study_name=self._study_name, directions=self._directions, trials=trials,
+            claim_key=lambda key, trial_id: self._storage.claim_key(self._study_id, key, trial_id))

@@ -1,0 +1,254 @@
+"""Storage in this process's memory: the fastest, gone when the process ends."""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import datetime as dt
+import json
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
+from pipetune.distributions import Distribution
+from pipetune.errors import (
+    DuplicateStudyError,
+    StudyNotFoundError,
+    TrialNotFoundError,
+    UpdateFinishedTrialError,
+)
+from pipetune.storage.base import BaseStorage
+from pipetune._best import best_trial_of
+
+
+def _json_copy(value: Any) -> Any:
+    # Attributes must survive every storage alike: reject what JSON cannot hold, and copy so the
+    # caller mutating its object later does not change the record.
+    return json.loads(json.dumps(value))
+
+
+@dataclass
+class _Study:
+    name: str
+    directions: tuple[StudyDirection, ...]
+    created: dt.datetime
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    trial_ids: list[int] = field(default_factory=list)  # ascending, so bisect finds "since"
+    claimed_keys: dict[str, int] = field(default_factory=dict)
+
+
+class InMemoryStorage(BaseStorage):
+    """Keeps studies as Python objects behind one lock; trials are immutable snapshots."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._studies: dict[int, _Study] = {}
+        self._study_ids: dict[str, int] = {}
+        self._trials: dict[int, FrozenTrial] = {}
+        self._trial_study: dict[int, int] = {}
+        self._next_study_id = 0
+        self._next_trial_id = 0
+
+    # -- studies -------------------------------------------------------------------------------
+
+    def _study(self, study_id: int) -> _Study:
+        try:
+            return self._studies[study_id]
+        except KeyError:
+            raise StudyNotFoundError(f"No study with id {study_id} in this storage.") from None
+
+    def create_study(self, study_name: str, directions: Sequence[StudyDirection]) -> int:
+        with self._lock:
+            if study_name in self._study_ids:
+                raise DuplicateStudyError(
+                    f"A study named {study_name!r} already exists. Load it with "
+                    "load_if_exists=True, or choose another study_name."
+                )
+            study_id = self._next_study_id
+            self._next_study_id += 1
+            self._studies[study_id] = _Study(study_name, tuple(directions), dt.datetime.now())
+            self._study_ids[study_name] = study_id
+            return study_id
+
+    def delete_study(self, study_id: int) -> None:
+        with self._lock:
+            study = self._study(study_id)
+            for trial_id in study.trial_ids:
+                del self._trials[trial_id]
+                del self._trial_study[trial_id]
+            del self._study_ids[study.name]
+            del self._studies[study_id]
+
+    def get_study_id(self, study_name: str) -> int:
+        with self._lock:
+            try:
+                return self._study_ids[study_name]
+            except KeyError:
+                raise StudyNotFoundError(
+                    f"No study named {study_name!r} in this storage. Create it with "
+                    "create_study, or check the name and the storage URL."
+                ) from None
+
+    def get_study_name(self, study_id: int) -> str:
+        with self._lock:
+            return self._study(study_id).name
+
+    def get_study_directions(self, study_id: int) -> tuple[StudyDirection, ...]:
+        with self._lock:
+            return self._study(study_id).directions
+
+    def set_study_attr(self, study_id: int, key: str, value: Any, *, system: bool = False) -> None:
+        value = _json_copy(value)
+        with self._lock:
+            study = self._study(study_id)
+            (study.system_attrs if system else study.user_attrs)[key] = value
+
+    def get_study_attrs(self, study_id: int, *, system: bool = False) -> dict[str, Any]:
+        with self._lock:
+            study = self._study(study_id)
+            return copy.deepcopy(study.system_attrs if system else study.user_attrs)
+
+    def list_studies(self) -> list[StudySummary]:
+        with self._lock:
+            summaries = []
+            for study_id, study in sorted(self._studies.items()):
+                trials = [self._trials[i] for i in study.trial_ids]
+                summaries.append(StudySummary(
+                    study_id=study_id, study_name=study.name, directions=study.directions,
+                    n_trials=len(trials), best_trial=best_trial_of(trials, study.directions),
+                    datetime_start=study.created, user_attrs=copy.deepcopy(study.user_attrs),
+                    system_attrs=copy.deepcopy(study.system_attrs)))
+            return summaries
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def _add_trial(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
+        study = self._study(study_id)
+        trial = replace(trial, trial_id=self._next_trial_id, number=len(study.trial_ids))
+        self._next_trial_id += 1
+        self._trials[trial.trial_id] = trial
+        self._trial_study[trial.trial_id] = study_id
+        study.trial_ids.append(trial.trial_id)
+        return trial
+
+    def create_trial(self, study_id: int, *, state: TrialState = TrialState.WAITING,
+                     system_attrs: dict[str, Any] | None = None) -> FrozenTrial:
+        system_attrs = _json_copy(system_attrs or {})
+        with self._lock:
+            start = dt.datetime.now() if state == TrialState.RUNNING else None
+            return self._add_trial(study_id, FrozenTrial(
+                number=-1, trial_id=-1, state=state, system_attrs=system_attrs,
+                datetime_start=start))
+
+    def claim_trial(self, study_id: int, worker: str | None = None) -> FrozenTrial:
+        with self._lock:
+            study = self._study(study_id)
+            for trial_id in study.trial_ids:
+                trial = self._trials[trial_id]
+                if trial.state == TrialState.WAITING:
+                    trial = replace(trial, state=TrialState.RUNNING,
+                                    datetime_start=dt.datetime.now(), worker=worker)
+                    self._trials[trial_id] = trial
+                    return trial
+            return self._add_trial(study_id, FrozenTrial(
+                number=-1, trial_id=-1, state=TrialState.RUNNING,
+                datetime_start=dt.datetime.now(), worker=worker))
+
+    def _running(self, trial_id: int) -> FrozenTrial:
+        trial = self._trial(trial_id)
+        if trial.state.is_finished():
+            raise UpdateFinishedTrialError(
+                f"Trial {trial.number} is already {trial.state.name}; a finished trial cannot "
+                "be changed."
+            )
+        return trial
+
+    def _trial(self, trial_id: int) -> FrozenTrial:
+        try:
+            return self._trials[trial_id]
+        except KeyError:
+            raise TrialNotFoundError(f"No trial with id {trial_id} in this storage.") from None
+
+    def set_trial_param(self, trial_id: int, name: str, internal_value: float,
+                        distribution: Distribution) -> None:
+        with self._lock:
+            trial = self._running(trial_id)
+            params = {**trial.params, name: distribution.to_external(internal_value)}
+            distributions = {**trial.distributions, name: distribution}
+            self._trials[trial_id] = replace(trial, params=params, distributions=distributions)
+
+    def finish_trial(self, trial_id: int, state: TrialState,
+                     values: Sequence[float] | None = None) -> bool:
+        with self._lock:
+            trial = self._trial(trial_id)
+            if trial.state.is_finished():
+                return False
+            self._trials[trial_id] = replace(
+                trial, state=state, values=None if values is None else tuple(map(float, values)),
+                datetime_complete=dt.datetime.now(),
+                datetime_start=trial.datetime_start or dt.datetime.now())
+            return True
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> bool:
+        with self._lock:
+            trial = self._running(trial_id)
+            if step in trial.intermediate_values:
+                return False
+            values = {**trial.intermediate_values, step: float(value)}
+            self._trials[trial_id] = replace(trial, intermediate_values=values)
+            return True
+
+    def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None:
+        value = _json_copy(value)
+        with self._lock:
+            trial = self._running(trial_id)
+            if system:
+                trial = replace(trial, system_attrs={**trial.system_attrs, key: value})
+            else:
+                trial = replace(trial, user_attrs={**trial.user_attrs, key: value})
+            self._trials[trial_id] = trial
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            return self._trial(trial_id)
+
+    def get_trial_id(self, study_id: int, number: int) -> int:
+        with self._lock:
+            trial_ids = self._study(study_id).trial_ids
+            if not 0 <= number < len(trial_ids):
+                raise TrialNotFoundError(f"No trial number {number} in this study.")
+            return trial_ids[number]
+
+    def get_trials(self, study_id: int,
+                   states: Collection[TrialState] | None = None) -> list[FrozenTrial]:
+        with self._lock:
+            trials = [self._trials[i] for i in self._study(study_id).trial_ids]
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return trials
+
+    def get_trials_since(self, study_id: int, last_seen_id: int,
+                         also_ids: Collection[int] = ()) -> list[FrozenTrial]:
+        with self._lock:
+            trial_ids = self._study(study_id).trial_ids
+            start = bisect.bisect_right(trial_ids, last_seen_id)
+            older = sorted(i for i in also_ids if i <= last_seen_id and i in self._trials)
+            return [self._trials[i] for i in older + trial_ids[start:]]
+
+    def count_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> int:
+        with self._lock:
+            trial_ids = self._study(study_id).trial_ids
+            if states is None:
+                return len(trial_ids)
+            return sum(1 for i in trial_ids if self._trials[i].state in states)
+
+    def claim_key(self, study_id: int, key: str, trial_id: int) -> bool:
+        with self._lock:
+            claimed = self._study(study_id).claimed_keys
+            if key in claimed:
+                return False
+            claimed[key] = trial_id
+            return True

@@ -1,0 +1,28 @@
+"""Schema migrations: one function per version step, applied in order inside the schema
+transaction. Each step carries an old-schema fixture database in tests/storage/fixtures/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, update
+
+from pipetune.errors import StorageError
+from pipetune.storage.sql import schema as s
+
+# version -> function upgrading a database from that version to the next one
+STEPS: dict[int, Callable[[Connection], None]] = {}
+
+
+def migrate(conn: Connection, version: int) -> None:
+    """Upgrades the schema from ``version`` to ``schema.SCHEMA_VERSION``."""
+    while version < s.SCHEMA_VERSION:
+        step = STEPS.get(version)
+        if step is None:
+            raise StorageError(
+                f"No migration from schema version {version}; this storage cannot be upgraded "
+                "by this pipetune."
+            )
+        step(conn)
+        version += 1
+        conn.execute(update(s.schema_info).values(version=version))

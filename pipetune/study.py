@@ -1,0 +1,321 @@
+"""Studies: the trials of one optimization, and the functions that create, load and list them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import numbers
+import traceback
+import uuid
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pipetune._best import best_trial_of, pareto_front
+from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
+from pipetune.errors import (
+    DuplicateStudyError,
+    InvalidArgumentError,
+    UpdateFinishedTrialError,
+)
+from pipetune.pruners.base import BasePruner, NopPruner
+from pipetune.samplers.base import BaseSampler
+from pipetune.storage import BaseStorage, get_storage
+from pipetune.storage.cached import StudyHistory, StudyView
+from pipetune.trial import FIXED_PARAMS_ATTR, Trial, check_values
+
+if TYPE_CHECKING:
+    import pandas
+
+logger = logging.getLogger("pipetune")
+
+FAIL_REASON_ATTR = "fail_reason"
+TRACEBACK_ATTR = "traceback"
+
+
+def _default_sampler(directions: Sequence[StudyDirection]) -> BaseSampler:
+    from pipetune.samplers.random import RandomSampler
+
+    return RandomSampler()
+
+
+class Study:
+    """The trials of one optimization in one storage, with the sampler and pruner this process
+    uses on them. Several processes may hold a Study on the same stored study at once."""
+
+    def __init__(self, study_name: str, storage: "str | BaseStorage | None",
+                 sampler: BaseSampler | None = None, pruner: BasePruner | None = None) -> None:
+        self._storage = get_storage(storage)
+        self._study_id = self._storage.get_study_id(study_name)
+        self.study_name = study_name
+        self._directions = self._storage.get_study_directions(self._study_id)
+        if sampler is not None and not isinstance(sampler, BaseSampler):
+            raise InvalidArgumentError(
+                f"sampler must be a pipetune sampler (e.g. pipetune.samplers.RandomSampler()). "
+                f"Got {sampler!r}.")
+        if pruner is not None and not isinstance(pruner, BasePruner):
+            raise InvalidArgumentError(
+                f"pruner must be a pipetune pruner (e.g. pipetune.pruners.NopPruner()). "
+                f"Got {pruner!r}.")
+        self.sampler = sampler or _default_sampler(self._directions)
+        self.pruner = pruner or NopPruner()
+        self._history = StudyHistory(self._storage, self._study_id, study_name, self._directions)
+        self._stop_requested = False
+
+    def __repr__(self) -> str:
+        return f"<Study {self.study_name!r} in {getattr(self._storage, 'url', 'memory')}>"
+
+    # -- what the study holds ------------------------------------------------------------------
+
+    @property
+    def directions(self) -> tuple[StudyDirection, ...]:
+        return self._directions
+
+    @property
+    def direction(self) -> StudyDirection:
+        if len(self._directions) != 1:
+            raise InvalidArgumentError(
+                f"Study {self.study_name!r} has {len(self._directions)} objectives; use .directions.")
+        return self._directions[0]
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self._directions) > 1
+
+    def _view(self, refresh: bool = True) -> StudyView:
+        return self._history.view(refresh=refresh)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, ordered by number (read incrementally from storage)."""
+        return list(self._view().trials)
+
+    def get_trials(self, states: Collection[TrialState] | None = None) -> list[FrozenTrial]:
+        return self._view().get_trials(states)
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The COMPLETE trial with the best value."""
+        if self.is_multi_objective:
+            raise InvalidArgumentError(
+                "A multi-objective study has no single best trial; use study.best_trials "
+                "(the Pareto front).")
+        best = best_trial_of(self._view().trials, self._directions)
+        if best is None:
+            raise InvalidArgumentError(
+                f"Study {self.study_name!r} has no COMPLETE trial yet, so no best trial: run "
+                "study.optimize first.")
+        return best
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """The Pareto front: COMPLETE trials no other trial beats on every objective."""
+        return pareto_front(self._view().trials, self._directions)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    @property
+    def best_value(self) -> float:
+        return self.best_trial.values[0]
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return self._storage.get_study_attrs(self._study_id)
+
+    @property
+    def system_attrs(self) -> dict[str, Any]:
+        return self._storage.get_study_attrs(self._study_id, system=True)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self._storage.set_study_attr(self._study_id, key, value)
+
+    # -- running trials ------------------------------------------------------------------------
+
+    def optimize(self, func: Callable[[Trial], Any], n_trials: int | None = None,
+                 timeout: float | None = None, n_jobs: int = 1,
+                 catch: "type[Exception] | Iterable[type[Exception]]" = (),
+                 callbacks: Iterable[Callable[["Study", FrozenTrial], None]] | None = None,
+                 show_progress_bar: bool = False) -> None:
+        """Runs trials of ``func`` until ``n_trials`` have run, ``timeout`` seconds passed,
+        the sampler ran out of candidates or ``study.stop()`` was called.
+
+        ``n_jobs`` trials run at once in threads (-1: one per CPU). An exception from ``func``
+        fails its trial and stops the run unless its type is in ``catch``.
+        """
+        from pipetune.execution.optimize import run_optimize
+
+        run_optimize(self, func, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, catch=catch,
+                     callbacks=callbacks, show_progress_bar=show_progress_bar)
+
+    def stop(self) -> None:
+        """Lets the running ``optimize`` finish the trials in flight and start no more."""
+        self._stop_requested = True
+
+    def ask(self, worker: str | None = None) -> Trial:
+        """Starts a trial (an enqueued one first) for the caller to evaluate and ``tell``."""
+        frozen = self._storage.claim_trial(self._study_id, worker)
+        view = self._view(refresh=self.sampler.needs_history)
+        for key, value in self.sampler.before_trial(view, frozen).items():
+            self._storage.set_trial_attr(frozen.trial_id, key, value, system=True)
+            frozen.system_attrs[key] = value
+        return Trial(self, frozen)
+
+    def tell(self, trial: "Trial | int", values: "float | Sequence[float] | None" = None,
+             state: TrialState | str | None = None, *,
+             skip_if_finished: bool = False) -> FrozenTrial:
+        """Finishes a trial started by ``ask``: COMPLETE with its value(s) by default, or
+        PRUNED / FAIL. Values that are not numbers (or NaN) make the trial FAIL with the reason
+        recorded; the returned record says what was stored."""
+        if not isinstance(trial, Trial):
+            trial = self._trial_by_number(trial)
+        state = TrialState.COMPLETE if state is None else TrialState.parse(state)
+        if state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+            raise InvalidArgumentError(
+                f"tell takes state COMPLETE, PRUNED or FAIL. Got {state.name}.")
+        checked: tuple[float, ...] | None = None
+        if state == TrialState.COMPLETE:
+            checked, problem = check_values(values, len(self._directions))
+            if problem is not None:
+                logger.warning("Trial %d failed: %s", trial.number, problem)
+                self._record_failure(trial, problem, None)
+                state = TrialState.FAIL
+        elif state == TrialState.PRUNED and not self.is_multi_objective:
+            intermediate = trial.intermediate_values
+            last = intermediate[max(intermediate)] if intermediate else None
+            if last is not None and last == last:  # NaN is not a value
+                checked = (last,)
+        elif values is not None:
+            raise InvalidArgumentError(f"A {state.name} trial takes no values; drop values=.")
+        frozen = trial.snapshot()
+        self.sampler.after_trial(self._view(refresh=False), frozen, state, checked)
+        if not self._storage.finish_trial(trial._trial_id, state, checked):
+            if skip_if_finished:
+                return self._storage.get_trial(trial._trial_id)
+            raise UpdateFinishedTrialError(
+                f"Trial {trial.number} was already finished; pass skip_if_finished=True to "
+                "ignore repeated tells.")
+        return replace(frozen, state=state, values=checked, datetime_complete=dt.datetime.now())
+
+    def _trial_by_number(self, number: int) -> Trial:
+        if isinstance(number, bool) or not isinstance(number, numbers.Integral):
+            raise InvalidArgumentError(f"tell takes a Trial or a trial number. Got {number!r}.")
+        frozen = self._storage.get_trial(self._storage.get_trial_id(self._study_id, int(number)))
+        return Trial(self, frozen)
+
+    def _record_failure(self, trial: Trial, reason: str, trace: str | None) -> None:
+        try:
+            trial.set_system_attr(FAIL_REASON_ATTR, reason)
+            if trace is not None:
+                trial.set_system_attr(TRACEBACK_ATTR, trace)
+        except UpdateFinishedTrialError:
+            pass  # already failed elsewhere (interrupted, or a heartbeat check)
+
+    def _fail(self, trial: Trial, error: BaseException) -> FrozenTrial:
+        """Records ``error`` on the trial and finishes it FAIL."""
+        reason = f"{type(error).__name__}: {error}"
+        self._record_failure(trial, reason, "".join(traceback.format_exception(error)))
+        return self.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+
+    def enqueue_trial(self, params: dict[str, Any], user_attrs: dict[str, Any] | None = None,
+                      skip_if_exists: bool = False) -> None:
+        """Queues a trial that takes ``params`` (the sampler fills any param not given); it
+        runs before any newly sampled trial, in any process working on the study."""
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise InvalidArgumentError(
+                f"enqueue_trial takes a dict of param name -> value. Got {params!r}.")
+        if skip_if_exists:
+            for t in self._view().trials:
+                if t.state == TrialState.FAIL:
+                    continue
+                given = t.system_attrs.get(FIXED_PARAMS_ATTR) or t.params
+                if all(k in given and given[k] == v for k, v in params.items()):
+                    return
+        frozen = self._storage.create_trial(self._study_id, state=TrialState.WAITING,
+                                            system_attrs={FIXED_PARAMS_ATTR: params})
+        for key, value in (user_attrs or {}).items():
+            self._storage.set_trial_attr(frozen.trial_id, key, value)
+
+    # -- analysis ------------------------------------------------------------------------------
+
+    def trials_dataframe(self, attrs: Collection[str] | None = None) -> "pandas.DataFrame":
+        """One row per trial: number, value(s), state, datetime_start, datetime_complete,
+        duration, params_<name>, user_attrs_<name> (and system_attrs_<name>,
+        intermediate_values_<step> when named in ``attrs``)."""
+        from pipetune.tracking.dataframe import trials_dataframe
+
+        return trials_dataframe(self.trials, self._directions, attrs)
+
+
+def _parse_directions(direction: Any, directions: Any) -> list[StudyDirection]:
+    if direction is not None and directions is not None:
+        raise InvalidArgumentError("Give either direction= or directions=, not both.")
+    if directions is None:
+        return [StudyDirection.parse(direction or "minimize")]
+    if isinstance(directions, (str, StudyDirection)) or not isinstance(directions, Iterable):
+        raise InvalidArgumentError(
+            f"directions must be a list such as ['minimize', 'maximize']. Got {directions!r}.")
+    parsed = [StudyDirection.parse(d) for d in directions]
+    if not parsed:
+        raise InvalidArgumentError("directions must name at least one direction.")
+    return parsed
+
+
+def create_study(storage: "str | BaseStorage | None" = None, sampler: BaseSampler | None = None,
+                 pruner: BasePruner | None = None, study_name: str | None = None,
+                 direction: "str | StudyDirection | None" = None, load_if_exists: bool = False,
+                 directions: "Sequence[str | StudyDirection] | None" = None) -> Study:
+    """Creates a study (or loads it with ``load_if_exists``) in ``storage``: a URL such as
+    ``sqlite:///pipetune.db``, or None for memory."""
+    parsed = _parse_directions(direction, directions)
+    if study_name is None:
+        study_name = f"study-{uuid.uuid4().hex[:12]}"
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise InvalidArgumentError(f"study_name must be a non-empty string. Got {study_name!r}.")
+    backend = get_storage(storage)
+    try:
+        backend.create_study(study_name, parsed)
+    except DuplicateStudyError:
+        if not load_if_exists:
+            raise
+        stored = backend.get_study_directions(backend.get_study_id(study_name))
+        if list(stored) != parsed:
+            raise InvalidArgumentError(
+                f"Study {study_name!r} exists with directions "
+                f"{[d.name.lower() for d in stored]}, not {[d.name.lower() for d in parsed]}: "
+                "load it with its own directions or choose another study_name.") from None
+    return Study(study_name, backend, sampler=sampler, pruner=pruner)
+
+
+def load_study(*, study_name: str | None, storage: "str | BaseStorage",
+               sampler: BaseSampler | None = None, pruner: BasePruner | None = None) -> Study:
+    """Loads an existing study; with ``study_name=None`` the storage must hold exactly one."""
+    backend = get_storage(storage)
+    if study_name is None:
+        names = [s.study_name for s in backend.list_studies()]
+        if len(names) != 1:
+            raise InvalidArgumentError(
+                f"study_name=None works only when the storage holds one study; it holds "
+                f"{len(names)}: {names[:10]}. Name the study.")
+        study_name = names[0]
+    return Study(study_name, backend, sampler=sampler, pruner=pruner)
+
+
+def delete_study(*, study_name: str, storage: "str | BaseStorage") -> None:
+    """Deletes a study and all its trials."""
+    backend = get_storage(storage)
+    backend.delete_study(backend.get_study_id(study_name))
+
+
+def list_studies(storage: "str | BaseStorage") -> list[StudySummary]:
+    """Every study in ``storage`` with its size and best trial."""
+    return get_storage(storage).list_studies()
+
+
+def get_all_study_names(storage: "str | BaseStorage") -> list[str]:
+    return [summary.study_name for summary in list_studies(storage)]
+
+
+__all__ = ["Study", "create_study", "delete_study", "get_all_study_names",
+           "list_studies", "load_study"]

@@ -1,0 +1,1 @@
+"""Tracking: what is recorded about trials and how it is exported."""
