@@ -157,7 +157,14 @@ class Study:
         """Starts a trial (an enqueued one first) for the caller to evaluate and ``tell``."""
         frozen = self._storage.claim_trial(self._study_id, worker)
         view = self._view(refresh=self.sampler.needs_history)
-        for key, value in self.sampler.before_trial(view, frozen).items():
+        try:
+            attrs = self.sampler.before_trial(view, frozen)
+        except BaseException as error:
+            # The trial is already claimed; never leave it RUNNING (e.g. the grid ran out
+            # between the exhaustion check and the claim of a parallel worker).
+            self._fail(Trial(self, frozen), error)
+            raise
+        for key, value in attrs.items():
             self._storage.set_trial_attr(frozen.trial_id, key, value, system=True)
             frozen.system_attrs[key] = value
         return Trial(self, frozen)

@@ -50,6 +50,7 @@ class Trial:
         self._view: StudyView | None = None
         self._relative_space: dict[str, Distribution] | None = None
         self._relative_params: dict[str, Any] = {}
+        self._snapshot: FrozenTrial | None = None  # reset by every change below
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -84,6 +85,11 @@ class Trial:
 
     def snapshot(self) -> FrozenTrial:
         """The trial as it stands now, as samplers and pruners see it."""
+        if self._snapshot is None:
+            self._snapshot = self._freeze()
+        return self._snapshot
+
+    def _freeze(self) -> FrozenTrial:
         return FrozenTrial(
             number=self._number, trial_id=self._trial_id, state=TrialState.RUNNING,
             params=dict(self._params), distributions=dict(self._distributions),
@@ -163,6 +169,7 @@ class Trial:
         value = distribution.to_external(internal)
         self._params[name] = value
         self._distributions[name] = distribution
+        self._snapshot = None
         return value
 
     # -- progress and pruning ------------------------------------------------------------------
@@ -185,6 +192,7 @@ class Trial:
             return
         if self.study._storage.set_trial_intermediate_value(self._trial_id, step, value):
             self._intermediate_values[step] = value
+            self._snapshot = None
 
     def should_prune(self) -> bool:
         """Whether the study's pruner says this trial should stop now; if so the objective
@@ -198,10 +206,12 @@ class Trial:
         """Stores a JSON value with the trial (shown as ``user_attrs_<key>`` in dataframes)."""
         self.study._storage.set_trial_attr(self._trial_id, key, value)
         self._user_attrs[key] = value
+        self._snapshot = None
 
     def set_system_attr(self, key: str, value: Any) -> None:
         self.study._storage.set_trial_attr(self._trial_id, key, value, system=True)
         self._system_attrs[key] = value
+        self._snapshot = None
 
 
 def check_values(values: Any, n_objectives: int) -> tuple[tuple[float, ...] | None, str | None]:

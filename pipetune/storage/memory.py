@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import json
 import threading
+from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,6 +16,7 @@ from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialS
 from pipetune.distributions import Distribution
 from pipetune.errors import (
     DuplicateStudyError,
+    InvalidArgumentError,
     StudyNotFoundError,
     TrialNotFoundError,
     UpdateFinishedTrialError,
@@ -26,7 +28,13 @@ from pipetune._best import best_trial_of
 def _json_copy(value: Any) -> Any:
     # Attributes must survive every storage alike: reject what JSON cannot hold, and copy so the
     # caller mutating its object later does not change the record.
-    return json.loads(json.dumps(value))
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"Attributes must be JSON-serializable (str, number, bool, None, list, dict). Got "
+            f"{value!r}: convert it first, e.g. str(value)."
+        ) from None
 
 
 @dataclass
@@ -37,7 +45,15 @@ class _Study:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
     trial_ids: list[int] = field(default_factory=list)  # ascending, so bisect finds "since"
+    waiting_ids: deque[int] = field(default_factory=deque)  # WAITING trials, oldest first
     claimed_keys: dict[str, int] = field(default_factory=dict)
+
+
+def _with(trial: FrozenTrial, **changes: Any) -> FrozenTrial:
+    """``dataclasses.replace`` without re-running field processing: the hot path of suggest."""
+    fields = dict(trial.__dict__)
+    fields.update(changes)
+    return FrozenTrial(**fields)
 
 
 class InMemoryStorage(BaseStorage):
@@ -132,6 +148,8 @@ class InMemoryStorage(BaseStorage):
         self._trials[trial.trial_id] = trial
         self._trial_study[trial.trial_id] = study_id
         study.trial_ids.append(trial.trial_id)
+        if trial.state == TrialState.WAITING:
+            study.waiting_ids.append(trial.trial_id)
         return trial
 
     def create_trial(self, study_id: int, *, state: TrialState = TrialState.WAITING,
@@ -146,12 +164,12 @@ class InMemoryStorage(BaseStorage):
     def claim_trial(self, study_id: int, worker: str | None = None) -> FrozenTrial:
         with self._lock:
             study = self._study(study_id)
-            for trial_id in study.trial_ids:
-                trial = self._trials[trial_id]
-                if trial.state == TrialState.WAITING:
+            while study.waiting_ids:
+                trial = self._trials.get(study.waiting_ids.popleft())
+                if trial is not None and trial.state == TrialState.WAITING:
                     trial = replace(trial, state=TrialState.RUNNING,
                                     datetime_start=dt.datetime.now(), worker=worker)
-                    self._trials[trial_id] = trial
+                    self._trials[trial.trial_id] = trial
                     return trial
             return self._add_trial(study_id, FrozenTrial(
                 number=-1, trial_id=-1, state=TrialState.RUNNING,
@@ -178,7 +196,7 @@ class InMemoryStorage(BaseStorage):
             trial = self._running(trial_id)
             params = {**trial.params, name: distribution.to_external(internal_value)}
             distributions = {**trial.distributions, name: distribution}
-            self._trials[trial_id] = replace(trial, params=params, distributions=distributions)
+            self._trials[trial_id] = _with(trial, params=params, distributions=distributions)
 
     def finish_trial(self, trial_id: int, state: TrialState,
                      values: Sequence[float] | None = None) -> bool:
@@ -197,7 +215,7 @@ class InMemoryStorage(BaseStorage):
             trial = self._running(trial_id)
             if step in trial.intermediate_values:
                 return False
-            values = {**trial.intermediate_values, step: float(value)}
+            values = dict(sorted({**trial.intermediate_values, step: float(value)}.items()))
             self._trials[trial_id] = replace(trial, intermediate_values=values)
             return True
 

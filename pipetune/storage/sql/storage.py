@@ -1,6 +1,7 @@
 """SQL storage over SQLAlchemy 2 Core: SQLite (the embedded default) and PostgreSQL.
 
-Every public method is one transaction opened by ``_write`` or ``_read``. On SQLite, writes
+Every public method is one transaction opened by ``_write`` (raw DBAPI, precompiled statements:
+see ``connections.py``) or ``_read`` (SQLAlchemy Core). On SQLite, writes
 begin with ``BEGIN IMMEDIATE``: the write lock is taken up front and waited for under the busy
 timeout. A deferred ``BEGIN`` that reads and later writes can not wait: SQLite answers "database
 is locked" at once when another process wrote in between (measured: thousands of such errors
@@ -19,9 +20,9 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, create_engine, event, func, insert, or_, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
@@ -37,9 +38,13 @@ from pipetune.errors import (
 )
 from pipetune.storage.base import BaseStorage
 from pipetune.storage.sql import schema as s
+from pipetune.storage.sql.connections import Conflict, Cursor, RawConnections
 from pipetune.storage.sql.migrations import migrate
+from pipetune.storage.sql.statements import WriteStatements
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
+# Bound to the guarded statements (statements.py) that only touch unfinished trials.
+_UNFINISHED = {"running": int(TrialState.RUNNING), "waiting": int(TrialState.WAITING)}
 
 
 def _to_json(key: str, value: Any) -> str:
@@ -85,6 +90,10 @@ class SQLStorage(BaseStorage):
                 self._memory_lock = threading.RLock()
         else:
             kwargs.setdefault("pool_pre_ping", True)
+        if kwargs.get("poolclass") is None:
+            # Writers keep their DBAPI connection (connections.py): the pool must grow to the
+            # number of threads writing at once instead of making them wait.
+            kwargs.setdefault("max_overflow", -1)
         try:
             self._engine = create_engine(parsed, **kwargs)
         except (ArgumentError, ImportError, SQLAlchemyError) as error:
@@ -96,13 +105,17 @@ class SQLStorage(BaseStorage):
             self._install_sqlite_transactions()
         self._distribution_cache: dict[str, Distribution] = {}
         self._init_schema()
+        self._sql = WriteStatements.compile(self._engine)
+        self._connections = RawConnections(
+            self._engine, self.url, begin_sql="BEGIN IMMEDIATE" if self._is_sqlite else None,
+            serialize=self._memory_lock)
 
     # -- connections and transactions ----------------------------------------------------------
 
     def _install_sqlite_transactions(self) -> None:
         @event.listens_for(self._engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode = WAL")
@@ -125,21 +138,22 @@ class SQLStorage(BaseStorage):
                 conn.execution_options(pipetune_begin=begin)
                 with conn.begin():
                     yield conn
-        except OperationalError as error:
+        except DBAPIError as error:  # driver errors: locked, unreachable, not a database
             raise StorageError(f"The storage {self.url} failed: {error.orig}") from error
         finally:
             if lock is not None:
                 lock.release()
 
-    def _write(self) -> Any:
-        """One atomic write transaction: committed on success, rolled back on any error."""
-        return self._transaction("IMMEDIATE")
-
     def _read(self) -> Any:
+        """One read transaction (deferred on SQLite: it never waits for writers in WAL mode)."""
         return self._transaction("DEFERRED")
 
+    def _write(self) -> Any:
+        """One atomic write transaction (see ``connections.RawConnections.write``)."""
+        return self._connections.write()
+
     def _init_schema(self) -> None:
-        with self._write() as conn:
+        with self._transaction("IMMEDIATE") as conn:
             if conn.dialect.name == "postgresql":  # serialize concurrent first uses
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7202604)")
             s.metadata.create_all(conn)
@@ -156,42 +170,35 @@ class SQLStorage(BaseStorage):
                 migrate(conn, version)
 
     def close(self) -> None:
+        self._connections.close()
         self._engine.dispose()
 
     # -- studies -------------------------------------------------------------------------------
 
-    def _lock_study(self, conn: Connection, study_id: int) -> None:
-        """Checks the study exists; on PostgreSQL also locks its row until the commit, which
-        serializes trial numbering (SQLite's IMMEDIATE transaction already does)."""
-        query = select(s.studies.c.study_id).where(s.studies.c.study_id == study_id)
-        if conn.execute(query.with_for_update()).first() is None:
+    def _lock_study(self, cursor: Cursor, study_id: int) -> None:
+        if cursor.run(self._sql.lock_study, study_id=study_id).one_or_none() is None:
             raise StudyNotFoundError(f"No study with id {study_id} in {self.url}.")
 
     def create_study(self, study_name: str, directions: Sequence[StudyDirection]) -> int:
         try:
-            with self._write() as conn:
-                study_id = conn.execute(insert(s.studies).values(
-                    study_name=study_name, created_at=time.time())).inserted_primary_key[0]
-                conn.execute(insert(s.study_directions), [
-                    {"study_id": study_id, "objective": i, "direction": int(d)}
-                    for i, d in enumerate(directions)])
+            with self._write() as cursor:
+                study_id = cursor.run(self._sql.insert_study, name=study_name,
+                                      now=time.time()).scalar()
+                for objective, direction in enumerate(directions):
+                    cursor.run(self._sql.insert_direction, study_id=study_id,
+                               objective=objective, direction=int(direction))
                 return int(study_id)
-        except IntegrityError:
+        except Conflict:
             raise DuplicateStudyError(
                 f"A study named {study_name!r} already exists in {self.url}. Load it with "
                 "load_if_exists=True, or choose another study_name."
             ) from None
 
     def delete_study(self, study_id: int) -> None:
-        with self._write() as conn:
-            self._lock_study(conn, study_id)
-            trial_ids = select(s.trials.c.trial_id).where(s.trials.c.study_id == study_id)
-            for table in (s.trial_params, s.trial_values, s.trial_intermediate_values,
-                          s.trial_attrs):
-                conn.execute(delete(table).where(table.c.trial_id.in_(trial_ids)))
-            for table in (s.trials, s.study_directions, s.study_attrs, s.study_claimed_keys,
-                          s.studies):
-                conn.execute(delete(table).where(table.c.study_id == study_id))
+        with self._write() as cursor:
+            self._lock_study(cursor, study_id)
+            for statement in self._sql.delete_study_rows:
+                cursor.run(statement, study_id=study_id)
 
     def get_study_id(self, study_name: str) -> int:
         with self._read() as conn:
@@ -223,14 +230,11 @@ class SQLStorage(BaseStorage):
 
     def set_study_attr(self, study_id: int, key: str, value: Any, *, system: bool = False) -> None:
         text = _to_json(key, value)
-        table = s.study_attrs
-        with self._write() as conn:
-            self._lock_study(conn, study_id)
-            where = and_(table.c.study_id == study_id, table.c.system == int(system),
-                         table.c.key == key)
-            conn.execute(delete(table).where(where))
-            conn.execute(insert(table).values(study_id=study_id, system=int(system), key=key,
-                                              value_json=text))
+        with self._write() as cursor:
+            self._lock_study(cursor, study_id)
+            cursor.run(self._sql.delete_study_attr, study_id=study_id, system=int(system), key=key)
+            cursor.run(self._sql.insert_study_attr, study_id=study_id, system=int(system), key=key,
+                       value_json=text)
 
     def get_study_attrs(self, study_id: int, *, system: bool = False) -> dict[str, Any]:
         table = s.study_attrs
@@ -281,119 +285,104 @@ class SQLStorage(BaseStorage):
 
     # -- trials: writes ------------------------------------------------------------------------
 
-    def _next_number(self, conn: Connection, study_id: int) -> int:
-        last = conn.execute(select(func.max(s.trials.c.number)).where(
-            s.trials.c.study_id == study_id)).scalar()
-        return 0 if last is None else last + 1
+    def _insert_trial(self, cursor: Cursor, study_id: int, state: TrialState,
+                      started: float | None, worker: str | None) -> tuple[int, int]:
+        number = cursor.run(self._sql.next_number, study_id=study_id).scalar()
+        trial_id = cursor.run(self._sql.insert_trial, study_id=study_id, number=number,
+                              state=int(state), now=started, worker=worker).scalar()
+        return int(trial_id), int(number)
 
     def create_trial(self, study_id: int, *, state: TrialState = TrialState.WAITING,
                      system_attrs: dict[str, Any] | None = None) -> FrozenTrial:
         texts = {key: _to_json(key, value) for key, value in (system_attrs or {}).items()}
-        now = time.time()
-        started = now if state == TrialState.RUNNING else None
-        with self._write() as conn:
-            self._lock_study(conn, study_id)
-            number = self._next_number(conn, study_id)
-            trial_id = conn.execute(insert(s.trials).values(
-                study_id=study_id, number=number, state=int(state), started_at=started,
-                heartbeat_at=started)).inserted_primary_key[0]
-            if texts:
-                conn.execute(insert(s.trial_attrs), [
-                    {"trial_id": trial_id, "system": 1, "key": key, "value_json": text}
-                    for key, text in texts.items()])
-        return FrozenTrial(number=number, trial_id=int(trial_id), state=state,
+        started = time.time() if state == TrialState.RUNNING else None
+        with self._write() as cursor:
+            self._lock_study(cursor, study_id)
+            trial_id, number = self._insert_trial(cursor, study_id, state, started, None)
+            for key, text in texts.items():
+                cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=1, key=key,
+                           value_json=text)
+        return FrozenTrial(number=number, trial_id=trial_id, state=state,
                            system_attrs={k: json.loads(t) for k, t in texts.items()},
                            datetime_start=_datetime(started))
 
     def claim_trial(self, study_id: int, worker: str | None = None) -> FrozenTrial:
         now = time.time()
-        with self._write() as conn:
-            self._lock_study(conn, study_id)
-            waiting_id = conn.execute(
-                select(s.trials.c.trial_id)
-                .where(s.trials.c.study_id == study_id,
-                       s.trials.c.state == int(TrialState.WAITING))
-                .order_by(s.trials.c.trial_id).limit(1)
-                .with_for_update(skip_locked=True)).scalar()
-            if waiting_id is not None:
-                conn.execute(update(s.trials).where(s.trials.c.trial_id == waiting_id).values(
-                    state=int(TrialState.RUNNING), started_at=now, heartbeat_at=now,
-                    worker=worker))
-                return self._load_trials(conn, s.trials.c.trial_id == waiting_id)[0]
-            number = self._next_number(conn, study_id)
-            trial_id = conn.execute(insert(s.trials).values(
-                study_id=study_id, number=number, state=int(TrialState.RUNNING),
-                started_at=now, heartbeat_at=now, worker=worker)).inserted_primary_key[0]
-        return FrozenTrial(number=number, trial_id=int(trial_id), state=TrialState.RUNNING,
-                           datetime_start=_datetime(now), worker=worker)
+        with self._write() as cursor:
+            self._lock_study(cursor, study_id)
+            waiting_id = cursor.run(self._sql.first_waiting, study_id=study_id,
+                                    waiting=int(TrialState.WAITING)).scalar()
+            if waiting_id is None:
+                trial_id, number = self._insert_trial(cursor, study_id, TrialState.RUNNING, now,
+                                                      worker)
+                return FrozenTrial(number=number, trial_id=trial_id, state=TrialState.RUNNING,
+                                   datetime_start=_datetime(now), worker=worker)
+            cursor.run(self._sql.start_waiting, trial_id=waiting_id,
+                       running=int(TrialState.RUNNING), now=now, worker=worker)
+        return self.get_trial(waiting_id)
 
-    def _check_running(self, conn: Connection, trial_id: int) -> None:
-        row = conn.execute(select(s.trials.c.state, s.trials.c.number).where(
-            s.trials.c.trial_id == trial_id)).first()
+    def _check_running(self, cursor: Cursor, trial_id: int) -> float | None:
+        """Raises unless the trial exists and is unfinished; returns its start time."""
+        row = cursor.run(self._sql.trial_state, trial_id=trial_id).one_or_none()
         if row is None:
             raise TrialNotFoundError(f"No trial with id {trial_id} in {self.url}.")
-        if TrialState(row.state).is_finished():
+        state, number, started = row
+        if TrialState(state).is_finished():
             raise UpdateFinishedTrialError(
-                f"Trial {row.number} is already {TrialState(row.state).name}; a finished trial "
+                f"Trial {number} is already {TrialState(state).name}; a finished trial "
                 "cannot be changed."
             )
+        return started
 
     def set_trial_param(self, trial_id: int, name: str, internal_value: float,
                         distribution: Distribution) -> None:
-        with self._write() as conn:
-            self._check_running(conn, trial_id)
-            conn.execute(insert(s.trial_params).values(
-                trial_id=trial_id, name=name, value=internal_value,
-                distribution_json=distribution.to_json()))
+        with self._write() as cursor:
+            inserted = cursor.run(self._sql.insert_param, trial_id=trial_id, name=name,
+                                  value=float(internal_value),
+                                  distribution_json=distribution.to_json(),
+                                  **_UNFINISHED).rowcount
+            if inserted == 0:  # the trial is missing or finished: say which
+                self._check_running(cursor, trial_id)
 
     def finish_trial(self, trial_id: int, state: TrialState,
                      values: Sequence[float] | None = None) -> bool:
-        now = time.time()
-        with self._write() as conn:
-            started = conn.execute(select(s.trials.c.state, s.trials.c.started_at).where(
-                s.trials.c.trial_id == trial_id)).first()
-            if started is None:
-                raise TrialNotFoundError(f"No trial with id {trial_id} in {self.url}.")
-            if TrialState(started.state).is_finished():
-                return False
-            conn.execute(update(s.trials).where(s.trials.c.trial_id == trial_id).values(
-                state=int(state), completed_at=now,
-                started_at=started.started_at if started.started_at is not None else now))
-            if values is not None:
-                conn.execute(insert(s.trial_values), [
-                    {"trial_id": trial_id, "objective": i, "value": float(v)}
-                    for i, v in enumerate(values)])
+        with self._write() as cursor:
+            if cursor.run(self._sql.finish, trial_id=trial_id, state=int(state), now=time.time(),
+                          **_UNFINISHED).rowcount == 0:
+                try:
+                    self._check_running(cursor, trial_id)
+                except UpdateFinishedTrialError:
+                    return False
+            for objective, value in enumerate(values or ()):
+                cursor.run(self._sql.insert_value, trial_id=trial_id, objective=objective,
+                           value=float(value))
         return True
 
     def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> bool:
-        table = s.trial_intermediate_values
-        with self._write() as conn:
-            self._check_running(conn, trial_id)
-            exists = conn.execute(select(table.c.step).where(
-                table.c.trial_id == trial_id, table.c.step == step)).first()
-            if exists is not None:
+        with self._write() as cursor:
+            self._check_running(cursor, trial_id)
+            if cursor.run(self._sql.intermediate_exists, trial_id=trial_id,
+                          step=step).one_or_none() is not None:
                 return False
-            stored = None if math.isnan(value) else float(value)
-            conn.execute(insert(table).values(trial_id=trial_id, step=step, value=stored))
+            cursor.run(self._sql.insert_intermediate, trial_id=trial_id, step=step,
+                       value=None if math.isnan(value) else float(value))
         return True
 
     def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None:
         text = _to_json(key, value)
-        table = s.trial_attrs
-        with self._write() as conn:
-            self._check_running(conn, trial_id)
-            conn.execute(delete(table).where(table.c.trial_id == trial_id,
-                                             table.c.system == int(system), table.c.key == key))
-            conn.execute(insert(table).values(trial_id=trial_id, system=int(system), key=key,
-                                              value_json=text))
+        with self._write() as cursor:
+            self._check_running(cursor, trial_id)
+            cursor.run(self._sql.delete_trial_attr, trial_id=trial_id, system=int(system), key=key)
+            cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=int(system), key=key,
+                       value_json=text)
 
     def claim_key(self, study_id: int, key: str, trial_id: int) -> bool:
         try:
-            with self._write() as conn:
-                conn.execute(insert(s.study_claimed_keys).values(
-                    study_id=study_id, key=key, trial_id=trial_id))
+            with self._write() as cursor:
+                cursor.run(self._sql.insert_claimed_key, study_id=study_id, key=key,
+                           trial_id=trial_id)
             return True
-        except IntegrityError:
+        except Conflict:
             return False
 
     # -- trials: reads -------------------------------------------------------------------------

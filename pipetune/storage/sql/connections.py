@@ -1,0 +1,149 @@
+"""The transaction helper of SQL storage: raw DBAPI connections running statements that
+SQLAlchemy compiled once for the database's dialect.
+
+A trial makes a handful of small writes (claim, one per param, result). Through a SQLAlchemy
+``Connection`` each costs about 180 us, of which the engine's bookkeeping (pool checkout, events,
+statement cache keys) is three quarters; on a kept DBAPI connection with a precompiled statement
+the same transaction costs about 40 us on SQLite. The SQL itself still comes from SQLAlchemy, so
+one schema definition serves SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.sql import ClauseElement
+
+from pipetune.errors import StorageError
+
+
+class Conflict(Exception):
+    """A uniqueness constraint refused a write (the row exists already)."""
+
+
+class Statement:
+    """A statement compiled once; ``params`` lays out its values the way the driver takes them.
+
+    Values written into the statement itself (a LIMIT, a literal) are bound parameters too:
+    they come from the compiled defaults unless the caller names them.
+    """
+
+    def __init__(self, statement: ClauseElement, engine: Engine) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = compiled.string
+        self._defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        self._positions = compiled.positiontup if compiled.positional else None
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        values = {**self._defaults, **values}
+        if self._positions is None:
+            return values
+        return tuple(values[name] for name in self._positions)
+
+
+class Cursor:
+    """What a transaction body sees: run a compiled statement, read its rows."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def run(self, statement: Statement, **values: Any) -> "Cursor":
+        self._cursor.execute(statement.sql, statement.params(values))
+        return self
+
+    def one_or_none(self) -> tuple | None:
+        return self._cursor.fetchone()
+
+    def scalar(self) -> Any:
+        row = self._cursor.fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+
+class RawConnections:
+    """A small pool of DBAPI connections checked out of the engine and kept for reuse."""
+
+    def __init__(self, engine: Engine, url: str, *, begin_sql: str | None,
+                 serialize: threading.RLock | None) -> None:
+        self._engine = engine
+        self._url = url
+        self._begin_sql = begin_sql  # SQLite: "BEGIN IMMEDIATE"; PostgreSQL begins implicitly
+        self._serialize = serialize
+        self._idle: list[Any] = []
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+        dbapi = engine.dialect.loaded_dbapi
+        self._integrity_error = dbapi.IntegrityError
+        self._database_error = dbapi.DatabaseError
+
+    def _acquire(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        connection = self._engine.raw_connection()
+        with self._lock:
+            self._all.append(connection)
+        return connection
+
+    def _release(self, connection: Any) -> None:
+        with self._lock:
+            self._idle.append(connection)
+
+    def _discard(self, connection: Any) -> None:
+        with self._lock:
+            if connection in self._all:
+                self._all.remove(connection)
+        try:
+            connection.invalidate()
+        except Exception:  # the connection is already broken; nothing more to release
+            pass
+
+    @contextmanager
+    def write(self) -> Iterator[Cursor]:
+        """One write transaction: committed when the body returns, rolled back if it raises.
+
+        A uniqueness violation surfaces as ``Conflict``; a broken or locked database as
+        ``StorageError``; either way nothing of the transaction remains.
+        """
+        if self._serialize is not None:
+            self._serialize.acquire()
+        connection = self._acquire()
+        try:
+            cursor = connection.cursor()
+            try:
+                if self._begin_sql:
+                    cursor.execute(self._begin_sql)
+                yield Cursor(cursor)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            finally:
+                cursor.close()
+        except self._integrity_error as error:
+            self._release(connection)
+            raise Conflict(str(error)) from error
+        except self._database_error as error:  # locked, unreachable, not a database
+            self._discard(connection)
+            raise StorageError(f"The storage {self._url} failed: {error}") from error
+        except BaseException:
+            self._release(connection)
+            raise
+        else:
+            self._release(connection)
+        finally:
+            if self._serialize is not None:
+                self._serialize.release()
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._all, self._idle = self._all, [], []
+        for connection in connections:
+            connection.close()

@@ -1,0 +1,107 @@
+"""Every write statement of SQL storage, compiled once per database (see connections.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+
+from pipetune.storage.sql import schema as s
+from pipetune.storage.sql.connections import Statement
+
+
+@dataclass(frozen=True)
+class WriteStatements:
+    lock_study: Statement
+    insert_study: Statement
+    insert_direction: Statement
+    delete_study_attr: Statement
+    insert_study_attr: Statement
+    next_number: Statement
+    insert_trial: Statement
+    first_waiting: Statement
+    start_waiting: Statement
+    trial_state: Statement
+    insert_param: Statement
+    finish: Statement
+    insert_value: Statement
+    intermediate_exists: Statement
+    insert_intermediate: Statement
+    delete_trial_attr: Statement
+    insert_trial_attr: Statement
+    insert_claimed_key: Statement
+    delete_study_rows: tuple[Statement, ...]
+
+    @classmethod
+    def compile(cls, engine: Engine) -> "WriteStatements":
+        def c(statement) -> Statement:
+            return Statement(statement, engine)
+
+        study_id, trial_id = bindparam("study_id"), bindparam("trial_id")
+        trials = s.trials.c
+        trial_ids_of_study = select(trials.trial_id).where(trials.study_id == study_id)
+        unfinished = trials.state.in_([bindparam("running"), bindparam("waiting")])
+        return cls(
+            # On PostgreSQL the row lock serializes numbering; SQLite's IMMEDIATE transaction
+            # already holds the database's one write lock.
+            lock_study=c(select(s.studies.c.study_id).where(s.studies.c.study_id == study_id)
+                         .with_for_update()),
+            insert_study=c(insert(s.studies).values(study_name=bindparam("name"),
+                                                    created_at=bindparam("now"))
+                           .returning(s.studies.c.study_id)),
+            insert_direction=c(insert(s.study_directions).values(
+                study_id=study_id, objective=bindparam("objective"),
+                direction=bindparam("direction"))),
+            delete_study_attr=c(delete(s.study_attrs).where(
+                s.study_attrs.c.study_id == study_id, s.study_attrs.c.system == bindparam("system"),
+                s.study_attrs.c.key == bindparam("key"))),
+            insert_study_attr=c(insert(s.study_attrs).values(
+                study_id=study_id, system=bindparam("system"), key=bindparam("key"),
+                value_json=bindparam("value_json"))),
+            next_number=c(select(func.coalesce(func.max(trials.number) + 1, 0))
+                          .where(trials.study_id == study_id)),
+            insert_trial=c(insert(s.trials).values(
+                study_id=study_id, number=bindparam("number"), state=bindparam("state"),
+                started_at=bindparam("now"), heartbeat_at=bindparam("now"),
+                worker=bindparam("worker")).returning(trials.trial_id)),
+            first_waiting=c(select(trials.trial_id).where(
+                trials.study_id == study_id, trials.state == bindparam("waiting"))
+                .order_by(trials.trial_id).limit(1).with_for_update(skip_locked=True)),
+            start_waiting=c(update(s.trials).where(trials.trial_id == trial_id).values(
+                state=bindparam("running"), started_at=bindparam("now"),
+                heartbeat_at=bindparam("now"), worker=bindparam("worker"))),
+            trial_state=c(select(trials.state, trials.number, trials.started_at)
+                          .where(trials.trial_id == trial_id)),
+            # Guarded writes: they touch only an unfinished trial (rowcount 0 otherwise), so one
+            # statement both checks and writes.
+            insert_param=c(insert(s.trial_params).from_select(
+                ["trial_id", "name", "value", "distribution_json"],
+                select(trials.trial_id, bindparam("name"), bindparam("value"),
+                       bindparam("distribution_json"))
+                .where(trials.trial_id == trial_id, unfinished))),
+            finish=c(update(s.trials).where(trials.trial_id == trial_id, unfinished).values(
+                state=bindparam("state"), completed_at=bindparam("now"),
+                started_at=func.coalesce(trials.started_at, bindparam("now")))),
+            insert_value=c(insert(s.trial_values).values(
+                trial_id=trial_id, objective=bindparam("objective"), value=bindparam("value"))),
+            intermediate_exists=c(select(s.trial_intermediate_values.c.step).where(
+                s.trial_intermediate_values.c.trial_id == trial_id,
+                s.trial_intermediate_values.c.step == bindparam("step"))),
+            insert_intermediate=c(insert(s.trial_intermediate_values).values(
+                trial_id=trial_id, step=bindparam("step"), value=bindparam("value"))),
+            delete_trial_attr=c(delete(s.trial_attrs).where(
+                s.trial_attrs.c.trial_id == trial_id, s.trial_attrs.c.system == bindparam("system"),
+                s.trial_attrs.c.key == bindparam("key"))),
+            insert_trial_attr=c(insert(s.trial_attrs).values(
+                trial_id=trial_id, system=bindparam("system"), key=bindparam("key"),
+                value_json=bindparam("value_json"))),
+            insert_claimed_key=c(insert(s.study_claimed_keys).values(
+                study_id=study_id, key=bindparam("key"), trial_id=trial_id)),
+            delete_study_rows=tuple(
+                [c(delete(t).where(t.c.trial_id.in_(trial_ids_of_study)))
+                 for t in (s.trial_params, s.trial_values, s.trial_intermediate_values,
+                           s.trial_attrs)]
+                + [c(delete(t).where(t.c.study_id == study_id))
+                   for t in (s.trials, s.study_directions, s.study_attrs, s.study_claimed_keys,
+                             s.studies)]),
+        )
