@@ -22,11 +22,32 @@ CategoricalChoice = Union[None, bool, int, float, str]
 _STEP_TOLERANCE = 1e-8
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
 def _check_number(kind: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise InvalidDistributionError(
             f"The {name!r} bound of a {kind} distribution must be a finite number. Got {value!r}."
         )
+
+
+# Internal values are floats, so an int domain must stay where every integer is a float.
+_MAX_EXACT_INT = 2**53
+
+
+def _check_flag(kind: str, value: Any) -> bool:
+    # numpy's bool is not a subclass of bool; accept it, reject "yes", 1, None and the like.
+    if isinstance(value, bool) or (getattr(value, "dtype", None) == bool
+                                   and getattr(value, "ndim", None) == 0):
+        return bool(value)
+    raise InvalidDistributionError(
+        f"The 'log' flag of a {kind} distribution must be True or False. Got {value!r}."
+    )
 
 
 def _steps_between(low: float, high: float, step: float) -> float:
@@ -34,6 +55,8 @@ def _steps_between(low: float, high: float, step: float) -> float:
 
 
 def _on_grid(n_steps: float) -> bool:
+    if not math.isfinite(n_steps):  # a step so small the range overflows: not a usable grid
+        return False
     return abs(n_steps - round(n_steps)) <= _STEP_TOLERANCE * max(1.0, abs(n_steps))
 
 
@@ -49,6 +72,7 @@ class FloatDistribution:
     def __post_init__(self) -> None:
         _check_number("float", "low", self.low)
         _check_number("float", "high", self.high)
+        object.__setattr__(self, "log", _check_flag("float", self.log))
         if self.low > self.high:
             raise InvalidDistributionError(
                 f"A float distribution needs low <= high. Got low={self.low}, high={self.high}: "
@@ -116,6 +140,12 @@ class IntDistribution:
                 raise InvalidDistributionError(
                     f"The {name!r} of an int distribution must be an integer. Got {value!r}."
                 )
+            if abs(getattr(self, name)) > _MAX_EXACT_INT:
+                raise InvalidDistributionError(
+                    f"The {name!r} of an int distribution must lie within +-2**53 "
+                    f"({_MAX_EXACT_INT}) so every value is stored exactly. Got {value!r}."
+                )
+        object.__setattr__(self, "log", _check_flag("int", self.log))
         if self.low > self.high:
             raise InvalidDistributionError(
                 f"An int distribution needs low <= high. Got low={self.low}, high={self.high}: "
@@ -262,7 +292,7 @@ def contains_external(distribution: Distribution, value: Any) -> bool:
         return False
     if isinstance(distribution, IntDistribution) and isinstance(value, float) and not value.is_integer():
         return False
-    return math.isfinite(value) and distribution.contains(float(value))
+    return _finite(value) and distribution.contains(float(value))
 
 
 def check_compatible(name: str, old: Distribution, new: Distribution) -> None:

@@ -39,14 +39,25 @@ def _check_arguments(n_trials: Any, timeout: Any, n_jobs: Any, catch: Any,
             f"CPU. Got {n_jobs!r}.")
     if n_jobs == -1:
         n_jobs = os.cpu_count() or 1
-    catch_types = (catch,) if isinstance(catch, type) else tuple(catch)
+    if isinstance(catch, type):
+        catch_types = (catch,)
+    elif isinstance(catch, Iterable) and not isinstance(catch, (str, bytes)):
+        catch_types = tuple(catch)
+    else:
+        catch_types = (catch,)  # rejected just below, with the message naming 'catch'
     if not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch_types):
         raise InvalidArgumentError(
             f"The 'catch' argument of Study.optimize must be an exception class or a tuple of "
             f"them. Got {catch!r}.")
+    if callbacks is not None and not isinstance(callbacks, Iterable):
+        raise InvalidArgumentError(
+            f"The 'callbacks' argument of Study.optimize must be a list of callables. "
+            f"Got {callbacks!r}.")
     callbacks = list(callbacks or ())
     if not all(callable(c) for c in callbacks):
-        raise InvalidArgumentError("Every callback passed to Study.optimize must be callable.")
+        raise InvalidArgumentError(
+            "Every entry of the 'callbacks' argument of Study.optimize must be callable. "
+            f"Got {callbacks!r}.")
     return n_jobs, catch_types, callbacks
 
 

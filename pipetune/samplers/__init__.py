@@ -4,5 +4,6 @@ from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.grid import GridSampler
 from pipetune.samplers.qmc import QMCSampler
 from pipetune.samplers.random import RandomSampler
+from pipetune.samplers.tpe import TPESampler
 
-__all__ = ["BaseSampler", "GridSampler", "QMCSampler", "RandomSampler"]
+__all__ = ["BaseSampler", "GridSampler", "QMCSampler", "RandomSampler", "TPESampler"]

@@ -28,6 +28,8 @@ def from_unit(distribution: Distribution, u: float) -> Any:
             value = low + min(int(u * n_points), n_points - 1) * distribution.step
         else:
             value = low + u * (high - low)
+            if not math.isfinite(value):  # high - low overflowed (bounds near +-1.8e308)
+                value = (1.0 - u) * low + u * high
         return min(max(value, low), high)
     assert isinstance(distribution, IntDistribution)
     if distribution.log:

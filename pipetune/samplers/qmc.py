@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.distributions import Distribution
@@ -51,6 +50,8 @@ class QMCSampler(BaseSampler):
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
         if not search_space:
             return {}
+        from scipy.stats import qmc  # imported here: scipy.stats takes ~1 s to import
+
         engine_type = qmc.Sobol if self._qmc_type == "sobol" else qmc.Halton
         engine = engine_type(d=len(search_space), scramble=self._scramble, seed=self._seed)
         with warnings.catch_warnings():  # Sobol warns about balance for n not a power of two

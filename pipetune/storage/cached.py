@@ -26,6 +26,12 @@ class StudyView:
     directions: tuple[StudyDirection, ...]
     trials: tuple[FrozenTrial, ...]
     claim_key: Callable[[str, int], bool] = field(repr=False, compare=False)
+    # Finished trials in the order this process first saw them finished. It only grows, so an
+    # algorithm can remember how far it has read and fit on the new trials alone.
+    finished_log: tuple[FrozenTrial, ...] = ()
+    unfinished: tuple[FrozenTrial, ...] = ()
+    # Identifies the history the log comes from, for algorithms caching what they read of it.
+    history_key: int = 0
 
     def get_trials(self, states: Collection[TrialState] | None = None) -> list[FrozenTrial]:
         if states is None:
@@ -52,24 +58,28 @@ class StudyHistory:
         self._directions = tuple(directions)
         self._lock = threading.Lock()
         self._by_number: list[FrozenTrial | None] = []  # numbers are dense: 0..n-1
-        self._unfinished_ids: set[int] = set()
         self._last_seen_id = -1
         self._snapshot: tuple[FrozenTrial, ...] | None = None
+        self._finished_log: list[FrozenTrial] = []
+        self._unfinished: dict[int, FrozenTrial] = {}
 
     def refresh(self) -> None:
         with self._lock:
             delta = self._storage.get_trials_since(
-                self._study_id, self._last_seen_id, tuple(self._unfinished_ids))
+                self._study_id, self._last_seen_id, tuple(self._unfinished))
             for trial in delta:
                 if trial.number >= len(self._by_number):
                     self._by_number.extend([None] * (trial.number + 1 - len(self._by_number)))
                 if self._by_number[trial.number] != trial:
                     self._by_number[trial.number] = trial
                     self._snapshot = None
+                # A finished trial comes back exactly once: it is neither newer than the last
+                # seen id nor asked for as unfinished afterwards.
                 if trial.state.is_finished():
-                    self._unfinished_ids.discard(trial.trial_id)
+                    self._unfinished.pop(trial.trial_id, None)
+                    self._finished_log.append(trial)
                 else:
-                    self._unfinished_ids.add(trial.trial_id)
+                    self._unfinished[trial.trial_id] = trial
                 self._last_seen_id = max(self._last_seen_id, trial.trial_id)
 
     def view(self, refresh: bool = True) -> StudyView:
@@ -78,8 +88,14 @@ class StudyHistory:
             self.refresh()
         with self._lock:
             if self._snapshot is None:
-                self._snapshot = tuple(t for t in self._by_number if t is not None)
+                # Numbers are dense, so a gap is rare (a trial created while this refresh ran).
+                trials = tuple(self._by_number)
+                self._snapshot = trials if None not in trials else tuple(
+                    t for t in trials if t is not None)
             trials = self._snapshot
+            finished_log = tuple(self._finished_log)
+            unfinished = tuple(self._unfinished.values())
         return StudyView(
             study_name=self._study_name, directions=self._directions, trials=trials,
-            claim_key=lambda key, trial_id: self._storage.claim_key(self._study_id, key, trial_id))
+            claim_key=lambda key, trial_id: self._storage.claim_key(self._study_id, key, trial_id),
+            finished_log=finished_log, unfinished=unfinished, history_key=id(self))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
@@ -78,6 +79,14 @@ class SQLStorage(BaseStorage):
             ) from None
         self.url = parsed.render_as_string(hide_password=True)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self._is_sqlite and parsed.database not in (None, "", ":memory:"):
+            folder = os.path.dirname(os.path.abspath(parsed.database))
+            if not os.path.isdir(folder):  # SQLite itself says only "unable to open database file"
+                raise StorageURLError(
+                    f"Cannot open the storage {self.url}: the directory {folder!r} does not "
+                    "exist. Create it first, or fix the path ('sqlite:///relative/file.db', "
+                    "'sqlite:////absolute/file.db')."
+                )
         # One lock serializes every call on a private in-memory SQLite database, whose single
         # connection is shared by all threads.
         self._memory_lock: threading.RLock | None = None

@@ -1,0 +1,60 @@
+# pipetune's entry points. Every target creates .venv when it is missing and installs the
+# project into it (editable) with the extras the target needs; an install is remembered by a
+# stamp file named after the extras and a hash of pyproject.toml, so it reruns only when
+# pyproject.toml changes (or after `make distclean`).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+# The dashboard's browser tests (none exist yet) will need Debian's Chromium. Run them with
+# `make test NEEDS_BROWSER=1`; when the tests arrive, make it the default here.
+NEEDS_BROWSER ?= 0
+CHROMIUM := /usr/bin/chromium
+
+PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
+STAMP = $(VENV)/.installed-$(1)-$(PYPROJECT_HASH)
+
+.PHONY: demo test bench browser clean distclean
+
+demo: $(call STAMP,examples)
+	$(PY) examples/demo.py
+
+test: $(call STAMP,test) $(if $(filter 1,$(NEEDS_BROWSER)),browser)
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(call STAMP,bench)
+	$(PY) benchmarks/overhead.py $(BENCH_ARGS)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# One stamp per set of extras; the stem names the set.
+EXTRAS_examples := examples
+EXTRAS_test := test,postgres,pandas
+EXTRAS_bench := bench
+
+$(VENV)/.installed-%-$(PYPROJECT_HASH): | $(PY)
+	$(PY) -m pip install -q -e '.[$(EXTRAS_$*)]'
+	rm -f $(VENV)/.installed-$*-*
+	touch $@
+
+# Installs Chromium only when it is absent; a machine without apt gets a warning, not a failure.
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "warning: $(CHROMIUM) is missing and apt-get is unavailable; browser tests will not run" >&2; \
+	else \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo apt-get install -y chromium || { $$sudo apt-get update && $$sudo apt-get install -y chromium; }; \
+	fi
+
+# Build and test leftovers. Keeps .venv and your results (pipetune.db, pipetune-artifacts/).
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

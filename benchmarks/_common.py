@@ -1,0 +1,209 @@
+"""Shared parts of the benchmarks: one search space, one cheap objective, and an adapter per
+library that runs a study and reports when each trial ended.
+
+The space is written once as data (``SPACE``) so every library sees exactly the same domains;
+libraries with Optuna's define-by-run API share ``suggest_all``, and one with a declarative
+space (Hyperopt) translates ``SPACE`` in its own adapter. Samplers are chosen by name from
+``SAMPLERS``: adding a sampler to the comparison is one entry there.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# -- the search space and objective ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter of the benchmark space: a float or int range (log or linear) or a
+    list of categorical choices."""
+
+    name: str
+    kind: str  # "float" | "int" | "categorical"
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("float", "int", "categorical"):
+            raise ValueError(f"Param {self.name!r}: kind must be float, int or categorical. "
+                             f"Got {self.kind!r}.")
+        if self.kind == "categorical" and not self.choices:
+            raise ValueError(f"Param {self.name!r}: a categorical param needs choices.")
+
+
+# A small mixed space like a neural-network config: 2 floats (one log), 2 ints (one log),
+# 2 categoricals.
+SPACE: tuple[Param, ...] = (
+    Param("lr", "float", 1e-5, 1e-1, log=True),
+    Param("dropout", "float", 0.0, 0.5),
+    Param("layers", "int", 1, 8),
+    Param("units", "int", 16, 1024, log=True),
+    Param("optimizer", "categorical", choices=("adam", "sgd", "rmsprop")),
+    Param("activation", "categorical", choices=("relu", "tanh")),
+)
+
+_OPTIMIZER_PENALTY = {"adam": 0.0, "sgd": 0.3, "rmsprop": 0.1}
+
+
+def score(params: Mapping[str, Any]) -> float:
+    """A cheap stand-in for a validation loss, so the benchmark measures the library, not the
+    objective. Minimised near lr=1e-3, dropout=0.2, 4 layers, adam, relu."""
+    return ((math.log10(params["lr"]) + 3.0) ** 2
+            + (params["dropout"] - 0.2) ** 2
+            + 0.1 * abs(params["layers"] - 4)
+            + 0.01 * math.log2(params["units"])
+            + _OPTIMIZER_PENALTY[params["optimizer"]]
+            + (0.05 if params["activation"] == "tanh" else 0.0))
+
+
+def suggest_all(trial: Any, space: tuple[Param, ...] = SPACE) -> dict[str, Any]:
+    """Asks a define-by-run trial (pipetune's or Optuna's, same method names) for every param."""
+    params: dict[str, Any] = {}
+    for p in space:
+        if p.kind == "float":
+            params[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log)
+        elif p.kind == "int":
+            params[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log)
+        else:
+            params[p.name] = trial.suggest_categorical(p.name, list(p.choices))
+    return params
+
+
+def define_by_run_objective(trial: Any) -> float:
+    return score(suggest_all(trial))
+
+
+# -- samplers ---------------------------------------------------------------------------------
+
+# sampler name -> library name -> factory(seed) building that library's sampler. A library
+# missing from an entry is skipped for that sampler. Factories import lazily, so a library
+# that is not installed only matters when it is asked for.
+SamplerFactory = Callable[[int], Any]
+
+
+def _pipetune_random(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.RandomSampler(seed=seed)
+
+
+def _optuna_random(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _pipetune_tpe(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.TPESampler(seed=seed)
+
+
+def _optuna_tpe(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+SAMPLERS: dict[str, dict[str, SamplerFactory]] = {
+    "random": {"pipetune": _pipetune_random, "optuna": _optuna_random},
+    # TODO(TPE issue): enabled once pipetune.samplers.TPESampler exists; until then
+    # `--sampler tpe` says so instead of failing mid-run.
+    "tpe": {"pipetune": _pipetune_tpe, "optuna": _optuna_tpe},
+    # TODO(hyperopt): add "hyperopt": factory returning hyperopt.rand.suggest / tpe.suggest,
+    # with a Library entry below whose run() calls fmin over a translation of SPACE.
+}
+
+
+def sampler_available(sampler: str, library: str) -> str | None:
+    """None when ``library`` can run ``sampler``, else the reason it cannot."""
+    if library not in SAMPLERS.get(sampler, {}):
+        return f"{library} has no {sampler!r} sampler in benchmarks/_common.py SAMPLERS"
+    if library == "pipetune" and sampler == "tpe":
+        import pipetune
+
+        if not hasattr(pipetune.samplers, "TPESampler"):
+            return "pipetune.samplers.TPESampler does not exist yet"
+    return None
+
+
+# -- libraries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Library:
+    """How to run one library's study and time it.
+
+    ``run(storage_url, sampler, n_trials)`` runs ``n_trials`` trials of the benchmark
+    objective in a fresh study and returns ``perf_counter()`` at the start followed by the
+    moment each trial ended, so any window of trials can be timed from one run.
+    ``storage_url(directory)`` names the SQLite file the library uses inside ``directory``.
+    """
+
+    name: str
+    version: Callable[[], str]
+    storage_url: Callable[[str], str | None]
+    run: Callable[[str | None, Any, int], list[float]]
+    storages: tuple[str, ...] = field(default=("memory", "sqlite"))
+
+
+def quiet_logging() -> None:
+    """Silences per-trial log lines of every library, which would dominate the timings."""
+    logging.getLogger("pipetune").setLevel(logging.WARNING)
+    try:
+        import optuna
+    except ImportError:
+        return
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _run_pipetune(storage_url: str | None, sampler: Any, n_trials: int) -> list[float]:
+    import pipetune
+
+    study = pipetune.create_study(storage=storage_url, sampler=sampler, study_name="bench",
+                                  direction="minimize")
+    stamps = [time.perf_counter()]
+    study.optimize(define_by_run_objective, n_trials=n_trials,
+                   callbacks=[lambda _study, _trial: stamps.append(time.perf_counter())])
+    return stamps
+
+
+def _run_optuna(storage_url: str | None, sampler: Any, n_trials: int) -> list[float]:
+    import optuna
+
+    study = optuna.create_study(storage=storage_url, sampler=sampler, study_name="bench",
+                                direction="minimize")
+    stamps = [time.perf_counter()]
+    study.optimize(define_by_run_objective, n_trials=n_trials,
+                   callbacks=[lambda _study, _trial: stamps.append(time.perf_counter())])
+    return stamps
+
+
+def _version(module: str) -> Callable[[], str]:
+    def get() -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(module)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return get
+
+
+LIBRARIES: dict[str, Library] = {
+    "pipetune": Library("pipetune", _version("pipetune"),
+                        lambda d: f"sqlite:///{d}/pipetune.db", _run_pipetune),
+    "optuna": Library("optuna", _version("optuna"),
+                      lambda d: f"sqlite:///{d}/optuna.db", _run_optuna),
+}

@@ -1,0 +1,505 @@
+"""How good are pipetune's TPE proposals? Final regret against Optuna's and Hyperopt's TPE.
+
+Every method minimises the same problems (``benchmarks/problems.py``) with the same seeds and
+budgets, side by side in one run: pipetune's TPE (defaults), Optuna's TPE (defaults, and
+multivariate with groups), Hyperopt's ``tpe.suggest`` and pipetune's random sampler as the
+floor. Per problem it prints the median and interquartile range of the final regret (best value
+minus the known optimum, or the best value when the optimum is unknown), then each method's mean
+rank across problems, the time spent inside each sampler per trial, and the verdicts on
+pipetune's targets.
+
+Run: ``.venv/bin/python benchmarks/quality.py`` (10 seeds; ``--seeds 2 --trials-scale 0.3``
+for a quick check, ``--jobs 2`` to use both cores, ``--help`` for the rest). See
+benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread per process: the parallelism is --jobs, and a BLAS pool per worker would make the
+# timings depend on how many workers share the cores.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import multiprocessing  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import quiet_logging  # noqa: E402
+from problems import PROBLEMS, Problem, from_hyperopt, suggest  # noqa: E402
+
+PIPETUNE, OPTUNA = "pipetune-tpe", "optuna-tpe"
+TPE_METHODS = ("pipetune-tpe", "optuna-tpe", "optuna-tpe-mv", "optuna-tpe-uni", "hyperopt-tpe")
+WIN_TARGET = (6, 8)  # pipetune beats Optuna's default TPE on at least 6 of 8 problems
+
+
+# -- timing the sampler --------------------------------------------------------------------------
+
+_SAMPLER_HOOKS = ("before_trial", "infer_relative_search_space", "sample_relative",
+                  "sample_independent", "after_trial")
+
+
+class SamplerClock:
+    """Adds up the time spent inside a sampler's hooks by wrapping them on the instance.
+
+    A hook that calls another hook of the same sampler is counted once (only the outermost
+    call is timed), so the total is what the library spends deciding params, without the
+    objective and without the study's bookkeeping around the calls.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._depth = 0
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if self._depth:
+                return fn(*args, **kwargs)
+            self._depth += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self._depth -= 1
+
+        return timed
+
+    def attach(self, sampler: Any) -> Any:
+        for hook in _SAMPLER_HOOKS:
+            if hasattr(sampler, hook):
+                setattr(sampler, hook, self.wrap(getattr(sampler, hook)))
+        return sampler
+
+
+# -- one run of one method -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One method on one problem with one seed: every trial's value in order, and where the
+    wall time went. ``error`` holds the traceback when the method crashed."""
+
+    problem: str
+    method: str
+    seed: int
+    n_trials: int
+    values: list[float]
+    sampler_s: float
+    objective_s: float
+    wall_s: float
+    error: str | None = None
+
+    def best(self) -> float:
+        finite = [v for v in self.values if math.isfinite(v)]
+        return min(finite) if finite else math.inf
+
+    def regret(self) -> float:
+        optimum = PROBLEMS[self.problem].optimum
+        if optimum is None:
+            return self.best()
+        # Clipped at 0: a best value can undercut the rounded optimum by a float ulp.
+        return max(0.0, self.best() - optimum)
+
+
+class _Evaluator:
+    """Times the problem's function and records each value, whichever library calls it."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.values: list[float] = []
+        self.seconds = 0.0
+
+    def __call__(self, params: dict[str, Any]) -> float:
+        start = time.perf_counter()
+        value = self.problem.evaluate(params)
+        self.seconds += time.perf_counter() - start
+        self.values.append(value)
+        return value
+
+    def define_by_run(self, trial: Any) -> float:
+        return self(suggest(trial, self.problem.space))
+
+
+def _run_define_by_run(library: str, sampler: Any, evaluator: _Evaluator, n_trials: int,
+                       clock: SamplerClock) -> None:
+    if library == "pipetune":
+        import pipetune as lib
+    else:
+        import optuna as lib
+    study = lib.create_study(sampler=clock.attach(sampler), direction="minimize")
+    study.optimize(evaluator.define_by_run, n_trials=n_trials)
+
+
+def _pipetune_tpe(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.TPESampler(seed=seed)
+
+
+def _pipetune_random(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.RandomSampler(seed=seed)
+
+
+def _optuna_tpe(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _optuna_tpe_mv(seed: int) -> Any:
+    import optuna
+
+    # Optuna 5 deprecates (and defaults to False) the switch that Optuna 4 needs to stay quiet.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                          warn_independent_sampling=False)
+
+
+def _optuna_tpe_univariate(seed: int) -> Any:
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=False)
+
+
+def _run_hyperopt(seed: int, evaluator: _Evaluator, n_trials: int, clock: SamplerClock) -> None:
+    import hyperopt
+
+    problem = evaluator.problem
+    hyperopt.fmin(lambda sample: evaluator(from_hyperopt(sample, problem.space)),
+                  problem.hyperopt_space(),
+                  algo=clock.wrap(hyperopt.tpe.suggest), max_evals=n_trials,
+                  trials=hyperopt.Trials(), rstate=np.random.default_rng(seed),
+                  show_progressbar=False)
+
+
+# method name -> runner(seed, evaluator, n_trials, clock)
+Runner = Callable[[int, _Evaluator, int, SamplerClock], None]
+
+
+def _define_by_run(library: str, factory: Callable[[int], Any]) -> Runner:
+    def run(seed: int, evaluator: _Evaluator, n_trials: int, clock: SamplerClock) -> None:
+        _run_define_by_run(library, factory(seed), evaluator, n_trials, clock)
+
+    return run
+
+
+METHODS: dict[str, Runner] = {
+    "pipetune-tpe": _define_by_run("pipetune", _pipetune_tpe),
+    "optuna-tpe": _define_by_run("optuna", _optuna_tpe),
+    "optuna-tpe-mv": _define_by_run("optuna", _optuna_tpe_mv),
+    "hyperopt-tpe": _run_hyperopt,
+    "random": _define_by_run("pipetune", _pipetune_random),
+    # Opt-in (not in the default --methods): Optuna 5's default TPE is already multivariate,
+    # this is its one-param-at-a-time TPE, the default of Optuna 4 and earlier.
+    "optuna-tpe-uni": _define_by_run("optuna", _optuna_tpe_univariate),
+}
+DEFAULT_METHODS = ("pipetune-tpe", "optuna-tpe", "optuna-tpe-mv", "hyperopt-tpe", "random")
+
+
+def prepare_process() -> None:
+    """Imports every library up front, so no run's wall time includes an import, and silences
+    their per-trial log lines and warnings (in worker processes too)."""
+    import hyperopt  # noqa: F401
+    import optuna  # noqa: F401
+
+    import pipetune  # noqa: F401
+
+    quiet_logging()
+    logging.getLogger("hyperopt").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="sklearn")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def run_one(task: tuple[str, str, int, int]) -> Run:
+    """Runs one (problem, method, seed, n_trials) in a fresh study; a crash is recorded in the
+    result rather than raised, so one broken method does not lose the others' runs."""
+    problem_name, method, seed, n_trials = task
+    prepare_process()
+    evaluator, clock = _Evaluator(PROBLEMS[problem_name]), SamplerClock()
+    start = time.perf_counter()
+    error = None
+    try:
+        METHODS[method](seed, evaluator, n_trials, clock)
+    except Exception:  # noqa: BLE001 - reported in the tables as "error"
+        error = traceback.format_exc()
+    wall = time.perf_counter() - start
+    if error is None and len(evaluator.values) != n_trials:
+        error = f"ran {len(evaluator.values)} of {n_trials} trials"
+    return Run(problem_name, method, seed, n_trials, evaluator.values, clock.seconds,
+               evaluator.seconds, wall, error)
+
+
+# -- summaries ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One method on one problem over all seeds: the final regret's median and quartiles, and
+    the milliseconds per trial spent in the sampler and in the library overall (wall time
+    minus the objective)."""
+
+    median: float
+    p25: float
+    p75: float
+    n_runs: int
+    n_errors: int
+    sampler_ms: float
+    overhead_ms: float
+
+
+def summarize(runs: Sequence[Run]) -> dict[str, dict[str, Cell]]:
+    """problem -> method -> Cell; a method with a crashed run gets an infinite median, so it
+    ranks last there instead of looking good on the seeds that survived."""
+    grouped: dict[str, dict[str, list[Run]]] = {}
+    for run in runs:
+        grouped.setdefault(run.problem, {}).setdefault(run.method, []).append(run)
+    out: dict[str, dict[str, Cell]] = {}
+    for problem, by_method in grouped.items():
+        out[problem] = {}
+        for method, group in by_method.items():
+            ok = [r for r in group if r.error is None]
+            regrets = np.array([r.regret() for r in ok]) if ok else np.array([math.inf])
+            trials = sum(len(r.values) for r in ok) or 1
+            p25, median, p75 = np.percentile(regrets, [25, 50, 75]) if ok else (math.inf,) * 3
+            if len(ok) < len(group):
+                median = math.inf
+            out[problem][method] = Cell(
+                float(median), float(p25), float(p75), len(group), len(group) - len(ok),
+                1000.0 * sum(r.sampler_s for r in ok) / trials,
+                1000.0 * sum(r.wall_s - r.objective_s for r in ok) / trials)
+    return out
+
+
+def rank(cells: dict[str, Cell]) -> dict[str, float]:
+    """Ranks the methods of one problem by median regret, 1 = best, ties sharing the mean of
+    the ranks they span."""
+    order = sorted(cells, key=lambda m: cells[m].median)
+    ranks: dict[str, float] = {}
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and cells[order[j + 1]].median == cells[order[i]].median:
+            j += 1
+        for method in order[i:j + 1]:
+            ranks[method] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "error"
+    return f"{x:.4g}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths)))
+             for row in (header, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str]) -> bool:
+    """Prints the tables and verdicts; True when every verdict that could be checked passed."""
+    cells = summarize(runs)
+    problems = [p for p in problems if p in cells]
+    ranks = {p: rank(cells[p]) for p in problems}
+    for name in problems:
+        problem = PROBLEMS[name]
+        n_trials = max(r.n_trials for r in runs if r.problem == name)
+        what = ("regret = best value - optimum" if problem.optimum is not None
+                else "optimum unknown: best value")
+        optimum = "unknown" if problem.optimum is None else f"{problem.optimum:.6g}"
+        print(f"\n## {name}: {problem.description}; optimum {optimum}; {n_trials} trials; {what}")
+        rows = []
+        for method in methods:
+            cell = cells[name].get(method)
+            if cell is None:
+                continue
+            rows.append([method, _fmt(cell.median), _fmt(cell.p25), _fmt(cell.p75),
+                         f"{ranks[name][method]:g}", f"{cell.sampler_ms:.2f}",
+                         f"{cell.n_runs - cell.n_errors}/{cell.n_runs}"])
+        print(_table(["method", "median", "p25", "p75", "rank", "sampler ms/trial", "runs ok"],
+                     rows))
+
+    present = [m for m in methods if all(m in cells[p] for p in problems)]
+    mean_rank = {m: float(np.mean([ranks[p][m] for p in problems])) for m in present}
+    print(f"\n## mean rank over {len(problems)} problems (rank by median regret, 1 = best)")
+    rows = []
+    for method in sorted(present, key=lambda m: mean_rank[m]):
+        ok = [r for r in runs if r.method == method and r.error is None]
+        trials = sum(len(r.values) for r in ok) or 1
+        sampler_ms = 1000.0 * sum(r.sampler_s for r in ok) / trials
+        overhead_ms = 1000.0 * sum(r.wall_s - r.objective_s for r in ok) / trials
+        wins = sum(1 for p in problems if ranks[p][method] == min(ranks[p].values()))
+        rows.append([method, f"{mean_rank[method]:.2f}", str(wins), f"{sampler_ms:.2f}",
+                     f"{overhead_ms:.2f}", str(sum(1 for r in runs if r.method == method
+                                                    and r.error is not None))])
+    print(_table(["method", "mean rank", "problems best", "sampler ms/trial",
+                  "overhead ms/trial", "crashed runs"], rows))
+    _print_errors(runs)
+    return _verdicts(cells, problems, mean_rank)
+
+
+def _print_errors(runs: Sequence[Run]) -> None:
+    crashed = [r for r in runs if r.error is not None]
+    if not crashed:
+        return
+    print(f"\n## {len(crashed)} crashed runs (the first traceback of each method)")
+    seen: set[str] = set()
+    for run in crashed:
+        if run.method not in seen:
+            seen.add(run.method)
+            print(f"-- {run.method} on {run.problem}, seed {run.seed}:\n{run.error}")
+
+
+def _verdicts(cells: dict[str, dict[str, Cell]], problems: list[str],
+              mean_rank: dict[str, float]) -> bool:
+    print("\n## targets")
+    passed = True
+    tpe = [m for m in TPE_METHODS if m in mean_rank]
+    if PIPETUNE in mean_rank and len(tpe) > 1:
+        best_other = min(mean_rank[m] for m in tpe if m != PIPETUNE)
+        ok = mean_rank[PIPETUNE] <= best_other
+        tie = " (tied)" if mean_rank[PIPETUNE] == best_other else ""
+        passed &= ok
+        print(f"[{'PASS' if ok else 'FAIL'}] pipetune TPE has the best mean rank of the TPE "
+              f"variants{tie}: {mean_rank[PIPETUNE]:.2f} vs best other {best_other:.2f} "
+              f"({', '.join(f'{m} {mean_rank[m]:.2f}' for m in tpe if m != PIPETUNE)})")
+    else:
+        print("[skip] best mean rank of the TPE variants: needs pipetune-tpe and another TPE")
+    if PIPETUNE in mean_rank and OPTUNA in mean_rank:
+        wins = [p for p in problems if cells[p][PIPETUNE].median < cells[p][OPTUNA].median]
+        need = math.ceil(WIN_TARGET[0] / WIN_TARGET[1] * len(problems))
+        ok = len(wins) >= need
+        passed &= ok
+        scaled = ("" if len(problems) == WIN_TARGET[1]
+                  else f" (target scaled to {need} of {len(problems)} problems run)")
+        print(f"[{'PASS' if ok else 'FAIL'}] pipetune TPE has a lower median regret than "
+              f"Optuna's default TPE on {len(wins)} of {len(problems)} problems; target >= "
+              f"{WIN_TARGET[0]} of {WIN_TARGET[1]}{scaled}. Won: {', '.join(wins) or 'none'}")
+    else:
+        print("[skip] pipetune TPE vs Optuna's default TPE: needs both methods")
+    return passed
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def _names(text: str, known: dict[str, Any], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise SystemExit(f"--{what}: unknown {unknown or 'empty list'}; choose from "
+                         f"{', '.join(known)}.")
+    return names
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Final regret of pipetune's TPE against Optuna's and Hyperopt's TPE and "
+                    "random search, on the same problems and seeds.")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per problem")
+    parser.add_argument("--problems", default=",".join(PROBLEMS),
+                        help=f"comma-separated subset of: {', '.join(PROBLEMS)}")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma-separated subset of: {', '.join(METHODS)} (default: "
+                             f"all but optuna-tpe-uni)")
+    parser.add_argument("--trials-scale", type=float, default=1.0,
+                        help="multiplies every problem's budget (0.5 halves it)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes running (problem, method, seed) runs at once")
+    parser.add_argument("--json", default=None, help="write the raw runs to this file")
+    parser.add_argument("--report-only", default=None, metavar="JSON",
+                        help="print the tables of a file written by --json; runs nothing")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.jobs < 1 or not args.trials_scale > 0:
+        parser.error("--seeds and --jobs must be >= 1 and --trials-scale > 0.")
+    return args
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for package in ("pipetune", "optuna", "hyperopt", "scikit-learn", "numpy"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report_only:
+        saved = json.loads(Path(args.report_only).read_text())
+        runs = [Run(**r) for r in saved["runs"]]
+        print(f"# quality benchmark, from {args.report_only}: {saved['config']}")
+        report(runs, saved["config"]["problems"], saved["config"]["methods"])
+        return 0
+    problems = _names(args.problems, PROBLEMS, "problems")
+    methods = _names(args.methods, METHODS, "methods")
+    budgets = {p: max(2, round(PROBLEMS[p].n_trials * args.trials_scale)) for p in problems}
+    # Longest runs first, so the last ones to finish are short and the workers stay busy.
+    tasks = sorted(((p, m, s, budgets[p]) for p in problems for m in methods
+                    for s in range(args.seeds)),
+                   key=lambda t: (-budgets[t[0]], t[0] != "svm-cancer"))
+    versions = _versions()
+    print(f"# quality benchmark: {len(problems)} problems x {len(methods)} methods x "
+          f"{args.seeds} seeds, trials scale {args.trials_scale:g}, {args.jobs} job(s); "
+          + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    prepare_process()
+    start = time.perf_counter()
+    runs: list[Run] = []
+    pool = (multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None)
+    try:
+        results = pool.imap_unordered(run_one, tasks) if pool else map(run_one, tasks)
+        for i, run in enumerate(results, 1):
+            runs.append(run)
+            status = "CRASHED" if run.error else f"regret {_fmt(run.regret())}"
+            print(f"[{i}/{len(tasks)}] {run.problem} {run.method} seed {run.seed}: {status} "
+                  f"({run.wall_s:.1f} s)", file=sys.stderr, flush=True)
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    elapsed = time.perf_counter() - start
+    runs.sort(key=lambda r: (problems.index(r.problem), methods.index(r.method), r.seed))
+    if args.json:
+        config = {"problems": problems, "methods": methods, "seeds": args.seeds,
+                  "trials_scale": args.trials_scale, "budgets": budgets, "jobs": args.jobs,
+                  "versions": versions, "elapsed_s": elapsed}
+        Path(args.json).write_text(json.dumps(
+            {"config": config, "runs": [asdict(r) for r in runs]}, indent=1))
+    report(runs, problems, methods)
+    print(f"\ntotal wall time {elapsed:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The study history as TPE needs it: one column per param, one row per usable trial, kept
+up to date incrementally from ``StudyView.finished_log`` (finished trials never change, so each
+is read once) and ranked best-first for the split into good and bad trials."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipetune._best import is_pareto_efficient
+from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+from pipetune.distributions import CategoricalDistribution, Distribution
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Row indices of usable trials, best first, with how many count as good."""
+
+    order: np.ndarray
+    n_below: int
+
+
+class Observations:
+    """Columns of the finished COMPLETE and PRUNED trials of one study (FAIL ones tell nothing
+    about the objective and are left out)."""
+
+    def __init__(self, directions: tuple[StudyDirection, ...]) -> None:
+        self.signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
+        self._lock = threading.Lock()
+        self._read = 0  # how much of finished_log has been consumed
+        self.n = 0
+        self.numbers: list[int] = []
+        self._state_rank: list[int] = []  # 0 complete, 1 pruned
+        self._losses: list[tuple[float, ...]] = []  # sign-adjusted so smaller is better
+        self._pruned_steps: list[int] = []
+        self._values: dict[str, list] = {}  # name -> external value or None per row
+        self.distributions: dict[str, Distribution] = {}  # latest seen, per name
+        self._encoded: dict[tuple[str, Distribution], np.ndarray] = {}
+        self._ranked_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def update(self, finished_log: tuple[FrozenTrial, ...]) -> None:
+        with self._lock:
+            for trial in finished_log[self._read:]:
+                self._add(trial)
+            self._read = len(finished_log)
+
+    def _add(self, trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE and trial.values is not None:
+            self._state_rank.append(0)
+            self._losses.append(tuple(np.asarray(trial.values) * self.signs))
+            self._pruned_steps.append(0)
+        elif trial.state == TrialState.PRUNED and trial.intermediate_values and len(self.signs) == 1:
+            step = max(trial.intermediate_values)
+            value = trial.intermediate_values[step]
+            if math.isnan(value):
+                return
+            self._state_rank.append(1)
+            self._losses.append((value * self.signs[0],))
+            self._pruned_steps.append(step)
+        else:
+            return
+        for name in trial.params:
+            if name not in self._values:
+                self._values[name] = [None] * self.n
+            self.distributions[name] = trial.distributions[name]
+        for name, column in self._values.items():
+            column.append(trial.params.get(name))
+        self.numbers.append(trial.number)
+        self.n += 1
+
+    def column(self, name: str, distribution: Distribution) -> np.ndarray:
+        """The param's values as internal floats for ``distribution`` (NaN where a trial lacks
+        it, or holds a value outside the domain, e.g. a choice since removed). Encoded
+        incrementally: each row is converted once per domain."""
+        with self._lock:
+            key = (name, distribution)
+            encoded = self._encoded.get(key, np.empty(0))
+            if len(encoded) < self.n:
+                values = self._values.get(name)
+                new_rows = [None] * (self.n - len(encoded)) if values is None else values[len(encoded):]
+                encoded = np.concatenate([encoded, _encode(new_rows, distribution)])
+                self._encoded[key] = encoded
+            return encoded[:self.n]
+
+    def rank(self, gamma: "callable") -> Ranked:
+        """Usable trials best-first: complete ones by loss (by Pareto rank, then crowding, for
+        several objectives), then pruned ones by how far they got, then by their last value."""
+        if self.n == 0:
+            return Ranked(np.empty(0, dtype=int), 0)
+        with self._lock:
+            if self._ranked_arrays is None or len(self._ranked_arrays[0]) != self.n:
+                self._ranked_arrays = (np.array(self._state_rank),
+                                       np.array(self._losses, dtype=float),
+                                       np.array(self._pruned_steps))
+            state, losses, steps = self._ranked_arrays
+        if losses.shape[1] == 1:
+            order = np.lexsort((losses[:, 0], -steps, state))
+        else:
+            order = _multi_objective_order(losses, state)
+        n_complete_or_pruned = len(order)
+        return Ranked(order, min(gamma(n_complete_or_pruned), n_complete_or_pruned))
+
+
+def _encode(values: list, distribution: Distribution) -> np.ndarray:
+    if isinstance(distribution, CategoricalDistribution):
+        indices = [None if v is None else distribution.index_of(v) for v in values]
+        return np.array([np.nan if i is None else i for i in indices], dtype=float)
+    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+    array[(array < distribution.low) | (array > distribution.high)] = np.nan
+    return array
+
+
+def _multi_objective_order(losses: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """Rows ordered by non-dominated front (MOTPE, Ozaki et al. 2020), and within a front by
+    crowding distance, most isolated first (NSGA-II, Deb et al. 2002), so the good set spreads
+    along the front."""
+    rows = np.arange(len(losses))
+    remaining = rows[state == 0]
+    order: list[np.ndarray] = []
+    while len(remaining):
+        front_mask = is_pareto_efficient(losses[remaining])
+        front = remaining[front_mask]
+        order.append(front[np.argsort(-_crowding(losses[front]), kind="stable")])
+        remaining = remaining[~front_mask]
+    order.append(rows[state != 0])
+    return np.concatenate(order).astype(int)
+
+
+def _crowding(front: np.ndarray) -> np.ndarray:
+    n, m = front.shape
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        idx = np.argsort(front[:, j])
+        span = front[idx[-1], j] - front[idx[0], j]
+        distance[idx[0]] = distance[idx[-1]] = np.inf
+        if span > 0:
+            distance[idx[1:-1]] += (front[idx[2:], j] - front[idx[:-2], j]) / span
+    return distance

@@ -1,0 +1,188 @@
+"""The tree-structured Parzen estimator (Bergstra et al. 2011), multivariate by default.
+
+Trials are ranked and split into a good set (the best ``gamma(n)``) and the rest; a Parzen
+estimator is fit to each, l(x) and g(x); candidates drawn from l are scored by l(x) / g(x),
+which orders them like expected improvement, and the best is proposed. Params that appear
+together are modelled jointly: the space is cut into groups of params that always co-occur, so
+a conditional space (a ``model`` choice with per-model params) gets one joint model per branch
+(Watanabe 2023, "Tree-structured Parzen estimator: understanding its algorithm components").
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pipetune.datatypes import FrozenTrial, TrialState
+from pipetune.distributions import Distribution
+from pipetune.errors import InvalidArgumentError
+from pipetune.samplers._rng import TrialRandomness
+from pipetune.samplers.base import BaseSampler
+from pipetune.samplers.random import RandomSampler
+from pipetune.samplers.tpe.observations import Observations
+from pipetune.samplers.tpe.parzen import Axis, ParzenEstimator
+
+
+def default_gamma(n: int) -> int:
+    """Size of the good set: 10% of the trials, at most 25."""
+    return min(int(math.ceil(0.1 * n)), 25)
+
+
+class TPESampler(BaseSampler):
+    """Tree-structured Parzen estimator sampler.
+
+    Args:
+        seed: makes a study reproducible, also when resumed in another process: every random
+            draw derives from (seed, trial number) and the stored history.
+        n_startup_trials: trials sampled at random before the model is used.
+        n_ei_candidates: candidates drawn from l(x) per proposal.
+        multivariate: model params that occur together jointly (else one at a time).
+        group: split the space into groups of co-occurring params (conditional spaces).
+        constant_liar: count other RUNNING trials as bad ones, so parallel workers spread out.
+            None (default) turns it on whenever other trials are running (n_jobs > 1 or several
+            workers); True / False force it.
+        prior_weight: weight of the broad prior kernel against one observation.
+        gamma: function of the number of trials giving the size of the good set.
+        bandwidth_factor: numeric kernel width, as a fraction of the domain at n = 1 trial.
+    """
+
+    def __init__(self, seed: int | None = None, n_startup_trials: int = 10,
+                 n_ei_candidates: int = 24, multivariate: bool = True, group: bool = True,
+                 constant_liar: bool | None = None, prior_weight: float = 1.0,
+                 gamma: Callable[[int], int] = default_gamma, bandwidth_factor: float = 0.05,
+                 min_bandwidth_fraction: float = 0.01) -> None:
+        for name, value, minimum in (("n_startup_trials", n_startup_trials, 0),
+                                     ("n_ei_candidates", n_ei_candidates, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InvalidArgumentError(
+                    f"The {name!r} argument of TPESampler must be an int >= {minimum}. Got {value!r}.")
+        if not prior_weight > 0:
+            raise InvalidArgumentError(
+                f"The 'prior_weight' argument of TPESampler must be > 0. Got {prior_weight!r}.")
+        if not callable(gamma):
+            raise InvalidArgumentError(
+                f"The 'gamma' argument of TPESampler must be a function of the number of trials. "
+                f"Got {gamma!r}.")
+        self._randomness = TrialRandomness(seed)
+        self._random = RandomSampler(seed=self._randomness.seed)
+        self._n_startup_trials = n_startup_trials
+        self._n_ei_candidates = n_ei_candidates
+        self._multivariate = multivariate
+        self._group = group
+        self._constant_liar = constant_liar
+        self._prior_weight = float(prior_weight)
+        self._gamma = gamma
+        self._bandwidth_factor = bandwidth_factor
+        self._min_bandwidth_fraction = min_bandwidth_fraction
+        self._observations: dict[int, Observations] = {}
+        self._lock = threading.Lock()
+
+    # -- the history -------------------------------------------------------------------------
+
+    def _observed(self, study) -> Observations:
+        with self._lock:
+            observations = self._observations.get(study.history_key)
+            if observations is None:
+                observations = self._observations[study.history_key] = Observations(study.directions)
+        observations.update(study.finished_log)
+        return observations
+
+    def _use_liar(self, study, trial: FrozenTrial) -> list[FrozenTrial]:
+        if self._constant_liar is False:
+            return []
+        return [t for t in study.unfinished
+                if t.state == TrialState.RUNNING and t.trial_id != trial.trial_id]
+
+    # -- the sampler interface ---------------------------------------------------------------
+
+    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, Distribution]:
+        if not self._multivariate:
+            return {}
+        observed = self._observed(study)
+        return {name: d for name, d in observed.distributions.items() if not d.single()}
+
+    def sample_relative(self, study, trial: FrozenTrial,
+                        search_space: dict[str, Distribution]) -> dict[str, Any]:
+        observed = self._observed(study)
+        if not search_space or observed.n < self._n_startup_trials:
+            return {}
+        rng = self._randomness.for_trial(trial, "tpe")
+        groups = self._groups(observed, search_space) if self._group else [list(search_space)]
+        liars = self._use_liar(study, trial)
+        params: dict[str, Any] = {}
+        for names in groups:
+            params.update(self._sample_group(observed, liars, [Axis.of(n, search_space[n])
+                                                                for n in names], rng))
+        return params
+
+    def sample_independent(self, study, trial: FrozenTrial, name: str,
+                           distribution: Distribution) -> Any:
+        observed = self._observed(study)
+        if observed.n < self._n_startup_trials:
+            return self._random.sample_independent(study, trial, name, distribution)
+        rng = self._randomness.for_trial(trial, f"tpe:{name}")
+        liars = self._use_liar(study, trial)
+        return self._sample_group(observed, liars, [Axis.of(name, distribution)], rng)[name]
+
+    def after_trial(self, study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._randomness.forget(trial)
+        self._random.after_trial(study, trial, state, values)
+
+    # -- the model -----------------------------------------------------------------------------
+
+    def _groups(self, observed: Observations, space: dict[str, Distribution]) -> list[list[str]]:
+        """The coarsest partition of the space such that every trial's params are a union of
+        parts: params that always occur together form one part."""
+        present = {name: ~np.isnan(observed.column(name, d)) for name, d in space.items()}
+        parts: dict[bytes, list[str]] = {}
+        for name, mask in present.items():
+            parts.setdefault(mask.tobytes(), []).append(name)
+        return list(parts.values())
+
+    def _sample_group(self, observed: Observations, liars: list[FrozenTrial], axes: list[Axis],
+                      rng: np.random.Generator) -> dict[str, Any]:
+        columns = np.column_stack([
+            _coordinates(observed.column(a.name, a.distribution), a) for a in axes])
+        ranked = observed.rank(self._gamma)
+        below_rows = ranked.order[:ranked.n_below]
+        above_rows = ranked.order[ranked.n_below:]
+        below = columns[below_rows]
+        above = columns[above_rows]
+        below = below[~np.isnan(below).any(axis=1)]
+        above = above[~np.isnan(above).any(axis=1)]
+        if liars:
+            lies = np.array([[_liar_coordinate(t, a) for a in axes] for t in liars])
+            above = np.vstack([above, lies[~np.isnan(lies).any(axis=1)]])
+        estimator_args = dict(prior_weight=self._prior_weight,
+                              bandwidth_factor=self._bandwidth_factor,
+                              min_bandwidth_fraction=self._min_bandwidth_fraction)
+        good = ParzenEstimator(axes, below, **estimator_args)
+        bad = ParzenEstimator(axes, above, **estimator_args)
+        candidates = good.sample(rng, self._n_ei_candidates)
+        score = good.log_pdf(candidates) - bad.log_pdf(candidates)
+        best = candidates[int(np.argmax(score))]
+        return {axis.name: axis.decode(coordinate) for axis, coordinate in zip(axes, best)}
+
+
+def _coordinates(internal: np.ndarray, axis: Axis) -> np.ndarray:
+    if axis.categorical:
+        return internal
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return axis.encode(internal)
+
+
+def _liar_coordinate(trial: FrozenTrial, axis: Axis) -> float:
+    if axis.name not in trial.params:
+        return math.nan
+    value = trial.params[axis.name]
+    if axis.categorical:
+        index = axis.distribution.index_of(value)
+        return math.nan if index is None else float(index)
+    if not axis.distribution.low <= value <= axis.distribution.high:
+        return math.nan
+    return math.log(value) if axis.log else float(value)

@@ -1,0 +1,253 @@
+"""Study.optimize: budgets across threads, timeout, callbacks, stop(), failures, interrupts and
+argument checks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import pipetune
+from pipetune import TrialState
+from pipetune.errors import InvalidArgumentError
+from pipetune.samplers import RandomSampler
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def storage(request):
+    """An in-memory storage, or the URL of a fresh SQLite file (``sqlite_url`` in conftest)."""
+    if request.param == "memory":
+        return pipetune.InMemoryStorage()
+    return request.getfixturevalue("sqlite_url")
+
+
+def quadratic(trial):
+    return (trial.suggest_float("x", -2, 2) - 0.5) ** 2
+
+
+@pytest.mark.parametrize(("n_jobs", "n_trials"), [(1, 7), (2, 9), (4, 13), (4, 1), (-1, 5)])
+def test_n_trials_is_exact_across_threads(storage, n_jobs, n_trials):
+    study = pipetune.create_study(storage=storage, sampler=RandomSampler(seed=0))
+    threads = set()
+
+    def objective(trial):
+        threads.add(threading.get_ident())
+        time.sleep(0.002)
+        return quadratic(trial)
+
+    study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs)
+    assert len(study.trials) == n_trials
+    assert [t.number for t in study.trials] == list(range(n_trials))
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    # a second call adds exactly its own budget
+    study.optimize(quadratic, n_trials=3, n_jobs=n_jobs)
+    assert len(study.trials) == n_trials + 3
+
+
+def test_timeout_stops(storage):
+    study = pipetune.create_study(storage=storage)
+
+    def objective(trial):
+        time.sleep(0.02)
+        return quadratic(trial)
+
+    study.optimize(objective, timeout=0.2)
+    n = len(study.trials)
+    assert n >= 1
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    study.optimize(objective, timeout=0.1, n_jobs=2)
+    assert len(study.trials) > n
+
+
+def test_callbacks_are_called_once_per_trial(storage):
+    study = pipetune.create_study(storage=storage)
+    calls = []
+    lock = threading.Lock()
+
+    def callback(s, frozen):
+        assert s is study
+        with lock:
+            calls.append((frozen.number, frozen.state))
+
+    study.optimize(quadratic, n_trials=6, n_jobs=2, callbacks=[callback])
+    assert sorted(n for n, _ in calls) == list(range(6))
+    assert all(state == TrialState.COMPLETE for _, state in calls)
+
+
+def test_stop_from_a_callback(storage):
+    study = pipetune.create_study(storage=storage)
+
+    def stop_after_three(s, frozen):
+        if frozen.number == 2:
+            s.stop()
+
+    study.optimize(quadratic, n_trials=50, callbacks=[stop_after_three])
+    assert len(study.trials) == 3
+    # stop() only ends that run: the next optimize runs normally
+    study.optimize(quadratic, n_trials=2)
+    assert len(study.trials) == 5
+
+
+def test_stop_with_threads_starts_no_more_trials():
+    study = pipetune.create_study()
+
+    def stop_early(s, frozen):
+        if frozen.number >= 3:
+            s.stop()
+
+    study.optimize(quadratic, n_trials=100, n_jobs=4, callbacks=[stop_early])
+    assert 4 <= len(study.trials) < 100
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def test_objective_error_fails_the_trial_and_propagates(storage):
+    study = pipetune.create_study(storage=storage)
+
+    def objective(trial):
+        trial.suggest_float("x", 0, 1)
+        if trial.number == 1:
+            raise Boom("exploded at trial one")
+        return 1.0
+
+    with pytest.raises(Boom, match="exploded"):
+        study.optimize(objective, n_trials=5)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    failed = study.trials[1]
+    assert failed.system_attrs["fail_reason"] == "Boom: exploded at trial one"
+    assert "Traceback" in failed.system_attrs["traceback"]
+    assert "raise Boom" in failed.system_attrs["traceback"]
+    assert "x" in failed.params  # what it tried is kept
+
+
+@pytest.mark.parametrize("catch", [Boom, (Boom,), [ValueError, RuntimeError], (Exception,)])
+def test_caught_errors_fail_the_trial_and_continue(storage, catch):
+    study = pipetune.create_study(storage=storage)
+
+    def objective(trial):
+        if trial.number % 2:
+            raise Boom("odd")
+        return 1.0
+
+    study.optimize(objective, n_trials=6, catch=catch)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL] * 3
+    assert all("Boom: odd" == t.system_attrs["fail_reason"] for t in study.trials[1::2])
+
+
+def test_error_in_a_thread_propagates_and_leaves_nothing_running():
+    study = pipetune.create_study()
+
+    def objective(trial):
+        time.sleep(0.002)
+        if trial.number == 3:
+            raise Boom("thread")
+        return 0.0
+
+    with pytest.raises(Boom):
+        study.optimize(objective, n_trials=40, n_jobs=4)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert len(study.trials) < 40
+    assert study.trials[3].state == TrialState.FAIL
+
+
+@pytest.mark.parametrize("result", [float("nan"), "0.3", None, [1.0, 2.0]])
+def test_unusable_return_value_fails_the_trial(storage, result):
+    study = pipetune.create_study(storage=storage)
+    study.optimize(lambda t: result, n_trials=2)  # no exception: the study goes on
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+    assert study.trials[0].system_attrs["fail_reason"]
+
+
+def test_pruned_trials(storage):
+    study = pipetune.create_study(storage=storage)
+
+    def objective(trial):
+        trial.report(7.0, 0)
+        if trial.number == 0:
+            raise pipetune.TrialPruned()
+        return 1.0
+
+    study.optimize(objective, n_trials=2)
+    assert study.trials[0].state == TrialState.PRUNED and study.trials[0].value == 7.0
+    assert study.trials[1].state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_keyboard_interrupt_fails_the_trial_and_propagates(storage, n_jobs):
+    study = pipetune.create_study(storage=storage)
+
+    def objective(trial):
+        trial.suggest_float("x", 0, 1)
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        time.sleep(0.002)
+        return 1.0
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=20, n_jobs=n_jobs)
+    states = {t.number: t.state for t in study.trials}
+    assert TrialState.RUNNING not in states.values()
+    assert states[2] == TrialState.FAIL
+    assert "KeyboardInterrupt" in study.trials[2].system_attrs["fail_reason"]
+    # the study is still usable
+    study.optimize(quadratic, n_trials=1)
+    assert study.trials[-1].state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    ({"n_trials": -3}, "'n_trials'"),
+    ({"n_trials": 0}, "'n_trials'"),
+    ({"n_trials": 2.5}, "'n_trials'"),
+    ({"n_trials": True}, "'n_trials'"),
+    ({"n_trials": "10"}, "'n_trials'"),
+    ({"n_jobs": 0}, "'n_jobs'"),
+    ({"n_jobs": -2}, "'n_jobs'"),
+    ({"n_jobs": 1.0}, "'n_jobs'"),
+    ({"timeout": 0}, "'timeout'"),
+    ({"timeout": -1.0}, "'timeout'"),
+    ({"timeout": "60"}, "'timeout'"),
+    ({"timeout": float("nan")}, "'timeout'"),
+    ({"catch": 1}, "'catch'"),
+    ({"catch": "ValueError"}, "'catch'"),
+    ({"catch": (ValueError, 3)}, "'catch'"),
+    ({"callbacks": 5}, "'callbacks'"),
+    ({"callbacks": [print, "not callable"]}, "'callbacks'"),
+])
+def test_bad_arguments_name_the_argument(kwargs, argument):
+    study = pipetune.create_study()
+    with pytest.raises(InvalidArgumentError) as info:
+        study.optimize(quadratic, **{"n_trials": 1, **kwargs})
+    assert argument in str(info.value)
+    assert "Got" in str(info.value)
+    assert study.trials == []  # nothing ran
+
+
+def test_non_callable_objective():
+    study = pipetune.create_study()
+    with pytest.raises(InvalidArgumentError, match="callable objective"):
+        study.optimize("objective", n_trials=1)
+
+
+def test_show_progress_bar(storage, capsys):
+    study = pipetune.create_study(storage=storage)
+    study.optimize(quadratic, n_trials=4, show_progress_bar=True)
+    study.optimize(quadratic, timeout=0.05, show_progress_bar=True, n_jobs=2)
+    assert len(study.trials) >= 5
+    assert "trial" in capsys.readouterr().err
+
+
+def test_no_budget_runs_until_stopped():
+    study = pipetune.create_study()
+
+    def objective(trial):
+        if trial.number == 9:
+            study.stop()
+        return 0.0
+
+    study.optimize(objective)
+    assert len(study.trials) == 10

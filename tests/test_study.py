@@ -1,0 +1,344 @@
+"""Study: create / load / delete / list, directions, best trials, ask / tell, enqueue_trial and
+trials_dataframe, in memory and in a SQLite file."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import pipetune
+from pipetune import StudyDirection, TrialState
+from pipetune.errors import (
+    DuplicateStudyError,
+    InvalidArgumentError,
+    StudyNotFoundError,
+    UpdateFinishedTrialError,
+)
+from pipetune.samplers import RandomSampler
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def storage(request):
+    """An in-memory storage, or the URL of a fresh SQLite file (``sqlite_url`` in conftest)."""
+    if request.param == "memory":
+        return pipetune.InMemoryStorage()
+    return request.getfixturevalue("sqlite_url")
+
+
+# -- create / load / delete / list --------------------------------------------------------------
+
+
+def test_create_load_list_delete(storage):
+    a = pipetune.create_study(storage=storage, study_name="a", direction="maximize")
+    a.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    pipetune.create_study(storage=storage, study_name="b", directions=["minimize", "maximize"])
+
+    assert pipetune.get_all_study_names(storage) == ["a", "b"]
+    summaries = {s.study_name: s for s in pipetune.list_studies(storage)}
+    assert summaries["a"].n_trials == 3 and summaries["a"].direction == StudyDirection.MAXIMIZE
+    assert summaries["a"].best_trial.values[0] == max(t.values[0] for t in a.trials)
+    assert summaries["b"].directions == (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE)
+    assert summaries["b"].n_trials == 0 and summaries["b"].best_trial is None
+
+    loaded = pipetune.load_study(study_name="a", storage=storage)
+    assert loaded.direction == StudyDirection.MAXIMIZE
+    assert [t.params for t in loaded.trials] == [t.params for t in a.trials]
+    assert loaded.best_trial.number == a.best_trial.number
+
+    pipetune.delete_study(study_name="a", storage=storage)
+    assert pipetune.get_all_study_names(storage) == ["b"]
+    with pytest.raises(StudyNotFoundError):
+        pipetune.load_study(study_name="a", storage=storage)
+    # The name is free again.
+    again = pipetune.create_study(storage=storage, study_name="a")
+    assert again.trials == []
+
+
+def test_load_study_without_a_name(storage):
+    pipetune.create_study(storage=storage, study_name="only")
+    assert pipetune.load_study(study_name=None, storage=storage).study_name == "only"
+    pipetune.create_study(storage=storage, study_name="second")
+    with pytest.raises(InvalidArgumentError, match="Name the study"):
+        pipetune.load_study(study_name=None, storage=storage)
+
+
+def test_duplicate_name_and_load_if_exists(storage):
+    first = pipetune.create_study(storage=storage, study_name="dup")
+    first.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    with pytest.raises(DuplicateStudyError, match="load_if_exists=True") as info:
+        pipetune.create_study(storage=storage, study_name="dup")
+    assert "'dup'" in str(info.value)
+    same = pipetune.create_study(storage=storage, study_name="dup", load_if_exists=True)
+    assert len(same.trials) == 2
+    with pytest.raises(InvalidArgumentError, match="directions"):
+        pipetune.create_study(storage=storage, study_name="dup", direction="maximize",
+                              load_if_exists=True)
+
+
+def test_study_not_found_message_names_study_and_fix(storage):
+    with pytest.raises(StudyNotFoundError) as info:
+        pipetune.load_study(study_name="missing", storage=storage)
+    message = str(info.value)
+    assert "'missing'" in message and "create_study" in message
+    assert not message.startswith('"')  # not KeyError's quoted repr
+    with pytest.raises(KeyError):  # also a KeyError, as Python code expects
+        pipetune.delete_study(study_name="missing", storage=storage)
+
+
+def test_generated_names_are_unique():
+    storage = pipetune.InMemoryStorage()
+    names = {pipetune.create_study(storage=storage).study_name for _ in range(5)}
+    assert len(names) == 5
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"direction": "minimize", "directions": ["minimize"]},
+    {"direction": "up"},
+    {"direction": 1.5},
+    {"directions": []},
+    {"directions": "minimize"},
+    {"directions": ["minimize", "sideways"]},
+    {"study_name": ""},
+    {"study_name": 42},
+])
+def test_bad_create_arguments(kwargs):
+    with pytest.raises(InvalidArgumentError):
+        pipetune.create_study(**kwargs)
+
+
+def test_direction_spellings():
+    assert pipetune.create_study(direction="MAXIMIZE").direction == StudyDirection.MAXIMIZE
+    maximize = StudyDirection.MAXIMIZE
+    assert pipetune.create_study(direction=maximize).direction == maximize
+    assert pipetune.create_study().direction == StudyDirection.MINIMIZE
+    multi = pipetune.create_study(directions=["minimize", "maximize"])
+    assert multi.is_multi_objective
+    with pytest.raises(InvalidArgumentError, match="directions"):
+        multi.direction
+
+
+@pytest.mark.parametrize("bad", [{"sampler": "random"}, {"pruner": object()}])
+def test_sampler_and_pruner_types_are_checked(bad):
+    with pytest.raises(InvalidArgumentError):
+        pipetune.create_study(**bad)
+
+
+# -- best trial(s) ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("direction", "pick"), [("minimize", min), ("maximize", max)])
+def test_best_trial_value_and_params(storage, direction, pick):
+    study = pipetune.create_study(storage=storage, direction=direction,
+                                  sampler=RandomSampler(seed=3))
+    with pytest.raises(InvalidArgumentError, match="no COMPLETE trial"):
+        study.best_trial
+    study.optimize(lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2, n_trials=25)
+    pruned = study.ask()
+    pruned.report(-100.0 if direction == "minimize" else 100.0, 0)
+    study.tell(pruned, state=TrialState.PRUNED)  # a PRUNED value never counts as best
+    complete = study.get_trials(states=[TrialState.COMPLETE])
+    best = pick(complete, key=lambda t: t.value)
+    assert study.best_trial.number == best.number
+    assert study.best_value == best.value
+    assert study.best_params == best.params
+    # A reloaded study agrees.
+    reloaded = pipetune.load_study(study_name=study.study_name, storage=storage)
+    assert reloaded.best_trial.number == best.number
+
+
+def test_best_trials_is_the_pareto_front(storage):
+    study = pipetune.create_study(storage=storage, directions=["minimize", "maximize"])
+    points = [(1.0, 1.0), (2.0, 3.0), (3.0, 2.0), (0.5, 0.5), (2.0, 2.0), (4.0, 4.0)]
+    for point in points:
+        study.tell(study.ask(), point)
+    front = {t.values for t in study.best_trials}
+    # (3, 2) is beaten by (2, 3); (2, 2) by (2, 3); (1, 1) and (0.5, 0.5) trade off; (4, 4)
+    # beats (2, 3) on the second objective only.
+    assert front == {(0.5, 0.5), (1.0, 1.0), (2.0, 3.0), (4.0, 4.0)}
+    assert [t.number for t in study.best_trials] == sorted(t.number for t in study.best_trials)
+    with pytest.raises(InvalidArgumentError, match="best_trials"):
+        study.best_trial
+
+
+# -- ask / tell ---------------------------------------------------------------------------------
+
+
+def test_ask_tell_values(storage):
+    study = pipetune.create_study(storage=storage)
+    trial = study.ask()
+    x = trial.suggest_float("x", 0, 1)
+    frozen = study.tell(trial, x * 2)
+    assert frozen.state == TrialState.COMPLETE and frozen.value == x * 2
+    stored = study.trials[0]
+    assert stored.state == TrialState.COMPLETE and stored.value == x * 2
+    assert stored.params == {"x": x} and stored.datetime_complete is not None
+    # tell by trial number works too
+    other = study.ask()
+    study.tell(other.number, 5)
+    assert study.trials[1].value == 5.0
+
+
+def test_tell_pruned_keeps_last_intermediate_value(storage):
+    study = pipetune.create_study(storage=storage)
+    trial = study.ask()
+    trial.report(3.0, 0)
+    trial.report(2.0, 5)
+    trial.report(2.5, 2)
+    study.tell(trial, state=TrialState.PRUNED)
+    stored = study.trials[0]
+    assert stored.state == TrialState.PRUNED and stored.value == 2.0  # step 5 is the last
+    silent = study.ask()
+    study.tell(silent, state="pruned")
+    assert study.trials[1].state == TrialState.PRUNED and study.trials[1].values is None
+
+
+def test_tell_fail(storage):
+    study = pipetune.create_study(storage=storage)
+    trial = study.ask()
+    study.tell(trial, state=TrialState.FAIL)
+    assert study.trials[0].state == TrialState.FAIL and study.trials[0].values is None
+    with pytest.raises(InvalidArgumentError, match="no values"):
+        study.tell(study.ask(), 1.0, state=TrialState.FAIL)
+    with pytest.raises(InvalidArgumentError, match="COMPLETE, PRUNED or FAIL"):
+        study.tell(study.ask(), state=TrialState.WAITING)
+
+
+def test_tell_twice(storage):
+    study = pipetune.create_study(storage=storage)
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    with pytest.raises(UpdateFinishedTrialError, match="skip_if_finished"):
+        study.tell(trial, 2.0)
+    again = study.tell(trial, 2.0, skip_if_finished=True)
+    assert again.value == 1.0
+    assert study.trials[0].value == 1.0
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    (float("nan"), "NaN"),
+    ("0.5", "str"),
+    (None, "NoneType"),
+    ([1.0, 2.0], "2 values"),
+    ((), "0 values"),
+    ({"loss": 1.0}, "dict"),
+])
+def test_tell_bad_values_fails_with_a_reason(storage, values, reason):
+    study = pipetune.create_study(storage=storage)
+    trial = study.ask()
+    frozen = study.tell(trial, values)
+    assert frozen.state == TrialState.FAIL
+    stored = study.trials[0]
+    assert stored.state == TrialState.FAIL and stored.values is None
+    assert reason in stored.system_attrs["fail_reason"]
+    # the study is still usable
+    study.tell(study.ask(), 1.0)
+    assert study.best_value == 1.0
+
+
+def test_tell_wrong_count_for_multi_objective(storage):
+    study = pipetune.create_study(storage=storage, directions=["minimize", "minimize"])
+    study.tell(study.ask(), 1.0)
+    study.tell(study.ask(), [1.0, math.inf])
+    assert study.trials[0].state == TrialState.FAIL
+    assert "1 values" in study.trials[0].system_attrs["fail_reason"]
+    assert study.trials[1].state == TrialState.COMPLETE
+
+
+def test_tell_accepts_numpy_scalars(storage):
+    np = pytest.importorskip("numpy")
+    study = pipetune.create_study(storage=storage)
+    study.tell(study.ask(), np.float32(0.5))
+    assert study.trials[0].value == 0.5 and type(study.trials[0].value) is float
+
+
+# -- enqueue_trial ------------------------------------------------------------------------------
+
+
+def test_enqueued_params_are_taken_and_the_sampler_fills_the_rest(storage):
+    study = pipetune.create_study(storage=storage, sampler=RandomSampler(seed=1))
+    study.enqueue_trial({"x": 0.25, "n": 7}, user_attrs={"source": "expert"})
+    study.enqueue_trial({"n": 3})
+
+    def objective(trial):
+        return trial.suggest_float("x", 0, 1) + trial.suggest_int("n", 0, 10) + \
+            trial.suggest_float("y", 0, 1)
+
+    study.optimize(objective, n_trials=3)
+    first, second, third = study.trials
+    assert first.params["x"] == 0.25 and first.params["n"] == 7 and 0 <= first.params["y"] <= 1
+    assert first.user_attrs == {"source": "expert"}
+    assert second.params["n"] == 3 and set(second.params) == {"x", "n", "y"}
+    assert third.state == TrialState.COMPLETE
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_enqueue_skip_if_exists(storage):
+    study = pipetune.create_study(storage=storage)
+    study.enqueue_trial({"x": 0.5})
+    study.enqueue_trial({"x": 0.5}, skip_if_exists=True)
+    assert len(study.trials) == 1
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    study.enqueue_trial({"x": 0.5}, skip_if_exists=True)  # already ran
+    study.enqueue_trial({"x": 0.75}, skip_if_exists=True)
+    assert len(study.trials) == 2 and study.trials[1].state == TrialState.WAITING
+
+
+def test_enqueued_value_outside_the_domain_fails_clearly(storage):
+    study = pipetune.create_study(storage=storage)
+    study.enqueue_trial({"x": 5.0})
+    with pytest.raises(InvalidArgumentError, match="'x'.*outside its domain"):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    stored = study.trials[0]
+    assert stored.state == TrialState.FAIL
+    assert "outside its domain" in stored.system_attrs["fail_reason"]
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert study.trials[1].state == TrialState.COMPLETE
+
+
+def test_enqueue_trial_rejects_non_dicts():
+    study = pipetune.create_study()
+    with pytest.raises(InvalidArgumentError, match="dict"):
+        study.enqueue_trial([("x", 1)])
+
+
+# -- trials_dataframe ---------------------------------------------------------------------------
+
+
+def test_trials_dataframe_columns(storage):
+    pd = pytest.importorskip("pandas")
+    study = pipetune.create_study(storage=storage)
+
+    def objective(trial):
+        trial.set_user_attr("fold", trial.number % 2)
+        return trial.suggest_float("x", 0, 1) + trial.suggest_int("n", 1, 3)
+
+    study.optimize(objective, n_trials=4)
+    frame = study.trials_dataframe()
+    assert list(frame.columns) == ["number", "value", "datetime_start", "datetime_complete",
+                                   "duration", "state", "params_n", "params_x",
+                                   "user_attrs_fold"]
+    assert list(frame["number"]) == [0, 1, 2, 3]
+    assert list(frame["state"]) == ["COMPLETE"] * 4
+    assert frame["value"].tolist() == [t.value for t in study.trials]
+    assert pd.api.types.is_datetime64_any_dtype(frame["datetime_start"])
+    assert pd.api.types.is_timedelta64_dtype(frame["duration"])
+    assert (frame["duration"] >= pd.Timedelta(0)).all()
+    assert frame["user_attrs_fold"].tolist() == [0, 1, 0, 1]
+
+
+def test_trials_dataframe_multi_objective(storage):
+    pytest.importorskip("pandas")
+    study = pipetune.create_study(storage=storage, directions=["minimize", "maximize"])
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1), 2.0), n_trials=3)
+    frame = study.trials_dataframe()
+    assert {"values_0", "values_1"} <= set(frame.columns) and "value" not in frame.columns
+    assert frame["values_1"].tolist() == [2.0] * 3
+
+
+def test_trials_dataframe_empty_and_unknown_attrs():
+    pytest.importorskip("pandas")
+    study = pipetune.create_study()
+    assert study.trials_dataframe().empty
+    with pytest.raises(InvalidArgumentError, match="attrs"):
+        study.trials_dataframe(attrs=("number", "colour"))
