@@ -114,7 +114,7 @@ class Run:
         optimum = PROBLEMS[self.problem].optimum
         if optimum is None:
             return self.best()
-        # Clipped at 0: a best value can undercut the rounded optimum by a float ulp.
+        # Clipped at 0: float rounding can put a best value an ulp below the optimum.
         return max(0.0, self.best() - optimum)
 
 
@@ -459,7 +459,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         saved = json.loads(Path(args.report_only).read_text())
         runs = [Run(**r) for r in saved["runs"]]
-        print(f"# quality benchmark, from {args.report_only}: {saved['config']}")
+        config = saved["config"]
+        print(f"# quality benchmark, from {args.report_only}: {config['seeds']} seeds, trials "
+              f"scale {config['trials_scale']:g}, {config['elapsed_s']:.0f} s; "
+              + ", ".join(f"{k} {v}" for k, v in config["versions"].items()))
         report(runs, saved["config"]["problems"], saved["config"]["methods"])
         return 0
     problems = _names(args.problems, PROBLEMS, "problems")

@@ -16,6 +16,7 @@ from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialS
 from pipetune.distributions import Distribution
 from pipetune.errors import (
     DuplicateStudyError,
+    ParamConflictError,
     InvalidArgumentError,
     StudyNotFoundError,
     TrialNotFoundError,
@@ -194,6 +195,10 @@ class InMemoryStorage(BaseStorage):
                         distribution: Distribution) -> None:
         with self._lock:
             trial = self._running(trial_id)
+            if name in trial.params:
+                raise ParamConflictError(
+                    f"Param {name!r} is already set on trial {trial.number}; a param is "
+                    "suggested once per trial.")
             params = {**trial.params, name: distribution.to_external(internal_value)}
             distributions = {**trial.distributions, name: distribution}
             self._trials[trial_id] = _with(trial, params=params, distributions=distributions)

@@ -31,6 +31,7 @@ from pipetune.distributions import Distribution, distribution_from_json
 from pipetune.errors import (
     DuplicateStudyError,
     InvalidArgumentError,
+    ParamConflictError,
     StorageError,
     StorageURLError,
     StudyNotFoundError,
@@ -345,13 +346,19 @@ class SQLStorage(BaseStorage):
 
     def set_trial_param(self, trial_id: int, name: str, internal_value: float,
                         distribution: Distribution) -> None:
-        with self._write() as cursor:
-            inserted = cursor.run(self._sql.insert_param, trial_id=trial_id, name=name,
-                                  value=float(internal_value),
-                                  distribution_json=distribution.to_json(),
-                                  **_UNFINISHED).rowcount
-            if inserted == 0:  # the trial is missing or finished: say which
-                self._check_running(cursor, trial_id)
+        try:
+            with self._write() as cursor:
+                inserted = cursor.run(self._sql.insert_param, trial_id=trial_id, name=name,
+                                      value=float(internal_value),
+                                      distribution_json=distribution.to_json(),
+                                      **_UNFINISHED).rowcount
+                if inserted == 0:  # the trial is missing or finished: say which
+                    self._check_running(cursor, trial_id)
+        except Conflict:
+            raise ParamConflictError(
+                f"Param {name!r} is already set on trial id {trial_id}; a param is suggested "
+                "once per trial."
+            ) from None
 
     def finish_trial(self, trial_id: int, state: TrialState,
                      values: Sequence[float] | None = None) -> bool:
