@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import pipetune
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -128,3 +130,12 @@ def storage_url(request: pytest.FixtureRequest) -> str:
     """The URL of a fresh database of each SQL backend in turn."""
     return request.getfixturevalue(
         "postgres_url" if request.param == "postgresql" else "sqlite_url")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def storage(request: pytest.FixtureRequest) -> "str | pipetune.InMemoryStorage":
+    """An in-memory storage, or the URL of a fresh SQLite file: the two embedded backends
+    every behaviour test runs on."""
+    if request.param == "memory":
+        return pipetune.InMemoryStorage()
+    return request.getfixturevalue("sqlite_url")

@@ -14,14 +14,6 @@ from pipetune.errors import InvalidArgumentError
 from pipetune.samplers import RandomSampler
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def storage(request):
-    """An in-memory storage, or the URL of a fresh SQLite file (``sqlite_url`` in conftest)."""
-    if request.param == "memory":
-        return pipetune.InMemoryStorage()
-    return request.getfixturevalue("sqlite_url")
-
-
 def quadratic(trial):
     return (trial.suggest_float("x", -2, 2) - 0.5) ** 2
 

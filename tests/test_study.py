@@ -18,14 +18,6 @@ from pipetune.errors import (
 from pipetune.samplers import RandomSampler
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def storage(request):
-    """An in-memory storage, or the URL of a fresh SQLite file (``sqlite_url`` in conftest)."""
-    if request.param == "memory":
-        return pipetune.InMemoryStorage()
-    return request.getfixturevalue("sqlite_url")
-
-
 # -- create / load / delete / list --------------------------------------------------------------
 
 

@@ -15,14 +15,6 @@ from pipetune.errors import InvalidArgumentError, ParamConflictError
 from pipetune.samplers import RandomSampler
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def storage(request):
-    """An in-memory storage, or the URL of a fresh SQLite file (``sqlite_url`` in conftest)."""
-    if request.param == "memory":
-        return pipetune.InMemoryStorage()
-    return request.getfixturevalue("sqlite_url")
-
-
 def _study(storage, seed=0, **kwargs):
     return pipetune.create_study(storage=storage, sampler=RandomSampler(seed=seed), **kwargs)
 

@@ -28,14 +28,6 @@ def _points(trials):
     return [tuple(sorted(t.params.items())) for t in trials if t.state == TrialState.COMPLETE]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def storage(request):
-    """An in-memory storage, or the URL of a fresh SQLite file (``sqlite_url`` in conftest)."""
-    if request.param == "memory":
-        return pipetune.InMemoryStorage()
-    return request.getfixturevalue("sqlite_url")
-
-
 def test_every_point_once_then_stops(storage):
     study = pipetune.create_study(storage=storage, sampler=GridSampler(SPACE, seed=0))
     study.optimize(objective)  # n_trials=None: the grid ends the run

@@ -25,14 +25,6 @@ def _params(study):
     return [t.params for t in study.trials]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def storage(request):
-    """An in-memory storage, or the URL of a fresh SQLite file (``sqlite_url`` in conftest)."""
-    if request.param == "memory":
-        return pipetune.InMemoryStorage()
-    return request.getfixturevalue("sqlite_url")
-
-
 def test_same_seed_same_params(storage):
     a = pipetune.create_study(storage=storage, sampler=RandomSampler(seed=7))
     b = pipetune.create_study(storage=pipetune.InMemoryStorage(), sampler=RandomSampler(seed=7))

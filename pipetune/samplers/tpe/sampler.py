@@ -103,7 +103,9 @@ class TPESampler(BaseSampler):
         if not self._multivariate:
             return {}
         observed = self._observed(study)
-        return {name: d for name, d in observed.distributions.items() if not d.single()}
+        # Sorted: storages return params in different orders, and the axis order decides which
+        # random draw goes to which param, so a seeded study must not depend on it.
+        return {name: d for name, d in sorted(observed.distributions.items()) if not d.single()}
 
     def sample_relative(self, study, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
