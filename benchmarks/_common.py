@@ -111,14 +111,19 @@ def _pipetune_tpe(seed: int) -> Any:
 def _optuna_tpe(seed: int) -> Any:
     import optuna
 
-    return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)  # Optuna 5: multivariate + constant liar
+
+
+def _optuna_tpe_univariate(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed, multivariate=False)  # Optuna 4's default
 
 
 SAMPLERS: dict[str, dict[str, SamplerFactory]] = {
     "random": {"pipetune": _pipetune_random, "optuna": _optuna_random},
-    # TODO(TPE issue): enabled once pipetune.samplers.TPESampler exists; until then
-    # `--sampler tpe` says so instead of failing mid-run.
     "tpe": {"pipetune": _pipetune_tpe, "optuna": _optuna_tpe},
+    "tpe-univariate": {"pipetune": _pipetune_tpe, "optuna": _optuna_tpe_univariate},
     # TODO(hyperopt): add "hyperopt": factory returning hyperopt.rand.suggest / tpe.suggest,
     # with a Library entry below whose run() calls fmin over a translation of SPACE.
 }
@@ -128,11 +133,6 @@ def sampler_available(sampler: str, library: str) -> str | None:
     """None when ``library`` can run ``sampler``, else the reason it cannot."""
     if library not in SAMPLERS.get(sampler, {}):
         return f"{library} has no {sampler!r} sampler in benchmarks/_common.py SAMPLERS"
-    if library == "pipetune" and sampler == "tpe":
-        import pipetune
-
-        if not hasattr(pipetune.samplers, "TPESampler"):
-            return "pipetune.samplers.TPESampler does not exist yet"
     return None
 
 

@@ -8,8 +8,6 @@ categorical ones); ``log_pdf`` is a density on continuous axes and a mass on dis
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -98,8 +96,8 @@ def _quadrature(axis: Axis, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _total_probability(estimator: ParzenEstimator, n_cells: int) -> float:
     nodes, weights = zip(*(_quadrature(axis, n_cells) for axis in estimator.axes))
-    grid = np.array(list(itertools.product(*nodes)))
-    cell_weight = np.prod(np.array(list(itertools.product(*weights))), axis=1)
+    grid = np.stack([g.ravel() for g in np.meshgrid(*nodes, indexing="ij")], axis=1)
+    cell_weight = np.prod([w.ravel() for w in np.meshgrid(*weights, indexing="ij")], axis=0)
     return float(np.sum(np.exp(estimator.log_pdf(grid)) * cell_weight))
 
 
@@ -111,7 +109,7 @@ def _total_probability(estimator: ParzenEstimator, n_cells: int) -> float:
 def test_density_over_a_mixed_space_sums_to_one(n_observations, bandwidth_factor):
     rows = _random_rows(MIXED_SPACE, n_observations, seed=n_observations)
     estimator = _estimator(MIXED_SPACE, rows, bandwidth_factor=bandwidth_factor)
-    assert _total_probability(estimator, n_cells=80) == pytest.approx(1.0, abs=0.01)
+    assert _total_probability(estimator, n_cells=50) == pytest.approx(1.0, abs=0.01)
 
 
 @pytest.mark.parametrize("name", ONE_AXIS_SPACES)
