@@ -73,7 +73,8 @@ class FrozenTrial:
     distributions: dict[str, Distribution] = field(default_factory=dict)
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
-    intermediate_values: dict[int, float] = field(default_factory=dict)
+    # step -> reported value; a tuple of one value per objective in multi-objective studies
+    intermediate_values: dict[int, "float | tuple[float, ...]"] = field(default_factory=dict)
     datetime_start: dt.datetime | None = None
     datetime_complete: dt.datetime | None = None
     worker: str | None = None

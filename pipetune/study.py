@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import numbers
 import traceback
 import uuid
@@ -190,11 +191,14 @@ class Study:
                 logger.warning("Trial %d failed: %s", trial.number, problem)
                 self._record_failure(trial, problem, None)
                 state = TrialState.FAIL
-        elif state == TrialState.PRUNED and not self.is_multi_objective:
+        elif state == TrialState.PRUNED:
+            # A pruned trial keeps its last reported value(s), unless they hold a NaN.
             intermediate = trial.intermediate_values
-            last = intermediate[max(intermediate)] if intermediate else None
-            if last is not None and last == last:  # NaN is not a value
-                checked = (last,)
+            if intermediate:
+                last = intermediate[max(intermediate)]
+                last = last if isinstance(last, tuple) else (last,)
+                if not any(math.isnan(v) for v in last):
+                    checked = last
         elif values is not None:
             raise InvalidArgumentError(f"A {state.name} trial takes no values; drop values=.")
         frozen = trial.snapshot()

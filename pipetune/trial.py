@@ -45,7 +45,8 @@ class Trial:
         self._distributions: dict[str, Distribution] = dict(frozen.distributions)
         self._user_attrs: dict[str, Any] = dict(frozen.user_attrs)
         self._system_attrs: dict[str, Any] = dict(frozen.system_attrs)
-        self._intermediate_values: dict[int, float] = dict(frozen.intermediate_values)
+        self._intermediate_values: dict[int, float | tuple[float, ...]] = dict(
+            frozen.intermediate_values)
         self._fixed_params: dict[str, Any] = dict(frozen.system_attrs.get(FIXED_PARAMS_ATTR) or {})
         self._view: StudyView | None = None
         self._relative_space: dict[str, Distribution] | None = None
@@ -80,7 +81,7 @@ class Trial:
         return self._datetime_start
 
     @property
-    def intermediate_values(self) -> dict[int, float]:
+    def intermediate_values(self) -> dict[int, "float | tuple[float, ...]"]:
         return dict(self._intermediate_values)
 
     def snapshot(self) -> FrozenTrial:
@@ -174,18 +175,16 @@ class Trial:
 
     # -- progress and pruning ------------------------------------------------------------------
 
-    def report(self, value: float, step: int) -> None:
+    def report(self, value: "float | Sequence[float]", step: int) -> None:
         """Records an intermediate value (a validation score after ``step`` epochs, say) for
-        pruners and learning curves. A step reported twice keeps its first value."""
+        pruners and learning curves: one number, or one per objective in a multi-objective
+        study. NaN and inf are kept (pruners treat them as hopeless or extreme). A step
+        reported twice keeps its first value."""
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise InvalidArgumentError(
                 f"The 'step' argument of Trial.report must be an int >= 0. Got {step!r}."
             )
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise InvalidArgumentError(
-                f"The 'value' argument of Trial.report must be a number. Got {value!r}."
-            )
-        step, value = int(step), float(value)
+        step, value = int(step), self._reported_value(value)
         if step in self._intermediate_values:
             warnings.warn(f"Trial {self._number} already reported step {step}; the value "
                           f"{value} is ignored.", stacklevel=2)
@@ -193,6 +192,28 @@ class Trial:
         if self.study._storage.set_trial_intermediate_value(self._trial_id, step, value):
             self._intermediate_values[step] = value
             self._snapshot = None
+
+    def _reported_value(self, value: Any) -> "float | tuple[float, ...]":
+        n_objectives = len(self.study.directions)
+        values = (value,) if n_objectives == 1 else value
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") \
+                or len(values) != n_objectives:
+            expected = "a number" if n_objectives == 1 else f"{n_objectives} numbers, one per objective"
+            raise InvalidArgumentError(
+                f"The 'value' argument of Trial.report must be {expected}. Got {value!r}."
+            )
+        floats = []
+        for each in values:
+            if hasattr(each, "item") and getattr(each, "ndim", 1) == 0:  # numpy / torch scalar
+                each = each.item()
+            if isinstance(each, bool) or not isinstance(each, numbers.Real):
+                expected = ("a number (the study has one objective)" if n_objectives == 1
+                            else "numbers")
+                raise InvalidArgumentError(
+                    f"The 'value' argument of Trial.report must be {expected}. Got {value!r}."
+                )
+            floats.append(float(each))
+        return floats[0] if n_objectives == 1 else tuple(floats)
 
     def should_prune(self) -> bool:
         """Whether the study's pruner says this trial should stop now; if so the objective

@@ -88,8 +88,10 @@ class BaseStorage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> bool:
-        """Records a value at a step; returns False (ignored) if that step already has one."""
+    def set_trial_intermediate_value(self, trial_id: int, step: int,
+                                     value: "float | tuple[float, ...]") -> bool:
+        """Records a value at a step (a tuple, one per objective, in multi-objective studies);
+        returns False (ignored) if that step already has one. NaN and inf are kept."""
 
     @abc.abstractmethod
     def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None:

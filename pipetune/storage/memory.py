@@ -215,12 +215,14 @@ class InMemoryStorage(BaseStorage):
                 datetime_start=trial.datetime_start or dt.datetime.now())
             return True
 
-    def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> bool:
+    def set_trial_intermediate_value(self, trial_id: int, step: int,
+                                     value: "float | tuple[float, ...]") -> bool:
         with self._lock:
             trial = self._running(trial_id)
             if step in trial.intermediate_values:
                 return False
-            values = dict(sorted({**trial.intermediate_values, step: float(value)}.items()))
+            value = tuple(map(float, value)) if isinstance(value, tuple) else float(value)
+            values = dict(sorted({**trial.intermediate_values, step: value}.items()))
             self._trials[trial_id] = replace(trial, intermediate_values=values)
             return True
 

@@ -4,7 +4,6 @@ is read once) and ranked best-first for the split into good and bad trials."""
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 
@@ -52,13 +51,16 @@ class Observations:
             self._state_rank.append(0)
             self._losses.append(tuple(np.asarray(trial.values) * self.signs))
             self._pruned_steps.append(0)
-        elif trial.state == TrialState.PRUNED and trial.intermediate_values and len(self.signs) == 1:
+        elif trial.state == TrialState.PRUNED and trial.intermediate_values:
+            # A pruned trial counts as worse than every complete one, and among pruned ones
+            # the one that got further (a higher budget) is better: the comparison BOHB makes
+            # between budgets (Falkner et al. 2018).
             step = max(trial.intermediate_values)
-            value = trial.intermediate_values[step]
-            if math.isnan(value):
+            losses = np.atleast_1d(np.asarray(trial.intermediate_values[step], dtype=float))
+            if len(losses) != len(self.signs) or np.isnan(losses).any():
                 return
             self._state_rank.append(1)
-            self._losses.append((value * self.signs[0],))
+            self._losses.append(tuple(losses * self.signs))
             self._pruned_steps.append(step)
         else:
             return

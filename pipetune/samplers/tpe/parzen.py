@@ -18,7 +18,6 @@ from scipy.special import log_ndtr, ndtr, ndtri
 from pipetune.distributions import (
     CategoricalDistribution,
     Distribution,
-    FloatDistribution,
     IntDistribution,
 )
 

@@ -97,6 +97,7 @@ trial_intermediate_values = Table(
     Column("trial_id", Integer, ForeignKey("trials.trial_id", ondelete="CASCADE"),
            primary_key=True),
     Column("step", Integer, primary_key=True),
+    Column("objective", Integer, primary_key=True),  # several per step in multi-objective studies
     Column("value", Float),  # NULL stands for NaN, which SQL cannot hold
 )
 

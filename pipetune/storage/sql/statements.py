@@ -88,7 +88,8 @@ class WriteStatements:
                 s.trial_intermediate_values.c.trial_id == trial_id,
                 s.trial_intermediate_values.c.step == bindparam("step"))),
             insert_intermediate=c(insert(s.trial_intermediate_values).values(
-                trial_id=trial_id, step=bindparam("step"), value=bindparam("value"))),
+                trial_id=trial_id, step=bindparam("step"), objective=bindparam("objective"),
+                value=bindparam("value"))),
             delete_trial_attr=c(delete(s.trial_attrs).where(
                 s.trial_attrs.c.trial_id == trial_id, s.trial_attrs.c.system == bindparam("system"),
                 s.trial_attrs.c.key == bindparam("key"))),

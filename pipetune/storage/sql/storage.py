@@ -59,6 +59,13 @@ def _to_json(key: str, value: Any) -> str:
         ) from None
 
 
+def _objective_values(by_objective: dict[int, float]) -> "float | tuple[float, ...]":
+    """One intermediate value: a float for one objective, a tuple for several."""
+    if len(by_objective) == 1 and 0 in by_objective:
+        return by_objective[0]
+    return tuple(by_objective[i] for i in sorted(by_objective))
+
+
 def _datetime(timestamp: float | None) -> dt.datetime | None:
     return None if timestamp is None else dt.datetime.fromtimestamp(timestamp)
 
@@ -374,14 +381,16 @@ class SQLStorage(BaseStorage):
                            value=float(value))
         return True
 
-    def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> bool:
+    def set_trial_intermediate_value(self, trial_id: int, step: int,
+                                     value: "float | tuple[float, ...]") -> bool:
         with self._write() as cursor:
             self._check_running(cursor, trial_id)
             if cursor.run(self._sql.intermediate_exists, trial_id=trial_id,
                           step=step).one_or_none() is not None:
                 return False
-            cursor.run(self._sql.insert_intermediate, trial_id=trial_id, step=step,
-                       value=None if math.isnan(value) else float(value))
+            for objective, each in enumerate(value if isinstance(value, tuple) else (value,)):
+                cursor.run(self._sql.insert_intermediate, trial_id=trial_id, step=step,
+                           objective=objective, value=None if math.isnan(each) else float(each))
         return True
 
     def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None:
@@ -431,7 +440,7 @@ class SQLStorage(BaseStorage):
         for row in related(s.trial_values):
             records[row.trial_id]["values"][row.objective] = row.value
         for row in related(s.trial_intermediate_values):
-            records[row.trial_id]["intermediate"][row.step] = (
+            records[row.trial_id]["intermediate"].setdefault(row.step, {})[row.objective] = (
                 math.nan if row.value is None else row.value)
         for row in related(s.trial_attrs):
             records[row.trial_id]["attrs"][row.system][row.key] = json.loads(row.value_json)
@@ -444,7 +453,8 @@ class SQLStorage(BaseStorage):
                 values=tuple(values[i] for i in sorted(values)) if values else None,
                 params=record["params"], distributions=record["distributions"],
                 user_attrs=record["attrs"][0], system_attrs=record["attrs"][1],
-                intermediate_values=dict(sorted(record["intermediate"].items())),
+                intermediate_values={step: _objective_values(by_objective) for step, by_objective
+                                     in sorted(record["intermediate"].items())},
                 datetime_start=_datetime(row.started_at),
                 datetime_complete=_datetime(row.completed_at), worker=row.worker))
         return trials
