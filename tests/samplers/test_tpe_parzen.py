@@ -212,7 +212,7 @@ def test_observed_choice_gains_mass_as_observations_accumulate():
         assert np.argmax(probs) == 2
         masses.append(probs[2])
     assert masses[0] < masses[1] < masses[2]
-    assert masses[2] > 0.8
+    assert masses[2] > 0.6  # well above the uniform 0.25
 
 
 def test_prior_keeps_every_value_possible():

@@ -1,0 +1,157 @@
+"""Hyperband: several ASHA brackets, from aggressive early stopping to none at all."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pipetune.datatypes import FrozenTrial
+from pipetune.errors import InvalidArgumentError
+from pipetune.pruners._rungs import check_int, first_complete_last_step, latest_is_nan
+from pipetune.pruners.base import BasePruner
+from pipetune.pruners.successive_halving import SuccessiveHalvingPruner
+
+if TYPE_CHECKING:
+    from pipetune.storage.cached import StudyView
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix(number: int) -> int:
+    """SplitMix64's finalizer (Steele et al. 2014): consecutive trial numbers become
+    well-spread 64-bit integers, identically in every process and Python version."""
+    z = (number + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def count_brackets(min_resource: int, max_resource: int, reduction_factor: int) -> int:
+    """floor(log_eta(max / min)) + 1, in integers so that e.g. 81 / 1 with eta 3 gives 5."""
+    n, resource = 0, min_resource
+    while resource <= max_resource:
+        n += 1
+        resource *= reduction_factor
+    return max(n, 1)
+
+
+@dataclass(frozen=True)
+class _Brackets:
+    """The brackets for one max_resource: their share of trials and one ASHA pruner each."""
+
+    max_resource: int
+    cumulative: tuple[int, ...]  # running sum of the per-bracket weights
+    pruners: list[SuccessiveHalvingPruner] = field(default_factory=list)
+
+    def bracket_of(self, trial_number: int) -> int:
+        return bisect.bisect_right(self.cumulative, _mix(trial_number) % self.cumulative[-1])
+
+
+class HyperbandPruner(BasePruner):
+    """Hyperband (Li et al. 2018, "Hyperband: A Novel Bandit-Based Approach to Hyperparameter
+    Optimization") run asynchronously: ``n_brackets = floor(log_eta(max_resource /
+    min_resource)) + 1`` brackets of ``SuccessiveHalvingPruner``, bracket ``s`` using
+    ``min_early_stopping_rate = s``: bracket 0 judges trials from ``min_resource`` on, the last
+    bracket hardly prunes. Rungs at or beyond ``max_resource`` are dropped (a trial there is done).
+
+    Each trial belongs to one bracket, chosen from its number alone (``bracket_of``), so every
+    process agrees; it is only compared with trials of its own bracket. Brackets get trials in
+    proportion to the number of configurations Hyperband starts in them,
+    ``ceil(n_brackets / (r + 1) * eta ** r)`` for the bracket that first stops trials ``r``
+    rungs below ``max_resource`` (``r = n_brackets - 1 - s``): in the paper that gives every
+    bracket about the same total budget. A hash of the number picks the bracket with those
+    weights, so consecutive trials spread over all brackets.
+
+    ``max_resource="auto"`` is the last reported step of the lowest-numbered COMPLETE trial;
+    until one completes nothing is pruned. Multi-objective studies, NaN and ``bootstrap_count``
+    are handled as in ``SuccessiveHalvingPruner``.
+    """
+
+    def __init__(self, min_resource: int = 1, max_resource: "int | str" = "auto",
+                 reduction_factor: int = 3, bootstrap_count: int = 0) -> None:
+        owner = type(self).__name__
+        self._min_resource = check_int(owner, "min_resource", min_resource, 1)
+        if max_resource != "auto":
+            if isinstance(max_resource, str):
+                raise InvalidArgumentError(
+                    f"The 'max_resource' argument of {owner} must be 'auto' or an int >= "
+                    f"min_resource ({self._min_resource}). Got {max_resource!r}.")
+            max_resource = check_int(owner, "max_resource", max_resource, 1)
+            if max_resource < self._min_resource:
+                raise InvalidArgumentError(
+                    f"The 'max_resource' argument of {owner} must be >= min_resource "
+                    f"({self._min_resource}). Got {max_resource!r}.")
+        self._max_resource = max_resource
+        self._reduction_factor = check_int(owner, "reduction_factor", reduction_factor, 2)
+        self._bootstrap_count = check_int(owner, "bootstrap_count", bootstrap_count, 0)
+        self._lock = threading.Lock()
+        self._by_max: dict[int, _Brackets] = {}
+        self._latest: _Brackets | None = None
+        if isinstance(max_resource, int):
+            self._latest = self._brackets_for(max_resource)
+
+    def __repr__(self) -> str:
+        return (f"HyperbandPruner(min_resource={self._min_resource}, "
+                f"max_resource={self._max_resource!r}, reduction_factor={self._reduction_factor}, "
+                f"bootstrap_count={self._bootstrap_count})")
+
+    @property
+    def n_brackets(self) -> int | None:
+        """The number of brackets; None while an "auto" max_resource is not known yet."""
+        latest = self._latest
+        return None if latest is None else len(latest.cumulative)
+
+    def bracket_of(self, trial_number: int) -> int:
+        """The bracket (0 = most aggressive) of the trial with this number.
+
+        With ``max_resource="auto"`` this needs the estimate from a completed trial, made by
+        the first ``prune`` call after one completed."""
+        if isinstance(trial_number, bool) or not isinstance(trial_number, int) or trial_number < 0:
+            raise InvalidArgumentError(
+                f"The 'trial_number' argument of HyperbandPruner.bracket_of must be an int >= 0. "
+                f"Got {trial_number!r}.")
+        latest = self._latest
+        if latest is None:
+            raise InvalidArgumentError(
+                "HyperbandPruner.bracket_of needs max_resource, which is 'auto' and not known "
+                "until a trial completes: pass max_resource=<last step> to the pruner.")
+        return latest.bracket_of(trial_number)
+
+    def _brackets_for(self, max_resource: int) -> _Brackets:
+        with self._lock:
+            brackets = self._by_max.get(max_resource)
+            if brackets is not None:
+                return brackets
+            eta = self._reduction_factor
+            n = count_brackets(self._min_resource, max_resource, eta)
+            weights = []
+            for s in range(n):
+                r = n - 1 - s  # rungs between this bracket's first one and max_resource
+                weights.append(-(-(n * eta**r) // (r + 1)))
+            cumulative = tuple(sum(weights[: s + 1]) for s in range(n))
+            brackets = _Brackets(max_resource, cumulative)
+            for s in range(n):
+                brackets.pruners.append(SuccessiveHalvingPruner._bracket(
+                    self._min_resource, eta, s, self._bootstrap_count, max_resource,
+                    lambda number, s=s, b=brackets: b.bracket_of(number) == s))
+            if len(self._by_max) >= 4:  # an "auto" estimate rarely changes; keep a few
+                self._by_max.clear()
+            self._by_max[max_resource] = brackets
+            return brackets
+
+    def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
+        if not trial.intermediate_values or trial.state.is_finished():
+            return False
+        if latest_is_nan(trial):
+            return True
+        max_resource = self._max_resource
+        if max_resource == "auto":
+            last_step = first_complete_last_step(study)
+            if last_step is None:
+                return False
+            max_resource = max(last_step, self._min_resource)
+        brackets = self._brackets_for(max_resource)  # type: ignore[arg-type]
+        self._latest = brackets
+        return brackets.pruners[brackets.bracket_of(trial.number)].prune(study, trial)
