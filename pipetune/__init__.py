@@ -4,7 +4,7 @@ The public vocabulary matches Optuna's, so code written for it moves over by cha
 import: ``create_study``, ``Trial.suggest_*``, ``study.optimize``, ``trials_dataframe``.
 """
 
-from pipetune import pruners, samplers
+from pipetune import pruners, samplers, stopping
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from pipetune.errors import (
@@ -57,4 +57,5 @@ __all__ = [
     "load_study",
     "pruners",
     "samplers",
+    "stopping",
 ]

@@ -14,6 +14,7 @@ Every error a user can cause is one of these, named for what the caller does nex
     │   └── StorageURLError (ValueError)         fix the storage URL
     ├── ObjectiveError                           the objective returned something unusable
     ├── SearchSpaceExhaustedError                the sampler has no candidate left (full grid)
+    ├── TooManyFailuresError                     the objective keeps failing: fix it
     └── MissingDependencyError (ImportError)     pip install the named extra
 
 ``TrialPruned`` is not an error: the objective raises it to end a trial early.
@@ -74,6 +75,10 @@ class ObjectiveError(PipetuneError):
 
 class SearchSpaceExhaustedError(PipetuneError):
     """The sampler has no candidate left to propose: every grid point is taken."""
+
+
+class TooManyFailuresError(PipetuneError):
+    """Trials failed in a row past the limit a study was given (``FailedInARow``)."""
 
 
 class MissingDependencyError(PipetuneError, ImportError):

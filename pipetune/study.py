@@ -28,6 +28,8 @@ from pipetune.trial import FIXED_PARAMS_ATTR, Trial, check_values
 if TYPE_CHECKING:
     import pandas
 
+    from pipetune.stopping import StoppingCriterion
+
 logger = logging.getLogger("pipetune")
 
 FAIL_REASON_ATTR = "fail_reason"
@@ -140,9 +142,11 @@ class Study:
                  timeout: float | None = None, n_jobs: int = 1,
                  catch: "type[Exception] | Iterable[type[Exception]]" = (),
                  callbacks: Iterable[Callable[["Study", FrozenTrial], None]] | None = None,
-                 show_progress_bar: bool = False) -> None:
+                 show_progress_bar: bool = False,
+                 stop_when: "StoppingCriterion | Iterable[StoppingCriterion]" = ()) -> None:
         """Runs trials of ``func`` until ``n_trials`` have run, ``timeout`` seconds passed,
-        the sampler ran out of candidates or ``study.stop()`` was called.
+        the sampler ran out of candidates, a ``stop_when`` criterion fired (see
+        ``pipetune.stopping``) or ``study.stop()`` was called.
 
         ``n_jobs`` trials run at once in threads (-1: one per CPU). An exception from ``func``
         fails its trial and stops the run unless its type is in ``catch``.
@@ -150,7 +154,8 @@ class Study:
         from pipetune.execution.optimize import run_optimize
 
         run_optimize(self, func, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, catch=catch,
-                     callbacks=callbacks, show_progress_bar=show_progress_bar)
+                     callbacks=callbacks, show_progress_bar=show_progress_bar,
+                     stop_when=stop_when)
 
     def stop(self) -> None:
         """Lets the running ``optimize`` finish the trials in flight and start no more."""

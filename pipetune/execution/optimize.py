@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError
 from pipetune.execution.loop import run_trial
+from pipetune.stopping import Progress, StoppingCriterion, track
 
 if TYPE_CHECKING:
     from pipetune.study import Study
@@ -61,12 +62,25 @@ def _check_arguments(n_trials: Any, timeout: Any, n_jobs: Any, catch: Any,
     return n_jobs, catch_types, callbacks
 
 
+def _check_criteria(stop_when: Any, directions: tuple) -> list[StoppingCriterion]:
+    criteria = [stop_when] if isinstance(stop_when, StoppingCriterion) else list(stop_when or ())
+    for criterion in criteria:
+        if not isinstance(criterion, StoppingCriterion):
+            raise InvalidArgumentError(
+                "The 'stop_when' argument of Study.optimize takes stopping criteria such as "
+                f"pipetune.stopping.TargetValue(0.1). Got {criterion!r}.")
+        criterion.check_study(directions)
+    return criteria
+
+
 class _Run:
     """Shared state of one optimize call: the budget, progress and the best value seen."""
 
     def __init__(self, study: "Study", n_trials: int | None, timeout: float | None,
-                 show_progress_bar: bool) -> None:
+                 show_progress_bar: bool, stop_when: list[StoppingCriterion]) -> None:
         self.study = study
+        self.stop_when = stop_when
+        self.progress: Progress | None = None
         self.n_trials = n_trials
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.lock = threading.Lock()
@@ -106,6 +120,9 @@ class _Run:
                              and frozen.values[0] != self.best.values[0]))
             if improved:
                 self.best = frozen
+            self.progress = track(self.progress, self.study.directions, frozen, self.best,
+                                  improved)
+            progress = self.progress
             if self.bar is not None:
                 self.bar.update(1)
                 if self.best is not None:
@@ -113,6 +130,11 @@ class _Run:
                                          trial=self.best.number, refresh=False)
         if logger.isEnabledFor(logging.INFO):
             _log_trial(frozen, self.best)
+        for criterion in self.stop_when:
+            reason = criterion.reason_to_stop(progress)  # FailedInARow raises instead
+            if reason is not None:
+                logger.info("Stopping study %r: %s.", self.study.study_name, reason)
+                self.study.stop()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -153,14 +175,16 @@ def _worker(run: _Run, func: Callable, catch: tuple, callbacks: list) -> None:
 
 def run_optimize(study: "Study", func: Callable[["Trial"], Any], *, n_trials: int | None,
                  timeout: float | None, n_jobs: int, catch: Any,
-                 callbacks: Iterable | None, show_progress_bar: bool) -> None:
+                 callbacks: Iterable | None, show_progress_bar: bool,
+                 stop_when: Any = ()) -> None:
     """The body of ``Study.optimize`` (see there)."""
     if not callable(func):
         raise InvalidArgumentError(
             f"Study.optimize needs a callable objective taking a trial. Got {func!r}.")
     n_jobs, catch_types, callbacks = _check_arguments(n_trials, timeout, n_jobs, catch, callbacks)
+    criteria = _check_criteria(stop_when, study.directions)
     study._stop_requested = False
-    run = _Run(study, n_trials, timeout, show_progress_bar)
+    run = _Run(study, n_trials, timeout, show_progress_bar, criteria)
     try:
         if n_jobs == 1:
             _worker(run, func, catch_types, callbacks)
