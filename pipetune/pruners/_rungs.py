@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from pipetune._best import is_pareto_efficient
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.errors import InvalidArgumentError
 
@@ -53,7 +52,7 @@ def check_real(owner: str, name: str, value: Any, low: float, high: float = math
     return float(value)
 
 
-def single_objective_only(owner: str, study: "StudyView") -> None:
+def single_objective_only(owner: str, study: StudyView) -> None:
     if len(study.directions) > 1:
         raise InvalidArgumentError(
             f"{owner} compares one objective, but study {study.study_name!r} has "
@@ -82,7 +81,7 @@ def to_losses(value: Any, signs: tuple[float, ...]) -> tuple[float, ...] | None:
 
 def is_unusable(losses: tuple[float, ...] | None) -> bool:
     """True for a value with a NaN (or of the wrong shape): it is never ranked."""
-    return losses is None or any(v != v for v in losses)
+    return losses is None or any(math.isnan(v) for v in losses)
 
 
 def latest_is_nan(trial: FrozenTrial) -> bool:
@@ -92,13 +91,13 @@ def latest_is_nan(trial: FrozenTrial) -> bool:
         return False
     value = trial.intermediate_values[max(trial.intermediate_values)]
     values = value if isinstance(value, (tuple, list)) else (value,)
-    return any(float(v) != float(v) for v in values)
+    return any(math.isnan(float(v)) for v in values)
 
 
 # -- auto resources ------------------------------------------------------------------------------
 
 
-def first_complete_last_step(study: "StudyView") -> int | None:
+def first_complete_last_step(study: StudyView) -> int | None:
     """The last reported step of the lowest-numbered COMPLETE trial that reported any, the
     reference run from which "auto" resources are estimated. Every process reading the same
     history finds the same trial (it can only change while a lower-numbered trial still runs)."""
@@ -147,33 +146,100 @@ def crowding_distance(points: np.ndarray) -> np.ndarray:
     return distance
 
 
+def dominates(rows: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``out[i, j]``: row ``i`` of ``rows`` dominates row ``j`` of ``points`` (no worse in every
+    loss, better in one)."""
+    no_worse = np.ones((len(rows), len(points)), dtype=bool)
+    better = np.zeros((len(rows), len(points)), dtype=bool)
+    for j in range(points.shape[1]):  # one 2-D comparison per objective: faster than 3-D
+        a, b = rows[:, j, None], points[None, :, j]
+        no_worse &= a <= b
+        better |= a < b
+    return no_worse & better
+
+
+def pareto_ranks(points: np.ndarray, until: int | None = None) -> np.ndarray:
+    """The front of each row of ``points`` (losses) under non-dominated sorting: 0 for rows
+    nothing dominates, 1 for rows only front 0 dominates, and so on. With ``until``, sorting
+    may stop once that row is ranked; rows left unranked get -1."""
+    if points.shape[1] == 2:
+        return _pareto_ranks_2d(points)
+    n = len(points)
+    chunk = max(1, (1 << 22) // max(1, n * points.shape[1]))  # bounds memory to a few MB
+
+    def dominated_counts(rows: np.ndarray) -> np.ndarray:
+        counts = np.zeros(n, dtype=np.int64)
+        for start in range(0, len(rows), chunk):
+            counts += dominates(points[rows[start:start + chunk]], points).sum(axis=0)
+        return counts
+
+    # Peel fronts: a row joins the next front once every row dominating it is ranked. Only
+    # the rows of each new front are compared with all others, so memory stays O(n).
+    counts = dominated_counts(np.arange(n))
+    ranks = np.full(n, -1, dtype=np.int64)
+    front = np.flatnonzero(counts == 0)
+    rank = 0
+    while len(front):
+        ranks[front] = rank
+        if until is not None and ranks[until] >= 0:
+            break
+        counts -= dominated_counts(front)
+        counts[front] = -1
+        front = np.flatnonzero(counts == 0)
+        rank += 1
+    return ranks
+
+
+def _pareto_ranks_2d(points: np.ndarray) -> np.ndarray:
+    """Non-dominated sorting of two losses in O(n log n) (Jensen 2003): rows taken in
+    lexicographic order can only be dominated by rows taken before them, so each goes to the
+    first front none of whose members dominates it, found by binary search (if front i+1
+    dominates a row, so does front i)."""
+    x, y = points[:, 0], points[:, 1]
+    ranks = np.empty(len(points), dtype=np.int64)
+    lowest_y: list[float] = []  # per front: its smallest second loss (the last row added) ...
+    its_x: list[float] = []  # ... and that row's first loss
+    for row in np.lexsort((y, x)).tolist():
+        xr, yr = float(x[row]), float(y[row])
+        low, high = 0, len(lowest_y)
+        while low < high:  # first front not dominating the row
+            mid = (low + high) // 2
+            if lowest_y[mid] < yr or (lowest_y[mid] == yr and its_x[mid] < xr):
+                low = mid + 1
+            else:
+                high = mid
+        if low == len(lowest_y):
+            lowest_y.append(yr)
+            its_x.append(xr)
+        else:
+            lowest_y[low], its_x[low] = yr, xr
+        ranks[row] = low
+    return ranks
+
+
 def in_top_by_pareto_rank(points: np.ndarray, numbers_: np.ndarray, me: int, k: int) -> bool:
     """Whether row ``me`` of ``points`` (losses, one row per trial) is among the ``k`` best by
     non-dominated sorting, the ranking of MO-ASHA (Schmucker et al. 2021). Whole fronts are
     taken in order; the front that does not fit is cut by crowding distance, larger first, then
     by lower trial number, so every process makes the same choice."""
-    # Rows in trial-number order, so ties inside the crowding sort do not depend on the order
-    # in which this process happened to read the trials.
-    order = np.argsort(numbers_, kind="stable")
-    points, numbers_ = points[order], numbers_[order]
-    me = int(np.flatnonzero(order == me)[0])
-    remaining = np.arange(len(points))
-    taken = 0
-    while len(remaining):
-        on_front = is_pareto_efficient(points[remaining])
-        front = remaining[on_front]
-        if me in front:
-            if taken + len(front) <= k:
-                return True
-            distance = crowding_distance(points[front])
-            order = sorted(range(len(front)), key=lambda i: (-distance[i], numbers_[front[i]]))
-            position = next(p for p, i in enumerate(order) if front[i] == me)
-            return position < k - taken
-        taken += len(front)
-        if taken >= k:
-            return False
-        remaining = remaining[~on_front]
-    return False
+    # Rows that ``me`` dominates sit in later fronts and never dominate a row of an earlier
+    # one, so dropping them changes nothing up to ``me``'s front.
+    keep = ~dominates(points[me:me + 1], points)[0]
+    me = int(np.count_nonzero(keep[:me]))  # its index among the rows kept
+    points, numbers_ = points[keep], numbers_[keep]
+    ranks = pareto_ranks(points, until=me)
+    before = int(np.count_nonzero((ranks >= 0) & (ranks < ranks[me])))
+    front = np.flatnonzero(ranks == ranks[me])
+    if before >= k:
+        return False
+    if before + len(front) <= k:
+        return True
+    # Ties are broken by trial number, never by the order this process read the trials in.
+    front = front[np.argsort(numbers_[front], kind="stable")]
+    distance = crowding_distance(points[front])
+    order = sorted(range(len(front)), key=lambda i: (-distance[i], numbers_[front[i]]))
+    position = next(p for p, i in enumerate(order) if front[i] == me)
+    return position < k - before
 
 
 # -- incremental index of finished trials ---------------------------------------------------------
@@ -197,7 +263,7 @@ class FinishedIndex(Generic[State]):
         # (history_key, key) -> [state, how much of the log was read, last trial read]
         self._entries: OrderedDict[tuple[int, Hashable], list] = OrderedDict()
 
-    def current(self, study: "StudyView", key: Hashable, make: Callable[[], State]) -> State:
+    def current(self, study: StudyView, key: Hashable, make: Callable[[], State]) -> State:
         """The state for ``study`` and ``key`` (anything the state depends on, such as the rung
         resources) with every finished trial of the view added."""
         if study.history_key == 0:
@@ -222,7 +288,7 @@ class FinishedIndex(Generic[State]):
         return entry[0]
 
 
-def unfinished_of(study: "StudyView") -> Sequence[FrozenTrial]:
+def unfinished_of(study: StudyView) -> Sequence[FrozenTrial]:
     """The view's RUNNING and WAITING trials (from ``trials`` for a hand-built view)."""
     if study.history_key == 0:
         return [t for t in study.trials if not t.state.is_finished()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import numbers
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -69,7 +70,7 @@ class HyperbandPruner(BasePruner):
     are handled as in ``SuccessiveHalvingPruner``.
     """
 
-    def __init__(self, min_resource: int = 1, max_resource: "int | str" = "auto",
+    def __init__(self, min_resource: int = 1, max_resource: int | str = "auto",
                  reduction_factor: int = 3, bootstrap_count: int = 0) -> None:
         owner = type(self).__name__
         self._min_resource = check_int(owner, "min_resource", min_resource, 1)
@@ -108,7 +109,8 @@ class HyperbandPruner(BasePruner):
 
         With ``max_resource="auto"`` this needs the estimate from a completed trial, made by
         the first ``prune`` call after one completed."""
-        if isinstance(trial_number, bool) or not isinstance(trial_number, int) or trial_number < 0:
+        if (isinstance(trial_number, bool) or not isinstance(trial_number, numbers.Integral)
+                or trial_number < 0):
             raise InvalidArgumentError(
                 f"The 'trial_number' argument of HyperbandPruner.bracket_of must be an int >= 0. "
                 f"Got {trial_number!r}.")
@@ -117,7 +119,7 @@ class HyperbandPruner(BasePruner):
             raise InvalidArgumentError(
                 "HyperbandPruner.bracket_of needs max_resource, which is 'auto' and not known "
                 "until a trial completes: pass max_resource=<last step> to the pruner.")
-        return latest.bracket_of(trial_number)
+        return latest.bracket_of(int(trial_number))
 
     def _brackets_for(self, max_resource: int) -> _Brackets:
         with self._lock:
@@ -141,7 +143,7 @@ class HyperbandPruner(BasePruner):
             self._by_max[max_resource] = brackets
             return brackets
 
-    def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
+    def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
         if not trial.intermediate_values or trial.state.is_finished():
             return False
         if latest_is_nan(trial):

@@ -52,7 +52,7 @@ class PatientPruner(BasePruner):
         return (f"PatientPruner({self._wrapped!r}, patience={self._patience}, "
                 f"min_delta={self._min_delta})")
 
-    def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
+    def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
         single_objective_only("PatientPruner", study)
         if not trial.intermediate_values or trial.state.is_finished():
             return False
@@ -62,7 +62,7 @@ class PatientPruner(BasePruner):
             return False
         return True if self._wrapped is None else bool(self._wrapped.prune(study, trial))
 
-    def stagnated(self, study: "StudyView", trial: FrozenTrial) -> bool:
+    def stagnated(self, study: StudyView, trial: FrozenTrial) -> bool:
         """Whether ``trial`` has gone ``patience`` reports without improving by ``min_delta``."""
         values = trial.intermediate_values
         if len(values) <= self._patience:
@@ -75,8 +75,8 @@ class PatientPruner(BasePruner):
             converted = to_losses(values[step], signs)
             losses.append(math.nan if converted is None else converted[0])
         split = len(losses) - self._patience
-        earlier = [v for v in losses[:split] if v == v]
-        recent = [v for v in losses[split:] if v == v]
+        earlier = [v for v in losses[:split] if not math.isnan(v)]
+        recent = [v for v in losses[split:] if not math.isnan(v)]
         if not earlier:
             return False  # nothing to improve on yet
         if not recent:

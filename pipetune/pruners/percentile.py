@@ -13,6 +13,7 @@ from pipetune.pruners._rungs import (
     FinishedIndex,
     check_int,
     check_real,
+    is_unusable,
     latest_is_nan,
     loss_signs,
     single_objective_only,
@@ -41,7 +42,7 @@ class _RunningBests:
         values = trial.intermediate_values
         for step in sorted(values):
             losses = to_losses(values[step], self.signs)
-            if losses is not None and losses[0] == losses[0]:
+            if not is_unusable(losses):
                 best = losses[0] if best is None else min(best, losses[0])
             if best is not None:
                 bisect.insort(self.by_step.setdefault(step, []), best)
@@ -58,7 +59,9 @@ def percentile_of_sorted(values: list[float], percentile: float) -> float:
     upper = values[low + 1]
     if upper == lower:
         return lower
-    return lower + (upper - lower) * fraction  # NaN for -inf..inf: then nothing is pruned
+    # Weighted this way an infinite neighbour wins (-inf..5 gives -inf); only -inf..inf gives
+    # NaN, and nothing is worse than NaN, so then nothing is pruned.
+    return lower * (1.0 - fraction) + upper * fraction
 
 
 class PercentilePruner(BasePruner):
@@ -98,7 +101,7 @@ class PercentilePruner(BasePruner):
                 f"n_warmup_steps={self._n_warmup_steps}, interval_steps={self._interval_steps}, "
                 f"n_min_trials={self._n_min_trials})")
 
-    def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
+    def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
         single_objective_only(type(self).__name__, study)
         step = trial.last_step
         if step is None or trial.state.is_finished():
@@ -124,6 +127,6 @@ class PercentilePruner(BasePruner):
 
 def _own_best(trial: FrozenTrial, signs: tuple[float, ...]) -> float | None:
     losses = [to_losses(v, signs) for v in trial.intermediate_values.values()]
-    usable = [loss[0] for loss in losses if loss is not None and loss[0] == loss[0]]
+    usable = [loss[0] for loss in losses if not is_unusable(loss)]
     return min(usable) if usable else None
 

@@ -100,7 +100,7 @@ class SuccessiveHalvingPruner(BasePruner):
     values of other trials are skipped; infinities are ordinary values.
     """
 
-    def __init__(self, min_resource: "int | str" = "auto", reduction_factor: int = 3,
+    def __init__(self, min_resource: int | str = "auto", reduction_factor: int = 3,
                  min_early_stopping_rate: int = 0, bootstrap_count: int = 0) -> None:
         owner = type(self).__name__
         if min_resource != "auto":
@@ -119,7 +119,7 @@ class SuccessiveHalvingPruner(BasePruner):
 
     @classmethod
     def _bracket(cls, min_resource: int, reduction_factor: int, rate: int, bootstrap_count: int,
-                 max_resource: int, member: Callable[[int], bool]) -> "SuccessiveHalvingPruner":
+                 max_resource: int, member: Callable[[int], bool]) -> SuccessiveHalvingPruner:
         """One Hyperband bracket: only trials for which ``member(number)`` holds are compared,
         and there are no rungs at or beyond ``max_resource`` (where a trial is done anyway)."""
         pruner = cls(min_resource, reduction_factor, rate, bootstrap_count)
@@ -132,7 +132,7 @@ class SuccessiveHalvingPruner(BasePruner):
                 f"reduction_factor={self._reduction_factor}, "
                 f"min_early_stopping_rate={self._rate}, bootstrap_count={self._bootstrap_count})")
 
-    def rung_resources(self, study: "StudyView", up_to: int) -> list[int]:
+    def rung_resources(self, study: StudyView, up_to: int) -> list[int]:
         """The resources (steps) of the rungs up to step ``up_to`` for this study; empty while
         an "auto" ``min_resource`` is not known yet."""
         min_resource = self._resolve_min_resource(study)
@@ -141,13 +141,13 @@ class SuccessiveHalvingPruner(BasePruner):
         return list(rung_resources(min_resource, self._reduction_factor, self._rate, up_to,
                                    self._cap))
 
-    def _resolve_min_resource(self, study: "StudyView") -> int | None:
+    def _resolve_min_resource(self, study: StudyView) -> int | None:
         if self._min_resource != "auto":
             return self._min_resource  # type: ignore[return-value]
         last_step = first_complete_last_step(study)
         return None if last_step is None else max(1, last_step // 100)
 
-    def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
+    def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
         values = trial.intermediate_values
         if not values or trial.state.is_finished():
             return False

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 import pipetune
-
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.storage.cached import StudyView
 

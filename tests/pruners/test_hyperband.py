@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+import pipetune
 from pipetune.errors import InvalidArgumentError
 from pipetune.pruners import HyperbandPruner
 
@@ -123,3 +124,22 @@ def test_bracket_of_checks_its_argument():
 @pytest.mark.parametrize("pruner", [HyperbandPruner(), HyperbandPruner(1, 29, bootstrap_count=2)])
 def test_end_to_end_prunes_bad_curves_and_keeps_the_best(pruner, end_to_end):
     end_to_end(pruner, n_trials=40)
+
+
+def test_threads_on_a_sqlite_study_share_one_pruner(storage):
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(30):
+            trial.report(x + 1.0 / (step + 1), step)
+            if trial.should_prune():
+                raise pipetune.TrialPruned()
+        return x + 1.0 / 30
+
+    study = pipetune.create_study(storage=storage, pruner=HyperbandPruner(1, 29),
+                                  sampler=pipetune.samplers.RandomSampler(seed=5))
+    study.optimize(objective, n_trials=24, n_jobs=3)
+    states = [t.state for t in study.trials]
+    assert set(states) <= {pipetune.TrialState.COMPLETE, pipetune.TrialState.PRUNED}
+    assert pipetune.TrialState.PRUNED in states
+    for trial in study.get_trials([pipetune.TrialState.PRUNED]):
+        assert trial.value == trial.intermediate_values[trial.last_step]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-import pipetune
 from pipetune.errors import InvalidArgumentError
 from pipetune.pruners import MedianPruner, PercentilePruner
+from pipetune.pruners.percentile import percentile_of_sorted
 
 
 def finished(history, values_by_trial):
@@ -171,3 +172,14 @@ def test_the_index_follows_a_growing_history(history):
 @pytest.mark.parametrize("pruner", [MedianPruner(), PercentilePruner(25, n_warmup_steps=3)])
 def test_end_to_end_prunes_bad_curves_and_keeps_the_best(pruner, end_to_end):
     end_to_end(pruner)
+
+
+def test_percentile_interpolates_like_numpy_and_lets_infinities_win():
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 5, 40):
+        values = sorted(rng.normal(size=size).tolist())
+        for q in (0, 12.5, 50, 77, 100):
+            assert percentile_of_sorted(values, q) == pytest.approx(np.percentile(values, q))
+    assert percentile_of_sorted([-math.inf, 5.0], 50) == -math.inf
+    assert percentile_of_sorted([1.0, math.inf], 50) == math.inf
+    assert percentile_of_sorted([1.0, math.inf], 0) == 1.0

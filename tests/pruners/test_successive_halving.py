@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 import pipetune
+from pipetune._best import is_pareto_efficient
 from pipetune.errors import InvalidArgumentError
-from pipetune.pruners import SuccessiveHalvingPruner
+from pipetune.pruners import HyperbandPruner, SuccessiveHalvingPruner
+from pipetune.pruners._rungs import pareto_ranks
 
-ASHA = dict(min_resource=1, reduction_factor=3)  # rungs at steps 1, 3, 9, 27
+ASHA = {"min_resource": 1, "reduction_factor": 3}  # rungs at steps 1, 3, 9, 27
 
 
 def at_rung_one(history, number, value, state="COMPLETE"):
@@ -33,7 +36,7 @@ def survivors(history, values, pruner_factory, directions=("minimize",)):
 def test_promotes_exactly_the_top_third(history, n):
     values = [float((7 * i) % n) for i in range(n)]  # a shuffled 0..n-1
     promoted = survivors(history, values, lambda: SuccessiveHalvingPruner(**ASHA))
-    assert sorted(v for v, ok in zip(values, promoted) if ok) == list(range(n // 3))
+    assert sorted(v for v, ok in zip(values, promoted, strict=True) if ok) == list(range(n // 3))
 
 
 def test_reduction_factor_sets_the_share(history):
@@ -218,10 +221,64 @@ def test_the_index_follows_a_growing_history(history):
         view = history.view(trials + [candidate])
         verdict = pruner.prune(view, candidate)
         assert verdict == SuccessiveHalvingPruner(**ASHA).prune(view, candidate)
-        trials.append(at_rung_one(history, number, value, state="PRUNED" if verdict else "COMPLETE"))
+        state = "PRUNED" if verdict else "COMPLETE"
+        trials.append(at_rung_one(history, number, value, state=state))
 
 
 @pytest.mark.parametrize("pruner", [SuccessiveHalvingPruner(),
                                     SuccessiveHalvingPruner(min_resource=2, bootstrap_count=2)])
 def test_end_to_end_prunes_bad_curves_and_keeps_the_best(pruner, end_to_end):
     end_to_end(pruner)
+
+
+def test_pareto_ranks_match_peeling_fronts_one_by_one():
+    """Both sorting paths (two losses, and more) agree with peeling non-dominated fronts,
+    including duplicates and infinities."""
+    def peeled(points):
+        ranks, remaining, rank = np.full(len(points), -1), np.arange(len(points)), 0
+        while len(remaining):
+            on_front = is_pareto_efficient(points[remaining])
+            ranks[remaining[on_front]] = rank
+            remaining, rank = remaining[~on_front], rank + 1
+        return ranks
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, m = int(rng.integers(1, 40)), int(rng.integers(2, 5))
+        points = rng.integers(0, 4, size=(n, m)).astype(float)
+        points[rng.random(n) < 0.1] = np.inf
+        expected = peeled(points)
+        assert (pareto_ranks(points) == expected).all()
+        if m == 2:  # the general path on the same problem
+            padded = np.hstack([points, np.zeros((n, 1))])
+            assert (pareto_ranks(padded) == expected).all()
+
+
+def two_objective_curves(trial):
+    """Two losses falling over 30 steps; x trades one for the other, y hurts both."""
+    x = trial.suggest_float("x", 0.0, 1.0)
+    y = trial.suggest_float("y", 0.0, 1.0)
+    for step in range(30):
+        losses = (x + y + 1.0 / (step + 1), 1.0 - x + y + 1.0 / (step + 1))
+        trial.report(losses, step)
+        if trial.should_prune():
+            raise pipetune.TrialPruned()
+    return losses
+
+
+@pytest.mark.parametrize("pruner", [SuccessiveHalvingPruner(), HyperbandPruner()])
+def test_end_to_end_with_two_objectives(pruner):
+    study = pipetune.create_study(directions=["minimize", "minimize"], pruner=pruner,
+                                  sampler=pipetune.samplers.RandomSampler(seed=1))
+    study.optimize(two_objective_curves, n_trials=40)
+    pruned = study.get_trials([pipetune.TrialState.PRUNED])
+    assert pruned and study.best_trials
+    for trial in pruned:
+        assert trial.values == trial.intermediate_values[trial.last_step]
+        assert trial.last_step in (1, 3, 9, 27)  # decisions are taken at rungs only
+
+
+@pytest.mark.parametrize("pruner", [SuccessiveHalvingPruner(), HyperbandPruner()])
+def test_single_objective_trials_are_pruned_at_rungs_only(pruner, end_to_end):
+    study = end_to_end(pruner)
+    assert {t.last_step for t in study.get_trials([pipetune.TrialState.PRUNED])} <= {1, 3, 9, 27}

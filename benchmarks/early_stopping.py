@@ -1,0 +1,407 @@
+"""Does pruning pay? pipetune's pruners against no pruning and Optuna's pruners, side by side.
+
+Every method runs the same learning-curve problems (``benchmarks/curves.py``) with the same
+objective code, seeds and sampler family, in one process run: a trial reports its value after
+every step and stops when ``should_prune()`` says so. Per problem two tables:
+
+- *equal trials*: after the first ``--trials`` trials, the total resource spent (the sum over
+  trials of the steps each ran) and the best final value among the trials that ran every step;
+- *equal resource*: the best final value among the trials that fit, whole, in a third of what
+  no pruning spends on ``--trials`` trials (``--budget``), so a pruner's savings buy more trials.
+
+Then the verdicts on pipetune's targets. Run: ``.venv/bin/python benchmarks/early_stopping.py``
+(``--seeds 2 --trials 40`` for a quick check, ``--help`` for the rest). See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread per process: the parallelism is --jobs.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import multiprocessing  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import quiet_logging  # noqa: E402
+from curves import CURVE_PROBLEMS, CurveMemo, CurveProblem  # noqa: E402
+from problems import suggest  # noqa: E402
+
+LIBRARIES = ("pipetune", "optuna")
+# Pruner kinds, each built with the same settings on both sides. The last two are opt-in.
+KINDS = ("nop", "median", "asha", "hyperband", "percentile", "patient")
+DEFAULT_KINDS = ("nop", "median", "asha", "hyperband")
+METHODS = tuple(f"{lib}-{kind}" for kind in KINDS for lib in LIBRARIES)
+TOLERANCE = 2.0  # "within 2%": the gap (see gap()) in percent
+TARGET_KINDS = ("asha", "hyperband")  # must reach TOLERANCE with a third of the resource
+KIND_NAMES = {"nop": "NopPruner", "median": "MedianPruner(5, 5)",
+              "asha": "SuccessiveHalvingPruner(1, 3)", "hyperband": "HyperbandPruner(1, T, 3)",
+              "percentile": "PercentilePruner(25, 5, 5)",
+              "patient": "PatientPruner(MedianPruner(5, 5), patience=3)"}
+
+
+def _library(name: str) -> Any:
+    if name == "pipetune":
+        import pipetune
+
+        return pipetune
+    import optuna
+
+    return optuna
+
+
+def make_pruner(library: str, kind: str, n_steps: int) -> Any:
+    """The same pruner, with the same settings, from either library. Optuna's successive
+    halving defaults to a reduction factor of 4, so every argument is given."""
+    pruners = _library(library).pruners
+    if kind == "nop":
+        return pruners.NopPruner()
+    if kind == "median":
+        return pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5, interval_steps=1)
+    if kind == "percentile":
+        return pruners.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=5,
+                                        interval_steps=1)
+    if kind == "asha":
+        return pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3,
+                                               min_early_stopping_rate=0)
+    if kind == "hyperband":
+        return pruners.HyperbandPruner(min_resource=1, max_resource=n_steps, reduction_factor=3)
+    if kind == "patient":
+        return pruners.PatientPruner(
+            pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5, interval_steps=1),
+            patience=3)
+    raise ValueError(f"Unknown pruner kind {kind!r}; choose from {', '.join(KINDS)}.")
+
+
+def make_sampler(library: str, sampler: str, seed: int) -> Any:
+    samplers = _library(library).samplers
+    if sampler == "random":
+        return samplers.RandomSampler(seed=seed)
+    return samplers.TPESampler(seed=seed)
+
+
+# -- one run of one method -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One method on one problem with one seed: per trial, in order, the steps it ran and its
+    final value (None when it was pruned). ``error`` holds the traceback of a crash."""
+
+    problem: str
+    method: str
+    seed: int
+    n_trials: int
+    budget: int
+    steps: list[int]
+    finals: list[float | None]
+    wall_s: float
+    objective_s: float
+    error: str | None = None
+
+    def view(self, by: str) -> tuple[int, int, float]:
+        """(trials, resource, best final value) of the first ``n_trials`` trials (``by =
+        "trials"``) or of the longest prefix of trials whose resource fits in the budget
+        (``by = "resource"``); the best is inf when no trial in it ran every step."""
+        if by == "trials":
+            k = min(self.n_trials, len(self.steps))
+        else:
+            k = int(np.searchsorted(np.cumsum(self.steps), self.budget, side="right"))
+        finals = [v for v in self.finals[:k] if v is not None and math.isfinite(v)]
+        return k, int(sum(self.steps[:k])), min(finals) if finals else math.inf
+
+
+@dataclass(frozen=True)
+class Task:
+    """All methods of one library on one (problem, seed): they share one ``CurveMemo``, so a
+    curve is trained once however many methods ask for it (with the random sampler every
+    method of a library draws the same params in the same order)."""
+
+    problem: str
+    library: str
+    seed: int
+    methods: tuple[str, ...]
+    n_trials: int
+    budget_fraction: float
+    max_trials: int
+    sampler: str
+
+
+def run_method(problem: CurveProblem, method: str, task: Task, memo: CurveMemo) -> Run:
+    """Runs one method until it has ``n_trials`` trials *and* has spent the budget (or has
+    ``max_trials``), so both tables can be read from the same run: a sequential study's first
+    N trials are the same whether it goes on after them or not."""
+    library, kind = method.split("-", 1)
+    lib = _library(library)
+    n_steps = problem.n_steps
+    budget = int(round(task.budget_fraction * n_steps * task.n_trials))
+    steps: list[int] = []
+    finals: list[float | None] = []
+    spent = [0, 0.0]  # resource so far, seconds inside the curves
+
+    def objective(trial: Any) -> float:
+        params = suggest(trial, problem.space)
+        value = math.nan
+        for step in range(1, n_steps + 1):
+            start = time.perf_counter()
+            value = memo.value(params, step)
+            spent[1] += time.perf_counter() - start
+            trial.report(value, step)
+            # The last step is not checked: the trial has spent its resource already, and
+            # pruning it there would only throw a finished result away.
+            if step < n_steps and trial.should_prune():
+                steps.append(step)
+                finals.append(None)
+                spent[0] += step
+                raise lib.TrialPruned()
+        steps.append(n_steps)
+        finals.append(value)
+        spent[0] += n_steps
+        return value
+
+    def stop_when_done(study: Any, _trial: Any) -> None:
+        if len(steps) >= task.n_trials and spent[0] >= budget:
+            study.stop()
+
+    study = lib.create_study(study_name=f"{problem.name}-seed{task.seed}", direction="minimize",
+                             sampler=make_sampler(library, task.sampler, task.seed),
+                             pruner=make_pruner(library, kind, n_steps))
+    start = time.perf_counter()
+    error = None
+    try:
+        study.optimize(objective, n_trials=task.max_trials, callbacks=[stop_when_done])
+    except Exception:  # noqa: BLE001 - reported with the tables
+        error = traceback.format_exc()
+    return Run(problem.name, method, task.seed, task.n_trials, budget, steps, finals,
+               time.perf_counter() - start, spent[1], error)
+
+
+def prepare_process() -> None:
+    """Imports both libraries up front and silences their per-trial log lines."""
+    import optuna  # noqa: F401
+
+    import pipetune  # noqa: F401
+
+    quiet_logging()
+
+
+def run_task(task: Task) -> list[Run]:
+    prepare_process()
+    problem = CURVE_PROBLEMS[task.problem]
+    memo = CurveMemo(problem)
+    return [run_method(problem, method, task, memo) for method in task.methods]
+
+
+# -- summaries ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One method on one problem in one view, over seeds: medians of trials and resource,
+    median and quartiles of the best final value, the median gap to no pruning (percent) and
+    the median number of trials that ran every step."""
+
+    trials: float
+    resource: float
+    best: float
+    best_p25: float
+    best_p75: float
+    gap: float
+    complete: float
+    ms_per_step: float
+    n_runs: int
+    n_errors: int
+
+
+def gap(problem: CurveProblem, best: float, baseline: float) -> float:
+    """How much worse ``best`` is than no pruning's ``baseline``, in percent: of the value range
+    (start of the curves minus the optimum) when the problem gives one, else of the baseline
+    itself. Negative means better than no pruning."""
+    if math.isinf(best):
+        return math.inf
+    scale = problem.gap_scale if problem.gap_scale is not None else abs(baseline)
+    return 100.0 * (best - baseline) / scale if scale > 0 else 0.0
+
+
+def summarize(runs: Sequence[Run], by: str) -> dict[str, dict[str, Cell]]:
+    """problem -> method -> Cell for the view ``by`` ("trials" or "resource"). The gap is
+    taken seed by seed against the same library's no-pruning run at equal *trials* (with the
+    random sampler both saw the same params), then its median over seeds."""
+    baselines = {(r.problem, r.method.split("-", 1)[0], r.seed): r.view("trials")[2]
+                 for r in runs if r.method.endswith("-nop") and r.error is None}
+    grouped: dict[str, dict[str, list[Run]]] = {}
+    for run in runs:
+        grouped.setdefault(run.problem, {}).setdefault(run.method, []).append(run)
+    out: dict[str, dict[str, Cell]] = {}
+    for name, by_method in grouped.items():
+        problem = CURVE_PROBLEMS[name]
+        out[name] = {}
+        for method, group in by_method.items():
+            ok = [r for r in group if r.error is None]
+            if not ok:
+                out[name][method] = Cell(*(math.inf,) * 8, len(group), len(group))
+                continue
+            views = [r.view(by) for r in ok]
+            bests = np.array([v[2] for v in views])
+            gaps = [gap(problem, v[2], baselines[(name, method.split("-", 1)[0], r.seed)])
+                    for r, v in zip(ok, views)
+                    if (name, method.split("-", 1)[0], r.seed) in baselines]
+            complete = [sum(1 for f in r.finals[:v[0]] if f is not None)
+                        for r, v in zip(ok, views)]
+            resource = sum(r.view("trials")[1] for r in ok) or 1
+            # Library time per step: wall time minus the time spent computing the curves.
+            per_step = 1000.0 * sum(r.wall_s - r.objective_s for r in ok) / sum(
+                sum(r.steps) for r in ok)
+            p25, median, p75 = np.percentile(bests, [25, 50, 75])
+            out[name][method] = Cell(
+                float(np.median([v[0] for v in views])), float(np.median([v[1] for v in views])),
+                float(median), float(p25), float(p75),
+                float(np.median(gaps)) if gaps else math.nan,
+                float(np.median(complete)), per_step if resource else math.nan,
+                len(group), len(group) - len(ok))
+    return out
+
+
+def _fmt(x: float, spec: str = ".4g") -> str:
+    if math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "none"
+    return format(x, spec)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths)))
+             for row in (header, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _gap_basis(problem: CurveProblem) -> str:
+    if problem.gap_scale is not None:
+        return (f"gap = (best - no pruning's best) / {problem.gap_scale:g} (the value range: "
+                f"curve start - optimum)")
+    return "gap = (best - no pruning's best) / no pruning's best"
+
+
+def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str],
+           budget_fraction: float) -> bool:
+    """Prints the tables and the verdicts; True when every verdict that could be checked
+    passed."""
+    by_trials, by_resource = summarize(runs, "trials"), summarize(runs, "resource")
+    problems = [p for p in problems if p in by_trials]
+    for name in problems:
+        problem = CURVE_PROBLEMS[name]
+        n_trials = max(r.n_trials for r in runs if r.problem == name)
+        full = n_trials * problem.n_steps
+        optimum = "unknown" if problem.optimum is None else f"{problem.optimum:g}"
+        print(f"\n## {name}: {problem.description}; T = {problem.n_steps} steps; optimum "
+              f"{optimum}; {_gap_basis(problem)}; median [25th-75th percentile] over seeds")
+        print(f"\n### equal trials: the first {n_trials} trials of each run "
+              f"(no pruning spends {full} steps)")
+        rows = []
+        for method in methods:
+            cell = by_trials[name].get(method)
+            if cell is None:
+                continue
+            rows.append([method, _fmt(cell.resource, ".0f"),
+                         _fmt(100.0 * cell.resource / full, ".1f") + "%",
+                         _fmt(cell.complete, "g"),
+                         f"{_fmt(cell.best)} [{_fmt(cell.best_p25)}-{_fmt(cell.best_p75)}]",
+                         _fmt(cell.gap, "+.2f") + "%", _fmt(cell.ms_per_step, ".3f"),
+                         f"{cell.n_runs - cell.n_errors}/{cell.n_runs}"])
+        print(_table(["method", "resource", "vs no pruning", "complete", "best final",
+                      "gap", "lib ms/step", "runs ok"], rows))
+        budget = int(round(budget_fraction * full))
+        print(f"\n### equal resource: the trials that fit whole in {budget} steps "
+              f"({100 * budget_fraction:.3g}% of no pruning's)")
+        rows = []
+        for method in methods:
+            cell = by_resource[name].get(method)
+            if cell is None:
+                continue
+            rows.append([method, _fmt(cell.trials, "g"), _fmt(cell.resource, ".0f"),
+                         _fmt(cell.complete, "g"),
+                         f"{_fmt(cell.best)} [{_fmt(cell.best_p25)}-{_fmt(cell.best_p75)}]",
+                         _fmt(cell.gap, "+.2f") + "%"])
+        print(_table(["method", "trials", "resource", "complete", "best final",
+                      f"gap (vs no pruning at {n_trials} trials)"], rows))
+        short = [r for r in runs if r.problem == name and r.error is None
+                 and sum(r.steps) < r.budget]
+        if short:
+            print(f"note: {len(short)} run(s) hit --max-trials-factor before spending the "
+                  f"budget ({', '.join(sorted({r.method for r in short}))}); their equal-"
+                  "resource row uses every trial they ran")
+    _print_errors(runs)
+    return _verdicts(by_trials, by_resource, problems, budget_fraction)
+
+
+def _print_errors(runs: Sequence[Run]) -> None:
+    crashed = [r for r in runs if r.error is not None]
+    if not crashed:
+        return
+    print(f"\n## {len(crashed)} crashed runs (the first traceback of each method)")
+    seen: set[str] = set()
+    for run in crashed:
+        if run.method not in seen:
+            seen.add(run.method)
+            print(f"-- {run.method} on {run.problem}, seed {run.seed}:\n{run.error}")
+
+
+def _verdicts(by_trials: dict[str, dict[str, Cell]], by_resource: dict[str, dict[str, Cell]],
+              problems: list[str], budget_fraction: float) -> bool:
+    print(f"\n## targets (gap as defined per problem above; 'within {TOLERANCE:g}%' means "
+          f"gap <= {TOLERANCE:g}%)")
+    passed = True
+    share = f"{100 * budget_fraction:.3g}%"
+    for name in problems:
+        cells_t, cells_r = by_trials[name], by_resource[name]
+        for kind in TARGET_KINDS:
+            method = f"pipetune-{kind}"
+            if method not in cells_r or math.isnan(cells_r[method].gap):
+                print(f"[skip] {name} {method}: needs {method} and pipetune-nop")
+                continue
+            r, t = cells_r[method], cells_t[method]
+            ok = r.gap <= TOLERANCE and r.n_errors == 0
+            passed &= ok
+            other = cells_r.get(f"optuna-{kind}")
+            context = f"; optuna-{kind} {_fmt(other.gap, '+.2f')}%" if other else ""
+            print(f"[{'PASS' if ok else 'FAIL'}] {name}: {method} within {TOLERANCE:g}% of "
+                  f"no pruning's best with {share} of its resource: gap "
+                  f"{_fmt(r.gap, '+.2f')}% over {_fmt(r.trials, 'g')} trials{context} (at equal "
+                  f"trials: {_fmt(100 * t.resource / (r.trials and cells_t['pipetune-nop'].resource), '.1f')}"
+                  f"% of the resource, gap {_fmt(t.gap, '+.2f')}%)"
+                  if "pipetune-nop" in cells_t else "")
+        for kind in KINDS[1:]:
+            ours, theirs = f"pipetune-{kind}", f"optuna-{kind}"
+            if ours not in cells_r or theirs not in cells_r:
+                continue
+            p_r, o_r = cells_r[ours], cells_r[theirs]
+            p_t, o_t = cells_t[ours], cells_t[theirs]
+            ok = (p_r.n_errors == 0 and not math.isnan(p_r.gap)
+                  and p_r.gap <= o_r.gap + TOLERANCE)
+            passed &= ok
+            print(f"[{'PASS' if ok else 'FAIL'}] {name}: {ours} matches or beats {theirs} at "
+                  f"equal resource (gap <= theirs + {TOLERANCE:g}): gap {_fmt(p_r.gap, '+.2f')}% "
+                  f"vs {_fmt(o_r.gap, '+.2f')}%, best {_fmt(p_r.best)} vs {_fmt(o_r.best)}; at "
+                  f"equal trials: resource {_fmt(p_t.resource, '.0f')} vs "
+                  f"{_fmt(o_t.resource, '.0f')}, gap {_fmt(p_t.gap, '+.2f')}% vs "
+                  f"{_fmt(o_t.gap, '+.2f')}%")
+    return passed
