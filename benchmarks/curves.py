@@ -33,8 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Param  # noqa: E402
-from problems import hartmann6  # noqa: E402
+from _common import Param
+from problems import hartmann6
 
 
 class Learner(Protocol):
@@ -53,7 +53,8 @@ class CurveProblem:
     ``gap_scale`` says how a best value is compared with no pruning's: a number is the value
     range (start of every curve minus the optimum) the difference is divided by, for values
     that are regrets; None divides by no pruning's best value itself (a relative difference),
-    for values that are errors far from 0."""
+    for values that are errors far from 0. ``resolution`` is the smallest step between two
+    values (one validation sample for an error rate), None for continuous values."""
 
     name: str
     description: str
@@ -63,6 +64,7 @@ class CurveProblem:
     optimum: float | None
     n_trials: int
     gap_scale: float | None = None
+    resolution: float | None = None  # the smallest difference a value can show, if any
 
 
 def params_key(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -149,6 +151,7 @@ def _synthetic_learner(params: dict[str, Any]) -> Learner:
 # -- real: SGDClassifier on digits, epoch by epoch -----------------------------------------------
 
 _SGD_EPOCHS = 30
+_VALIDATION_SIZE = 599  # a third of the 1797 digits: one misclassified image is 1/599
 
 
 @lru_cache(maxsize=1)
@@ -219,5 +222,5 @@ CURVE_PROBLEMS: dict[str, CurveProblem] = {p.name: p for p in (
          Param("eta0", "float", 1e-4, 1.0, log=True),
          Param("learning_rate", "categorical", choices=("constant", "invscaling", "optimal")),
          Param("penalty", "categorical", choices=("l2", "l1", "elasticnet"))),
-        _SGD_EPOCHS, _sgd_learner, None, 100),
+        _SGD_EPOCHS, _sgd_learner, None, 100, resolution=1 / _VALIDATION_SIZE),
 )}

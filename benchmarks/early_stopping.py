@@ -2,7 +2,11 @@
 
 Every method runs the same learning-curve problems (``benchmarks/curves.py``) with the same
 objective code, seeds and sampler family, in one process run: a trial reports its value after
-every step and stops when ``should_prune()`` says so. Per problem two tables:
+every step and stops when ``should_prune()`` says so. By default (``--sampler same``) the params
+are a random search drawn once per seed and enqueued trial by trial on both libraries, so every
+method sees the same configurations in the same order and only the pruner differs; ``--sampler
+random`` gives each library its own ``RandomSampler(seed)`` and ``--sampler tpe`` its own TPE.
+Per problem two tables:
 
 - *equal trials*: after the first ``--trials`` trials, the total resource spent (the sum over
   trials of the steps each ran) and the best final value among the trials that ran every step;
@@ -21,26 +25,27 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import multiprocessing  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import json
+import math
+import multiprocessing
+import platform
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import quiet_logging  # noqa: E402
-from curves import CURVE_PROBLEMS, CurveMemo, CurveProblem  # noqa: E402
-from problems import suggest  # noqa: E402
+from _common import quiet_logging
+from curves import CURVE_PROBLEMS, CurveMemo, CurveProblem
+from problems import suggest
 
 LIBRARIES = ("pipetune", "optuna")
 # Pruner kinds, each built with the same settings on both sides. The last two are opt-in.
@@ -90,9 +95,28 @@ def make_pruner(library: str, kind: str, n_steps: int) -> Any:
 
 def make_sampler(library: str, sampler: str, seed: int) -> Any:
     samplers = _library(library).samplers
-    if sampler == "random":
-        return samplers.RandomSampler(seed=seed)
-    return samplers.TPESampler(seed=seed)
+    if sampler == "tpe":
+        return samplers.TPESampler(seed=seed)
+    return samplers.RandomSampler(seed=seed)  # "same" enqueues every trial's params instead
+
+
+def same_draws(problem: CurveProblem, seed: int) -> Iterator[dict[str, Any]]:
+    """The ``--sampler same`` stream: random params drawn once per (problem, seed), uniform
+    (log-uniform for log floats) like a random sampler's, and enqueued trial by trial on
+    either library, so both run exactly the same configurations in the same order."""
+    rng = np.random.default_rng([seed, zlib.crc32(problem.name.encode())])
+    while True:
+        params: dict[str, Any] = {}
+        for p in problem.space:
+            if p.kind == "categorical":
+                params[p.name] = p.choices[int(rng.integers(len(p.choices)))]
+            elif p.kind == "int":
+                params[p.name] = int(rng.integers(int(p.low), int(p.high) + 1))
+            elif p.log:
+                params[p.name] = float(math.exp(rng.uniform(math.log(p.low), math.log(p.high))))
+            else:
+                params[p.name] = float(rng.uniform(p.low, p.high))
+        yield params
 
 
 # -- one run of one method -------------------------------------------------------------------
@@ -128,12 +152,12 @@ class Run:
 
 @dataclass(frozen=True)
 class Task:
-    """All methods of one library on one (problem, seed): they share one ``CurveMemo``, so a
-    curve is trained once however many methods ask for it (with the random sampler every
-    method of a library draws the same params in the same order)."""
+    """Methods run one after the other on one (problem, seed), sharing one ``CurveMemo`` so a
+    curve is trained once however many of them ask for it: the methods of one library with
+    ``--sampler random`` (they all draw the same params in the same order), of both libraries
+    with ``--sampler same``."""
 
     problem: str
-    library: str
     seed: int
     methods: tuple[str, ...]
     n_trials: int
@@ -149,7 +173,7 @@ def run_method(problem: CurveProblem, method: str, task: Task, memo: CurveMemo) 
     library, kind = method.split("-", 1)
     lib = _library(library)
     n_steps = problem.n_steps
-    budget = int(round(task.budget_fraction * n_steps * task.n_trials))
+    budget = round(task.budget_fraction * n_steps * task.n_trials)
     steps: list[int] = []
     finals: list[float | None] = []
     spent = [0, 0.0]  # resource so far, seconds inside the curves
@@ -174,13 +198,20 @@ def run_method(problem: CurveProblem, method: str, task: Task, memo: CurveMemo) 
         spent[0] += n_steps
         return value
 
-    def stop_when_done(study: Any, _trial: Any) -> None:
-        if len(steps) >= task.n_trials and spent[0] >= budget:
-            study.stop()
-
     study = lib.create_study(study_name=f"{problem.name}-seed{task.seed}", direction="minimize",
                              sampler=make_sampler(library, task.sampler, task.seed),
                              pruner=make_pruner(library, kind, n_steps))
+    # One trial queued at a time, so no pile of waiting trials slows either library down.
+    draws = same_draws(problem, task.seed) if task.sampler == "same" else None
+    if draws is not None:
+        study.enqueue_trial(next(draws))
+
+    def stop_when_done(study: Any, _trial: Any) -> None:
+        if len(steps) >= task.n_trials and spent[0] >= budget:
+            study.stop()
+        elif draws is not None:
+            study.enqueue_trial(next(draws))
+
     start = time.perf_counter()
     error = None
     try:
@@ -240,8 +271,9 @@ def gap(problem: CurveProblem, best: float, baseline: float) -> float:
 
 def summarize(runs: Sequence[Run], by: str) -> dict[str, dict[str, Cell]]:
     """problem -> method -> Cell for the view ``by`` ("trials" or "resource"). The gap is
-    taken seed by seed against the same library's no-pruning run at equal *trials* (with the
-    random sampler both saw the same params), then its median over seeds."""
+    taken seed by seed against the same library's no-pruning run at equal *trials* (with
+    ``--sampler same`` or ``random`` the two ran the same params in the same order), then its
+    median over seeds."""
     baselines = {(r.problem, r.method.split("-", 1)[0], r.seed): r.view("trials")[2]
                  for r in runs if r.method.endswith("-nop") and r.error is None}
     grouped: dict[str, dict[str, list[Run]]] = {}
@@ -263,16 +295,16 @@ def summarize(runs: Sequence[Run], by: str) -> dict[str, dict[str, Cell]]:
                     if (name, method.split("-", 1)[0], r.seed) in baselines]
             complete = [sum(1 for f in r.finals[:v[0]] if f is not None)
                         for r, v in zip(ok, views)]
-            resource = sum(r.view("trials")[1] for r in ok) or 1
             # Library time per step: wall time minus the time spent computing the curves.
-            per_step = 1000.0 * sum(r.wall_s - r.objective_s for r in ok) / sum(
-                sum(r.steps) for r in ok)
+            total_steps = sum(sum(r.steps) for r in ok)
+            per_step = (1000.0 * sum(r.wall_s - r.objective_s for r in ok) / total_steps
+                        if total_steps else math.nan)
             p25, median, p75 = np.percentile(bests, [25, 50, 75])
             out[name][method] = Cell(
                 float(np.median([v[0] for v in views])), float(np.median([v[1] for v in views])),
                 float(median), float(p25), float(p75),
                 float(np.median(gaps)) if gaps else math.nan,
-                float(np.median(complete)), per_step if resource else math.nan,
+                float(np.median(complete)), per_step,
                 len(group), len(group) - len(ok))
     return out
 
@@ -296,9 +328,13 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _gap_basis(problem: CurveProblem) -> str:
     if problem.gap_scale is not None:
-        return (f"gap = (best - no pruning's best) / {problem.gap_scale:g} (the value range: "
-                f"curve start - optimum)")
-    return "gap = (best - no pruning's best) / no pruning's best"
+        basis = (f"gap = (best - no pruning's best) / {problem.gap_scale:g} (the value range: "
+                 f"curve start - optimum)")
+    else:
+        basis = "gap = (best - no pruning's best) / no pruning's best"
+    if problem.resolution is not None:
+        basis += f"; values move in steps of {problem.resolution:.4g} (one validation sample)"
+    return basis
 
 
 def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str],
@@ -329,7 +365,7 @@ def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str],
                          f"{cell.n_runs - cell.n_errors}/{cell.n_runs}"])
         print(_table(["method", "resource", "vs no pruning", "complete", "best final",
                       "gap", "lib ms/step", "runs ok"], rows))
-        budget = int(round(budget_fraction * full))
+        budget = round(budget_fraction * full)
         print(f"\n### equal resource: the trials that fit whole in {budget} steps "
               f"({100 * budget_fraction:.3g}% of no pruning's)")
         rows = []
@@ -383,12 +419,12 @@ def _verdicts(by_trials: dict[str, dict[str, Cell]], by_resource: dict[str, dict
             passed &= ok
             other = cells_r.get(f"optuna-{kind}")
             context = f"; optuna-{kind} {_fmt(other.gap, '+.2f')}%" if other else ""
+            nop = cells_t["pipetune-nop"]
             print(f"[{'PASS' if ok else 'FAIL'}] {name}: {method} within {TOLERANCE:g}% of "
                   f"no pruning's best with {share} of its resource: gap "
-                  f"{_fmt(r.gap, '+.2f')}% over {_fmt(r.trials, 'g')} trials{context} (at equal "
-                  f"trials: {_fmt(100 * t.resource / (r.trials and cells_t['pipetune-nop'].resource), '.1f')}"
-                  f"% of the resource, gap {_fmt(t.gap, '+.2f')}%)"
-                  if "pipetune-nop" in cells_t else "")
+                  f"{_fmt(r.gap, '+.2f')}% over {_fmt(r.trials, 'g')} trials{context}. At "
+                  f"equal trials it spends {_fmt(100 * t.resource / nop.resource, '.1f')}% of "
+                  f"the resource, gap {_fmt(t.gap, '+.2f')}%")
         for kind in KINDS[1:]:
             ours, theirs = f"pipetune-{kind}", f"optuna-{kind}"
             if ours not in cells_r or theirs not in cells_r:
@@ -405,3 +441,142 @@ def _verdicts(by_trials: dict[str, dict[str, Cell]], by_resource: dict[str, dict
                   f"{_fmt(o_t.resource, '.0f')}, gap {_fmt(p_t.gap, '+.2f')}% vs "
                   f"{_fmt(o_t.gap, '+.2f')}%")
     return passed
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def _names(text: str, known: Sequence[str], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise SystemExit(f"--{what}: unknown {unknown or 'empty list'}; choose from "
+                         f"{', '.join(known)}.")
+    return names
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Resource spent and best final value of pipetune's pruners against no "
+                    "pruning and Optuna's pruners, on learning-curve problems.")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per problem")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trials per run (default: each problem's own, 100)")
+    parser.add_argument("--problems", default=",".join(CURVE_PROBLEMS),
+                        help=f"comma-separated subset of: {', '.join(CURVE_PROBLEMS)}")
+    parser.add_argument("--methods", default=",".join(
+        f"{lib}-{kind}" for kind in DEFAULT_KINDS for lib in LIBRARIES),
+        help=f"comma-separated subset of: {', '.join(METHODS)} (default: all but percentile "
+             "and patient); each library's -nop run is always added, as the baseline")
+    parser.add_argument("--only", choices=LIBRARIES, default=None,
+                        help="keep only this library's methods")
+    parser.add_argument("--sampler", choices=("random", "same", "tpe"), default="same",
+                        help="random: each library's RandomSampler(seed), so every method of "
+                             "a library draws the same params in the same order; same: one "
+                             "random stream per seed enqueued on both libraries, so pipetune's "
+                             "and Optuna's methods see the same params too; tpe: each "
+                             "library's TPESampler(seed)")
+    parser.add_argument("--budget", type=float, default=1 / 3,
+                        help="the equal-resource table's budget, a fraction of no pruning's "
+                             "resource (default 1/3)")
+    parser.add_argument("--max-trials-factor", type=int, default=10,
+                        help="a run stops at this many times --trials even if the budget is "
+                             "not spent")
+    parser.add_argument("--jobs", type=int, default=1, choices=(1, 2),
+                        help="worker processes, each running one (problem, seed) at a time")
+    parser.add_argument("--json", default=None, help="write the raw runs to this file")
+    parser.add_argument("--report-only", default=None, metavar="JSON",
+                        help="print the tables of a file written by --json; runs nothing")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or (args.trials is not None and args.trials < 1):
+        parser.error("--seeds and --trials must be >= 1.")
+    if not 0 < args.budget <= 1 or args.max_trials_factor < 1:
+        parser.error("--budget must be in (0, 1] and --max-trials-factor >= 1.")
+    return args
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for package in ("pipetune", "optuna", "scikit-learn", "numpy"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def _methods(args: argparse.Namespace) -> list[str]:
+    chosen = set(_names(args.methods, METHODS, "methods"))
+    if args.only:
+        chosen = {m for m in chosen if m.startswith(args.only + "-")}
+    chosen |= {f"{m.split('-', 1)[0]}-nop" for m in chosen}
+    if not chosen:
+        raise SystemExit(f"--methods and --only {args.only} leave no method to run.")
+    return [m for m in METHODS if m in chosen]  # nop first, then by kind
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report_only:
+        saved = json.loads(Path(args.report_only).read_text())
+        config = saved["config"]
+        print(f"# early-stopping benchmark, from {args.report_only}: {config['seeds']} seeds, "
+              f"sampler {config['sampler']}, {config['elapsed_s']:.0f} s; "
+              + ", ".join(f"{k} {v}" for k, v in config["versions"].items()))
+        ok = report([Run(**r) for r in saved["runs"]], config["problems"], config["methods"],
+                    config["budget"])
+        return 0 if ok or not args.strict else 1
+    problems = _names(args.problems, list(CURVE_PROBLEMS), "problems")
+    methods = _methods(args)
+    libraries = [lib for lib in LIBRARIES if any(m.startswith(lib + "-") for m in methods)]
+    tasks = []
+    # With the same params on both sides one task runs both libraries (one memo, curves
+    # trained once); otherwise each library gets its own task (its own params).
+    groups = ([methods] if args.sampler == "same" else
+              [[m for m in methods if m.startswith(lib + "-")] for lib in libraries])
+    for name in problems:
+        n_trials = args.trials or CURVE_PROBLEMS[name].n_trials
+        for seed in range(args.seeds):
+            for group in groups:
+                tasks.append(Task(name, seed, tuple(group), n_trials, args.budget,
+                                  n_trials * args.max_trials_factor, args.sampler))
+    # Real training first, so the last tasks to finish are short and both workers stay busy.
+    tasks.sort(key=lambda t: CURVE_PROBLEMS[t.problem].optimum is not None)
+    versions = _versions()
+    print(f"# early-stopping benchmark: {len(problems)} problems x {len(methods)} methods x "
+          f"{args.seeds} seeds, sampler {args.sampler}, {args.jobs} job(s); "
+          + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    prepare_process()
+    start = time.perf_counter()
+    runs: list[Run] = []
+    pool = multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None
+    try:
+        results = pool.imap_unordered(run_task, tasks) if pool else map(run_task, tasks)
+        for i, group in enumerate(results, 1):
+            runs.extend(group)
+            print(f"[{i}/{len(tasks)}] {group[0].problem} seed {group[0].seed}: " + ", ".join(
+                      f"{r.method} {'CRASHED' if r.error else len(r.steps)}" for r in group)
+                  + f" ({sum(r.wall_s for r in group):.1f} s)", file=sys.stderr, flush=True)
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    elapsed = time.perf_counter() - start
+    runs.sort(key=lambda r: (problems.index(r.problem), methods.index(r.method), r.seed))
+    if args.json:
+        config = {"problems": problems, "methods": methods, "seeds": args.seeds,
+                  "trials": args.trials, "sampler": args.sampler, "budget": args.budget,
+                  "max_trials_factor": args.max_trials_factor, "jobs": args.jobs,
+                  "versions": versions, "elapsed_s": elapsed}
+        Path(args.json).write_text(json.dumps(
+            {"config": config, "runs": [asdict(r) for r in runs]}, indent=1))
+    ok = report(runs, problems, methods, args.budget)
+    print(f"\ntotal wall time {elapsed:.1f} s")
+    return 0 if ok or not args.strict else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

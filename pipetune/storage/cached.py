@@ -17,6 +17,29 @@ from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.storage.base import BaseStorage
 
 
+class GrowingLog(Sequence):
+    """A read-only window on the first ``length`` items of an append-only list: views share
+    the history's log without copying it, and what a view shows never changes."""
+
+    __slots__ = ("_items", "_length")
+
+    def __init__(self, items: list, length: int) -> None:
+        self._items = items
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return self._items[slice(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        return self._items[index]
+
+
 @dataclass(frozen=True)
 class StudyView:
     """What samplers and pruners may see of a study: its directions and a snapshot of its
@@ -28,7 +51,7 @@ class StudyView:
     claim_key: Callable[[str, int], bool] = field(repr=False, compare=False)
     # Finished trials in the order this process first saw them finished. It only grows, so an
     # algorithm can remember how far it has read and fit on the new trials alone.
-    finished_log: tuple[FrozenTrial, ...] = ()
+    finished_log: Sequence[FrozenTrial] = ()
     unfinished: tuple[FrozenTrial, ...] = ()
     # Identifies the history the log comes from, for algorithms caching what they read of it.
     history_key: int = 0
@@ -58,6 +81,7 @@ class StudyHistory:
         self._directions = tuple(directions)
         self._lock = threading.Lock()
         self._by_number: list[FrozenTrial | None] = []  # numbers are dense: 0..n-1
+        self._holes = 0  # None entries in _by_number
         self._last_seen_id = -1
         self._snapshot: tuple[FrozenTrial, ...] | None = None
         self._finished_log: list[FrozenTrial] = []
@@ -69,8 +93,13 @@ class StudyHistory:
                 self._study_id, self._last_seen_id, tuple(self._unfinished))
             for trial in delta:
                 if trial.number >= len(self._by_number):
-                    self._by_number.extend([None] * (trial.number + 1 - len(self._by_number)))
-                if self._by_number[trial.number] != trial:
+                    missing = trial.number + 1 - len(self._by_number)
+                    self._by_number.extend([None] * missing)
+                    self._holes += missing
+                previous = self._by_number[trial.number]
+                if previous is None:
+                    self._holes -= 1
+                if previous != trial:
                     self._by_number[trial.number] = trial
                     self._snapshot = None
                 # A finished trial comes back exactly once: it is neither newer than the last
@@ -88,12 +117,11 @@ class StudyHistory:
             self.refresh()
         with self._lock:
             if self._snapshot is None:
-                # Numbers are dense, so a gap is rare (a trial created while this refresh ran).
-                trials = tuple(self._by_number)
-                self._snapshot = trials if None not in trials else tuple(
-                    t for t in trials if t is not None)
+                # Numbers are dense, so a hole is rare (a trial created while this refresh ran).
+                self._snapshot = tuple(t for t in self._by_number if t is not None) \
+                    if self._holes else tuple(self._by_number)
             trials = self._snapshot
-            finished_log = tuple(self._finished_log)
+            finished_log = GrowingLog(self._finished_log, len(self._finished_log))
             unfinished = tuple(self._unfinished.values())
         return StudyView(
             study_name=self._study_name, directions=self._directions, trials=trials,

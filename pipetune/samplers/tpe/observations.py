@@ -5,6 +5,7 @@ is read once) and ranked best-first for the split into good and bad trials."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,9 +39,10 @@ class Observations:
         self._values: dict[str, list] = {}  # name -> external value or None per row
         self.distributions: dict[str, Distribution] = {}  # latest seen, per name
         self._encoded: dict[tuple[str, Distribution], np.ndarray] = {}
-        self._ranked_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._ranked_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+            np.empty(0, dtype=int), np.empty((0, len(self.signs))), np.empty(0))
 
-    def update(self, finished_log: tuple[FrozenTrial, ...]) -> None:
+    def update(self, finished_log: Sequence[FrozenTrial]) -> None:
         with self._lock:
             for trial in finished_log[self._read:]:
                 self._add(trial)
@@ -93,11 +95,15 @@ class Observations:
         if self.n == 0:
             return Ranked(np.empty(0, dtype=int), 0)
         with self._lock:
-            if self._ranked_arrays is None or len(self._ranked_arrays[0]) != self.n:
-                self._ranked_arrays = (np.array(self._state_rank),
-                                       np.array(self._losses, dtype=float),
-                                       np.array(self._pruned_steps))
+            # Extend the arrays by the rows added since the last call only.
             state, losses, steps = self._ranked_arrays
+            if len(state) < self.n:
+                k = len(state)
+                state = np.concatenate([state, self._state_rank[k:]]).astype(int)
+                losses = np.vstack([losses.reshape(k, len(self.signs)),
+                                    np.array(self._losses[k:], dtype=float)])
+                steps = np.concatenate([steps, self._pruned_steps[k:]])
+                self._ranked_arrays = (state, losses, steps)
         if losses.shape[1] == 1:
             order = np.lexsort((losses[:, 0], -steps, state))
         else:

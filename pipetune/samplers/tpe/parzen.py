@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from pipetune.distributions import (
     CategoricalDistribution,
@@ -24,6 +24,7 @@ from pipetune.distributions import (
 _SQRT_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 # beta = (k - 1) / k / (1 + n ** this): 1/2 of the uniform share at n = 1, 0.38 at n = 25.
 _CATEGORICAL_SHARPENING = 0.15
+_BLOCK_ELEMENTS = 12_000  # see ParzenEstimator.log_pdf
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,15 @@ class Axis:
         return float(min(max(value, d.low), d.high))
 
 
-def _log_truncated_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """log(Phi(b) - Phi(a)) for standardized bounds a < b, stable in both tails."""
-    # Mirror into the lower tail, where log_ndtr keeps precision.
-    flip = a > 0
-    lo = np.where(flip, -b, a)
-    hi = np.where(flip, -a, b)
-    log_hi = log_ndtr(hi)
-    return log_hi + np.log1p(-np.exp(np.minimum(log_ndtr(lo) - log_hi, -1e-300)))
+def _log_kernel_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """log(Phi(b) - Phi(a)): the mass a kernel keeps inside the domain. Every kernel is centred
+    inside the domain (a <= 0 <= b), so the mass is at least about a third and needs no
+    tail-stable formula; a kernel more than 8 widths from both bounds keeps all of it, which
+    spares the normal CDF for most kernels."""
+    out = np.zeros(np.shape(a))
+    near = (a > -8.0) | (b < 8.0)
+    out[near] = np.log(ndtr(b[near]) - ndtr(a[near]))
+    return out
 
 
 class ParzenEstimator:
@@ -113,11 +115,23 @@ class ParzenEstimator:
         self._sigma = np.maximum(self._sigma, 1e-12)
         a = (lows - self._mu) / self._sigma
         b = (highs - self._mu) / self._sigma
-        log_mass = _log_truncated_mass(a, b)
+        log_mass = _log_kernel_mass(a, b)
         # Discrete axes whose cells are narrow against every kernel use density x cell width;
         # the others get the exact cell mass in log_pdf.
         self._exact_cells = (self._cells > 0) & ((self._cells / self._sigma.min(axis=0, initial=np.inf)) > 0.2) \
             if numeric else np.zeros(0, dtype=bool)
+        # Exact discrete axes: the observation kernels share one width, so the mass of a cell
+        # depends only on how many cells apart the point and the centre are. One small table of
+        # those masses per axis, indexed in log_pdf, replaces a normal CDF per (point, kernel).
+        self._cell_tables: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        for j in np.flatnonzero(self._exact_cells):
+            cell = self._cells[j]
+            span = int(round((highs[j] - lows[j]) / cell))
+            offsets = np.arange(-span, span + 1) * cell
+            table = np.log(np.maximum(ndtr((offsets + cell / 2) / self._sigma[0, j])
+                                      - ndtr((offsets - cell / 2) / self._sigma[0, j]), 1e-300))
+            centres = np.rint((self._mu[:n, j] - lows[j] - cell / 2) / cell).astype(np.intp)
+            self._cell_tables[int(j)] = (span, table, centres)
         dense = ~self._exact_cells
         inv_var = 1.0 / self._sigma ** 2
         self._inv_var = inv_var
@@ -141,6 +155,9 @@ class ParzenEstimator:
             probs[np.arange(n), observed] = 1.0 - beta
             probs[n, :] = 1.0 / k  # the prior kernel is uniform
             self._categorical_log_probs.append(np.log(probs))
+        # The same tables as (choice, kernel): log_pdf gathers whole contiguous rows.
+        self._categorical_log_probs_by_choice = [np.ascontiguousarray(t.T)
+                                                 for t in self._categorical_log_probs]
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``size`` points drawn from the mixture (discrete axes rounded onto their grid)."""
@@ -170,27 +187,61 @@ class ParzenEstimator:
         return out
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        """Log density (log mass on discrete axes) of each row of ``x`` under the mixture."""
-        total = self.log_weights[None, :] + self._log_norm[None, :]
-        if len(self._numeric):
-            xs = x[:, self._numeric]
-            dense = ~self._exact_cells
+        """Log density (log mass on discrete axes) of each row of ``x`` under the mixture.
+        Coordinates on discrete axes must be grid points (as ``sample`` returns them)."""
+        n_kernels = len(self.log_weights)
+        # Kernels are processed in blocks whose (points x kernels) arrays stay under ~100 KB:
+        # larger temporaries are fresh memory maps from the allocator, and faulting their pages
+        # in cost more than the arithmetic (measured: 0.4 ms per 384 KB array).
+        block_size = max(1, _BLOCK_ELEMENTS // max(len(x), 1))
+        xs = x[:, self._numeric]
+        dense = ~self._exact_cells
+        xd = xs[:, dense]
+        xd_squared = xd * xd
+        point_cells = {j: np.rint((xs[:, j] - self._lows[j] - self._cells[j] / 2)
+                                  / self._cells[j]).astype(np.intp) + span
+                       for j, (span, _, _) in self._cell_tables.items()}
+        choices = [x[:, j].astype(np.intp) for j in self._categorical]
+        result = np.full(len(x), -np.inf)
+        for start in range(0, n_kernels, block_size):
+            block = slice(start, min(start + block_size, n_kernels))
+            total = np.empty((len(x), block.stop - start))
+            total[:] = self.log_weights[block] + self._log_norm[block]
             if dense.any():
-                # sum_j ((x_j - mu_kj) / sigma_kj)^2 expanded into matrix products: one BLAS
-                # call instead of a (candidates x components x params) temporary.
-                xd = xs[:, dense]
-                squared = ((xd * xd) @ self._inv_var[:, dense].T
-                           - 2.0 * xd @ self._mu_over_var[:, dense].T
-                           + self._mu_sq_over_var_sum[None, :])
-                total = total - 0.5 * squared
-            for j in np.flatnonzero(self._exact_cells):
-                # A cell wide against its kernel: use the exact mass of the rounding cell.
-                mu, sigma, half = self._mu[:, j], self._sigma[:, j], self._cells[j] / 2
-                upper = ndtr((xs[:, j:j + 1] + half - mu) / sigma)
-                lower = ndtr((xs[:, j:j + 1] - half - mu) / sigma)
-                with np.errstate(divide="ignore"):
-                    total = total + np.log(np.maximum(upper - lower, 1e-300))
-        for j, log_probs in zip(self._categorical, self._categorical_log_probs):
-            total = total + log_probs[:, x[:, j].astype(int)].T
-        peak = total.max(axis=1, keepdims=True)
-        return peak[:, 0] + np.log(np.exp(total - peak).sum(axis=1))
+                # sum_j ((x_j - mu_kj) / sigma_kj)^2 expanded into matrix products.
+                squared = xd_squared @ self._inv_var[block][:, dense].T
+                squared -= 2.0 * (xd @ self._mu_over_var[block][:, dense].T)
+                squared += self._mu_sq_over_var_sum[block]
+                squared *= -0.5
+                total += squared
+            for j, (span, table, centres) in self._cell_tables.items():
+                self._add_cell_mass(total, block, j, xs[:, j], point_cells[j], table, centres)
+            for by_choice, chosen in zip(self._categorical_log_probs_by_choice, choices):
+                total += by_choice[chosen, block]
+            result = np.logaddexp(result, _logsumexp_rows(total))
+        return result
+
+    def _add_cell_mass(self, total: np.ndarray, block: slice, j: int, x: np.ndarray,
+                       point_cells: np.ndarray, table: np.ndarray,
+                       centres: np.ndarray) -> None:
+        """Adds the log mass of the rounding cell around ``x`` under each kernel of ``block``."""
+        n = len(centres)  # kernels 0..n-1 are observations, kernel n the prior
+        stop = min(block.stop, n)
+        if block.start < stop:
+            total[:, :stop - block.start] += table[point_cells[:, None]
+                                                   - centres[None, block.start:stop]]
+        if block.start <= n < block.stop:
+            mu, sigma, half = self._mu[n, j], self._sigma[n, j], self._cells[j] / 2
+            z = (x - mu) / sigma
+            total[:, n - block.start] += np.log(np.maximum(
+                ndtr(z + half / sigma) - ndtr(z - half / sigma), 1e-300))
+
+
+def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
+    """log(sum(exp(row))) per row, in place; the exponentials are summed in float32, which is
+    several times faster here and exact enough to rank candidates (relative error ~1e-7)."""
+    peak = values.max(axis=1)
+    values -= peak[:, None]
+    shifted = values.astype(np.float32)
+    np.exp(shifted, out=shifted)
+    return peak + np.log(shifted.sum(axis=1, dtype=np.float64))
