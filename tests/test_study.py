@@ -334,3 +334,24 @@ def test_trials_dataframe_empty_and_unknown_attrs():
     assert study.trials_dataframe().empty
     with pytest.raises(InvalidArgumentError, match="attrs"):
         study.trials_dataframe(attrs=("number", "colour"))
+
+
+def test_pruned_trials_keep_their_learning_curve_in_the_dataframe(storage):
+    study = pipetune.create_study(storage=storage, sampler=RandomSampler(seed=0))
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        for step in range(12):
+            trial.report(x + 1.0 / (step + 1), step)
+        if x > 0.5:
+            raise pipetune.TrialPruned()
+        return x
+
+    study.optimize(objective, n_trials=8)
+    frame = study.trials_dataframe(attrs=("number", "value", "state", "intermediate_values"))
+    steps = [c for c in frame.columns if c.startswith("intermediate_values_")]
+    assert steps == [f"intermediate_values_{i}" for i in range(12)]  # numeric order
+    pruned = frame[frame.state == "PRUNED"]
+    assert len(pruned) > 0
+    # A pruned trial's value is its last reported one.
+    assert (pruned["value"] == pruned["intermediate_values_11"]).all()

@@ -16,6 +16,16 @@ DEFAULT_ATTRS = ("number", "value", "datetime_start", "datetime_complete", "dura
 KNOWN_ATTRS = DEFAULT_ATTRS + ("system_attrs", "intermediate_values", "worker")
 
 
+_GROUPS = ("params_", "user_attrs_", "system_attrs_", "intermediate_values_")
+
+
+def _column_order(column: str) -> tuple:
+    """Grouped columns by group, then by name; intermediate values by step as a number."""
+    group = next(i for i, prefix in enumerate(_GROUPS) if column.startswith(prefix))
+    suffix = column[len(_GROUPS[group]):]
+    return (group, int(suffix) if suffix.isdigit() else 0, suffix)
+
+
 def trials_dataframe(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection],
                      attrs: Collection[str] | None = None) -> "pandas.DataFrame":
     """Builds the DataFrame behind ``Study.trials_dataframe`` (see there)."""
@@ -56,7 +66,5 @@ def trials_dataframe(trials: Sequence[FrozenTrial], directions: Sequence[StudyDi
     # Keep the fixed columns first, then the per-name ones sorted so tables are stable.
     fixed = [c for c in frame.columns if not any(c.startswith(p) for p in
              ("params_", "user_attrs_", "system_attrs_", "intermediate_values_"))]
-    grouped = sorted(set(frame.columns) - set(fixed), key=lambda c: (
-        next(i for i, p in enumerate(("params_", "user_attrs_", "system_attrs_",
-                                      "intermediate_values_")) if c.startswith(p)), c))
+    grouped = sorted(set(frame.columns) - set(fixed), key=_column_order)
     return frame[fixed + grouped]
