@@ -218,8 +218,9 @@ class Trial:
     def should_prune(self) -> bool:
         """Whether the study's pruner says this trial should stop now; if so the objective
         raises ``pipetune.TrialPruned()``."""
-        view = self.study._view(refresh=True)
-        return bool(self.study.pruner.prune(view, self.snapshot()))
+        pruner = self.study.pruner
+        view = self.study._view(refresh=pruner.needs_history)
+        return bool(pruner.prune(view, self.snapshot()))
 
     # -- attributes ----------------------------------------------------------------------------
 

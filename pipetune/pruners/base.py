@@ -22,9 +22,18 @@ class BasePruner(abc.ABC):
     def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
         """True when ``trial`` should stop now."""
 
+    @property
+    def needs_history(self) -> bool:
+        """Whether ``prune`` reads other trials; False spares a history refresh per call."""
+        return True
+
 
 class NopPruner(BasePruner):
     """Never prunes."""
 
     def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
+        return False
+
+    @property
+    def needs_history(self) -> bool:
         return False

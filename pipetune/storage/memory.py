@@ -9,7 +9,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
@@ -144,7 +144,7 @@ class InMemoryStorage(BaseStorage):
 
     def _add_trial(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
         study = self._study(study_id)
-        trial = replace(trial, trial_id=self._next_trial_id, number=len(study.trial_ids))
+        trial = _with(trial, trial_id=self._next_trial_id, number=len(study.trial_ids))
         self._next_trial_id += 1
         self._trials[trial.trial_id] = trial
         self._trial_study[trial.trial_id] = study_id
@@ -168,7 +168,7 @@ class InMemoryStorage(BaseStorage):
             while study.waiting_ids:
                 trial = self._trials.get(study.waiting_ids.popleft())
                 if trial is not None and trial.state == TrialState.WAITING:
-                    trial = replace(trial, state=TrialState.RUNNING,
+                    trial = _with(trial, state=TrialState.RUNNING,
                                     datetime_start=dt.datetime.now(), worker=worker)
                     self._trials[trial.trial_id] = trial
                     return trial
@@ -223,7 +223,7 @@ class InMemoryStorage(BaseStorage):
                 return False
             value = tuple(map(float, value)) if isinstance(value, tuple) else float(value)
             values = dict(sorted({**trial.intermediate_values, step: value}.items()))
-            self._trials[trial_id] = replace(trial, intermediate_values=values)
+            self._trials[trial_id] = _with(trial, intermediate_values=values)
             return True
 
     def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None:
@@ -231,9 +231,9 @@ class InMemoryStorage(BaseStorage):
         with self._lock:
             trial = self._running(trial_id)
             if system:
-                trial = replace(trial, system_attrs={**trial.system_attrs, key: value})
+                trial = _with(trial, system_attrs={**trial.system_attrs, key: value})
             else:
-                trial = replace(trial, user_attrs={**trial.user_attrs, key: value})
+                trial = _with(trial, user_attrs={**trial.user_attrs, key: value})
             self._trials[trial_id] = trial
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
