@@ -209,7 +209,7 @@ class InMemoryStorage(BaseStorage):
             trial = self._trial(trial_id)
             if trial.state.is_finished():
                 return False
-            self._trials[trial_id] = replace(
+            self._trials[trial_id] = _with(
                 trial, state=state, values=None if values is None else tuple(map(float, values)),
                 datetime_complete=dt.datetime.now(),
                 datetime_start=trial.datetime_start or dt.datetime.now())
