@@ -6,7 +6,11 @@ import: ``create_study``, ``Trial.suggest_*``, ``study.optimize``, ``trials_data
 
 from pipetune import pruners, samplers, stopping
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
-from pipetune.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from pipetune.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from pipetune.errors import (
     DuplicateStudyError,
     InvalidArgumentError,

@@ -109,8 +109,8 @@ class FailedInARow(StoppingCriterion):
         reason = progress.trial.system_attrs.get("fail_reason", "no reason recorded")
         raise TooManyFailuresError(
             f"{progress.failed_in_a_row} trials failed in a row, so the study stopped; the last "
-            f"(trial {progress.trial.number}) failed with: {reason}. Fix the objective, or "
-            "raise FailedInARow's n_trials.")
+            f"(trial {progress.trial.number}) failed with: {reason.rstrip('.')}. Fix the "
+            "objective, or allow more failures in a row.")
 
 
 def track(progress: Progress | None, directions: tuple[StudyDirection, ...], trial: FrozenTrial,

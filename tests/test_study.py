@@ -17,7 +17,6 @@ from pipetune.errors import (
 )
 from pipetune.samplers import RandomSampler
 
-
 # -- create / load / delete / list --------------------------------------------------------------
 
 

@@ -10,7 +10,11 @@ import warnings
 import pytest
 
 import pipetune
-from pipetune.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from pipetune.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from pipetune.errors import InvalidArgumentError, ParamConflictError
 from pipetune.samplers import RandomSampler
 

@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipetune.datatypes import FrozenTrial
-from pipetune.distributions import CategoricalDistribution, Distribution, contains_external
+from pipetune.distributions import (
+    CategoricalDistribution,
+    Distribution,
+    contains_external,
+)
 from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError
 from pipetune.samplers.base import BaseSampler
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from pipetune.errors import StorageURLError
@@ -34,6 +35,11 @@ def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
             f"Unknown storage URL {storage!r}. Use 'sqlite:///path/to/file.db' (the embedded "
             "default) or 'postgresql://user@host:5432/db'."
         )
+    if scheme == "sqlite" and storage.startswith("sqlite:///") and \
+            not storage.startswith("sqlite:////") and storage != "sqlite:///:memory:":
+        # A relative file means the working folder of now: key the shared backend by the
+        # absolute path, so a process that changes folder opens the file it names.
+        storage = "sqlite:///" + os.path.abspath(storage[len("sqlite:///"):])
     if scheme in ("postgresql", "postgres") and "+" not in storage.split(":", 1)[0]:
         # SQLAlchemy's default PostgreSQL driver is psycopg2; pipetune ships psycopg 3.
         storage = "postgresql+psycopg:" + storage.split(":", 1)[1]

@@ -12,18 +12,18 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipetune._best import best_trial_of
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.distributions import Distribution
 from pipetune.errors import (
     DuplicateStudyError,
-    ParamConflictError,
     InvalidArgumentError,
+    ParamConflictError,
     StudyNotFoundError,
     TrialNotFoundError,
     UpdateFinishedTrialError,
 )
 from pipetune.storage.base import BaseStorage
-from pipetune._best import best_trial_of
 
 
 def _json_copy(value: Any) -> Any:

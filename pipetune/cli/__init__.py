@@ -1,0 +1,125 @@
+"""The ``pipetune`` command: run, look at and manage the studies in a storage from a shell.
+
+``main`` parses the arguments and hands them to one ``_cmd_*`` function per subcommand; each
+computes a ``Report`` (JSON-ready records plus the flat columns a table or CSV shows) and
+``_emit`` renders it in the format asked for. A new subcommand is one ``_cmd_*`` function and
+one ``_add_command`` call in ``build_parser``. Everything goes through the public pipetune API.
+
+Exit codes: 0 success, 1 an action the user declined (or, for ``optimize``, an objective that
+raised or kept failing), 2 an error the user can fix (the one line printed says how).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import pipetune
+from pipetune.cli.optimize import _add_optimize_options, _cmd_optimize
+from pipetune.cli.output import (
+    DEFAULT_STORAGE,
+    EXIT_USAGE,
+    FORMATS,
+    STORAGE_ENV,
+    Handler,
+    format_duration,
+    render_table,
+)
+from pipetune.cli.studies import _cmd_best, _cmd_delete, _cmd_studies, _cmd_trials
+from pipetune.errors import PipetuneError
+
+__all__ = ["build_parser", "format_duration", "main", "render_table"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage mistake as one line (and the way to help) instead of the full usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message}. See '{self.prog} --help'.\n")
+
+
+def _add_shared_options(parser: argparse.ArgumentParser, storage_default: Any,
+                        format_default: Any) -> None:
+    parser.add_argument(
+        "--storage", metavar="URL", default=storage_default,
+        help=f"storage URL (default: ${STORAGE_ENV}, else {DEFAULT_STORAGE})")
+    parser.add_argument(
+        "--format", choices=FORMATS, default=format_default,
+        help="output format (default: table)")
+
+
+def _add_command(subcommands: Any, name: str, handler: Handler, help: str,
+                 shared: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Registers one subcommand; it accepts the shared options after its name too."""
+    parser = subcommands.add_parser(name, help=help, description=help, parents=[shared])
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line. The shared options may come before or after the subcommand:
+    the top-level parser holds the defaults, a subcommand only overrides what it is given."""
+    parser = _Parser(prog="pipetune", description="Inspect and manage pipetune studies.")
+    parser.add_argument("--version", action="version",
+                        version=f"pipetune {pipetune.__version__}")
+    storage_default = os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    _add_shared_options(parser, storage_default, "table")
+    shared = argparse.ArgumentParser(add_help=False)
+    _add_shared_options(shared, argparse.SUPPRESS, argparse.SUPPRESS)
+
+    subcommands = parser.add_subparsers(title="commands", metavar="COMMAND",
+                                        parser_class=_Parser)
+    _add_command(subcommands, "studies", _cmd_studies,
+                 "list the studies with their size and best value", shared)
+    trials = _add_command(subcommands, "trials", _cmd_trials,
+                          "list the trials of a study, one column per param", shared)
+    trials.add_argument("study", help="study name")
+    best = _add_command(subcommands, "best", _cmd_best,
+                        "show the best trial (the Pareto front for several objectives)", shared)
+    best.add_argument("study", help="study name")
+    delete = _add_command(subcommands, "delete", _cmd_delete,
+                          "delete a study and all its trials", shared)
+    delete.add_argument("study", help="study name")
+    delete.add_argument("--yes", "-y", action="store_true",
+                        help="delete without asking for confirmation")
+    _add_optimize_options(_add_command(
+        subcommands, "optimize", _cmd_optimize,
+        "run trials of a Python objective (module:function) into a study", shared))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the ``pipetune`` command on ``argv`` (default: ``sys.argv[1:]``) and returns its
+    exit code; errors a user can fix become one ``error:`` line on stderr and code 2."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version and usage errors end here
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except PipetuneError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""What a command prints: reports rendered as a table, JSON or CSV, and the exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from pipetune.datatypes import FrozenTrial
+
+DEFAULT_STORAGE = "sqlite:///pipetune.db"
+STORAGE_ENV = "PIPETUNE_STORAGE"
+FORMATS = ("table", "json", "csv")
+
+EXIT_OK = 0
+EXIT_DECLINED = 1
+EXIT_FAILED = 1  # optimize: the objective raised, or failed too often in a row
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one command prints: ``records`` (nested, for JSON) and the same rows flattened into
+    ``columns`` for a table or CSV. Computed first and rendered after, so every format shows
+    the same data."""
+
+    records: list[dict[str, Any]]
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _seconds(span: dt.timedelta | None) -> float | None:
+    return None if span is None else span.total_seconds()
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with datetimes as ISO strings and non-finite floats as null, so the output
+    is strict JSON any tool can read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as a person reads it: ``12.5ms``, ``42.1s``, ``3m04s``, ``1h02m03s``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.3g}ms"
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s"
+
+
+def format_cell(value: Any, compact: bool = True) -> str:
+    """One table or CSV cell. ``compact`` (tables) rounds floats to 6 significant digits and
+    shows durations and datetimes for reading; otherwise (CSV) values keep full precision."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.6g}" if compact else repr(value)
+    if isinstance(value, dt.timedelta):
+        return format_duration(value.total_seconds()) if compact else repr(value.total_seconds())
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") if compact else value.isoformat()
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(_json_safe(value), separators=(",", ":"))
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, dt.timedelta)) and not isinstance(value, bool)
+
+
+def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Aligned columns under a header and a rule; number columns are right-aligned."""
+    cells = [[format_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = [bool(rows) and all(row[i] is None or _is_number(row[i]) for row in rows)
+               for i in range(len(columns))]
+
+    def line(items: Sequence[str]) -> str:
+        return "  ".join(item.rjust(w) if num else item.ljust(w)
+                         for item, w, num in zip(items, widths, numeric)).rstrip()
+
+    out = [line(list(columns)), line(["-" * w for w in widths])]
+    out.extend(line(r) for r in cells)
+    return "\n".join(out) + "\n"
+
+
+def _emit(report: Report, fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        json.dump(_json_safe(report.records), out, indent=2, allow_nan=False)
+        out.write("\n")
+    elif fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(report.columns)
+        writer.writerows([format_cell(v, compact=False) for v in row] for row in report.rows)
+    else:
+        out.write(render_table(report.columns, report.rows))
+
+
+# -- trials as records and rows ----------------------------------------------------------------
+
+
+def _value_columns(n_objectives: int) -> list[str]:
+    return ["value"] if n_objectives == 1 else [f"values_{i}" for i in range(n_objectives)]
+
+
+def _values_cells(trial: FrozenTrial, n_objectives: int) -> list[Any]:
+    if trial.values is None:
+        return [None] * n_objectives
+    return list(trial.values)
+
+
+def _trial_record(trial: FrozenTrial, n_objectives: int) -> dict[str, Any]:
+    record: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+    if n_objectives == 1:
+        record["value"] = None if trial.values is None else trial.values[0]
+    else:
+        record["values"] = None if trial.values is None else list(trial.values)
+    record.update(datetime_start=_iso(trial.datetime_start),
+                  datetime_complete=_iso(trial.datetime_complete),
+                  duration=_seconds(trial.duration), params=dict(trial.params),
+                  user_attrs=dict(trial.user_attrs))
+    return record
+
+
+def _keys(dicts: Iterable[dict[str, Any]]) -> list[str]:
+    return sorted({key for d in dicts for key in d})
+
+
+def _trials_report(trials: Sequence[FrozenTrial], n_objectives: int,
+                   fields: Sequence[str], with_user_attrs: bool) -> Report:
+    """Trials as a report: ``fields`` (of number, state, value, datetime_start, duration) in
+    that order, then one ``params_<name>`` column per param (and ``user_attrs_<name>``)."""
+    params = _keys(t.params for t in trials)
+    attrs = _keys(t.user_attrs for t in trials) if with_user_attrs else []
+    columns: list[str] = []
+    for name in fields:
+        columns.extend(_value_columns(n_objectives) if name == "value" else [name])
+    columns += [f"params_{p}" for p in params] + [f"user_attrs_{a}" for a in attrs]
+    rows = []
+    for trial in trials:
+        row: list[Any] = []
+        for name in fields:
+            if name == "value":
+                row.extend(_values_cells(trial, n_objectives))
+            elif name == "state":
+                row.append(trial.state.name)
+            else:
+                row.append(getattr(trial, name))
+        row += [trial.params.get(p) for p in params]
+        row += [trial.user_attrs.get(a) for a in attrs]
+        rows.append(row)
+    return Report([_trial_record(t, n_objectives) for t in trials], columns, rows)
+
+
+# -- subcommands -------------------------------------------------------------------------------
+
+
