@@ -10,10 +10,11 @@ space (Hyperopt) translates ``SPACE`` in its own adapter. Samplers are chosen by
 from __future__ import annotations
 
 import logging
+import platform
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,3 +208,37 @@ LIBRARIES: dict[str, Library] = {
     "optuna": Library("optuna", _version("optuna"),
                       lambda d: f"sqlite:///{d}/optuna.db", _run_optuna),
 }
+
+# -- shared by the benchmark scripts' reports and command lines ----------------------------------
+
+
+def table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths)))
+             for row in (header, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def versions(packages: Sequence[str] = ("pipetune", "optuna", "hyperopt", "scikit-learn", "numpy")
+             ) -> dict[str, str]:
+    """Versions of Python and the given packages, for the header of a report."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def parse_names(text: str, known: Sequence[str] | Mapping[str, Any], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise SystemExit(f"--{what}: unknown {unknown or 'empty list'}; choose from "
+                         f"{', '.join(known)}.")
+    return names

@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import multiprocessing
-import platform
 import sys
 import time
 import traceback
@@ -43,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import quiet_logging
+from _common import parse_names, quiet_logging, table, versions
 from curves import CURVE_PROBLEMS, CurveMemo, CurveProblem
 from problems import suggest
 
@@ -317,15 +316,6 @@ def _fmt(x: float, spec: str = ".4g") -> str:
     return format(x, spec)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths)))
-             for row in (header, *rows)]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _gap_basis(problem: CurveProblem) -> str:
     if problem.gap_scale is not None:
         basis = (f"gap = (best - no pruning's best) / {problem.gap_scale:g} (the value range: "
@@ -363,7 +353,7 @@ def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str],
                          f"{_fmt(cell.best)} [{_fmt(cell.best_p25)}-{_fmt(cell.best_p75)}]",
                          _fmt(cell.gap, "+.2f") + "%", _fmt(cell.ms_per_step, ".3f"),
                          f"{cell.n_runs - cell.n_errors}/{cell.n_runs}"])
-        print(_table(["method", "resource", "vs no pruning", "complete", "best final",
+        print(table(["method", "resource", "vs no pruning", "complete", "best final",
                       "gap", "lib ms/step", "runs ok"], rows))
         budget = round(budget_fraction * full)
         print(f"\n### equal resource: the trials that fit whole in {budget} steps "
@@ -377,7 +367,7 @@ def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str],
                          _fmt(cell.complete, "g"),
                          f"{_fmt(cell.best)} [{_fmt(cell.best_p25)}-{_fmt(cell.best_p75)}]",
                          _fmt(cell.gap, "+.2f") + "%"])
-        print(_table(["method", "trials", "resource", "complete", "best final",
+        print(table(["method", "trials", "resource", "complete", "best final",
                       f"gap (vs no pruning at {n_trials} trials)"], rows))
         short = [r for r in runs if r.problem == name and r.error is None
                  and sum(r.steps) < r.budget]
@@ -446,15 +436,6 @@ def _verdicts(by_trials: dict[str, dict[str, Cell]], by_resource: dict[str, dict
 # -- the command --------------------------------------------------------------------------------
 
 
-def _names(text: str, known: Sequence[str], what: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise SystemExit(f"--{what}: unknown {unknown or 'empty list'}; choose from "
-                         f"{', '.join(known)}.")
-    return names
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Resource spent and best final value of pipetune's pruners against no "
@@ -496,20 +477,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for package in ("pipetune", "optuna", "scikit-learn", "numpy"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = "not installed"
-    return out
-
-
 def _methods(args: argparse.Namespace) -> list[str]:
-    chosen = set(_names(args.methods, METHODS, "methods"))
+    chosen = set(parse_names(args.methods, METHODS, "methods"))
     if args.only:
         chosen = {m for m in chosen if m.startswith(args.only + "-")}
     chosen |= {f"{m.split('-', 1)[0]}-nop" for m in chosen}
@@ -529,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = report([Run(**r) for r in saved["runs"]], config["problems"], config["methods"],
                     config["budget"])
         return 0 if ok or not args.strict else 1
-    problems = _names(args.problems, list(CURVE_PROBLEMS), "problems")
+    problems = parse_names(args.problems, list(CURVE_PROBLEMS), "problems")
     methods = _methods(args)
     libraries = [lib for lib in LIBRARIES if any(m.startswith(lib + "-") for m in methods)]
     tasks = []
@@ -545,10 +514,10 @@ def main(argv: list[str] | None = None) -> int:
                                   n_trials * args.max_trials_factor, args.sampler))
     # Real training first, so the last tasks to finish are short and both workers stay busy.
     tasks.sort(key=lambda t: CURVE_PROBLEMS[t.problem].optimum is not None)
-    versions = _versions()
+    installed = versions()
     print(f"# early-stopping benchmark: {len(problems)} problems x {len(methods)} methods x "
           f"{args.seeds} seeds, sampler {args.sampler}, {args.jobs} job(s); "
-          + ", ".join(f"{k} {v}" for k, v in versions.items()))
+          + ", ".join(f"{k} {v}" for k, v in installed.items()))
     prepare_process()
     start = time.perf_counter()
     runs: list[Run] = []
@@ -570,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         config = {"problems": problems, "methods": methods, "seeds": args.seeds,
                   "trials": args.trials, "sampler": args.sampler, "budget": args.budget,
                   "max_trials_factor": args.max_trials_factor, "jobs": args.jobs,
-                  "versions": versions, "elapsed_s": elapsed}
+                  "installed": installed, "elapsed_s": elapsed}
         Path(args.json).write_text(json.dumps(
             {"config": config, "runs": [asdict(r) for r in runs]}, indent=1))
     ok = report(runs, problems, methods, args.budget)

@@ -27,7 +27,6 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import multiprocessing  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -41,7 +40,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import quiet_logging  # noqa: E402
+from _common import parse_names, quiet_logging, table, versions  # noqa: E402
 from problems import PROBLEMS, Problem, from_hyperopt, suggest  # noqa: E402
 
 PIPETUNE, OPTUNA = "pipetune-tpe", "optuna-tpe"
@@ -314,15 +313,6 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths)))
-             for row in (header, *rows)]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str]) -> bool:
     """Prints the tables and verdicts; True when every verdict that could be checked passed."""
     cells = summarize(runs)
@@ -343,7 +333,7 @@ def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str])
             rows.append([method, _fmt(cell.median), _fmt(cell.p25), _fmt(cell.p75),
                          f"{ranks[name][method]:g}", f"{cell.sampler_ms:.2f}",
                          f"{cell.n_runs - cell.n_errors}/{cell.n_runs}"])
-        print(_table(["method", "median", "p25", "p75", "rank", "sampler ms/trial", "runs ok"],
+        print(table(["method", "median", "p25", "p75", "rank", "sampler ms/trial", "runs ok"],
                      rows))
 
     present = [m for m in methods if all(m in cells[p] for p in problems)]
@@ -359,7 +349,7 @@ def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str])
         rows.append([method, f"{mean_rank[method]:.2f}", str(wins), f"{sampler_ms:.2f}",
                      f"{overhead_ms:.2f}", str(sum(1 for r in runs if r.method == method
                                                     and r.error is not None))])
-    print(_table(["method", "mean rank", "problems best", "sampler ms/trial",
+    print(table(["method", "mean rank", "problems best", "sampler ms/trial",
                   "overhead ms/trial", "crashed runs"], rows))
     _print_errors(runs)
     return _verdicts(cells, problems, mean_rank)
@@ -410,15 +400,6 @@ def _verdicts(cells: dict[str, dict[str, Cell]], problems: list[str],
 # -- the command --------------------------------------------------------------------------------
 
 
-def _names(text: str, known: dict[str, Any], what: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise SystemExit(f"--{what}: unknown {unknown or 'empty list'}; choose from "
-                         f"{', '.join(known)}.")
-    return names
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Final regret of pipetune's TPE against Optuna's and Hyperopt's TPE and "
@@ -442,18 +423,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for package in ("pipetune", "optuna", "hyperopt", "scikit-learn", "numpy"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = "not installed"
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report_only:
@@ -465,17 +434,17 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{k} {v}" for k, v in config["versions"].items()))
         report(runs, saved["config"]["problems"], saved["config"]["methods"])
         return 0
-    problems = _names(args.problems, PROBLEMS, "problems")
-    methods = _names(args.methods, METHODS, "methods")
+    problems = parse_names(args.problems, PROBLEMS, "problems")
+    methods = parse_names(args.methods, METHODS, "methods")
     budgets = {p: max(2, round(PROBLEMS[p].n_trials * args.trials_scale)) for p in problems}
     # Longest runs first, so the last ones to finish are short and the workers stay busy.
     tasks = sorted(((p, m, s, budgets[p]) for p in problems for m in methods
                     for s in range(args.seeds)),
                    key=lambda t: (-budgets[t[0]], t[0] != "svm-cancer"))
-    versions = _versions()
+    installed = versions()
     print(f"# quality benchmark: {len(problems)} problems x {len(methods)} methods x "
           f"{args.seeds} seeds, trials scale {args.trials_scale:g}, {args.jobs} job(s); "
-          + ", ".join(f"{k} {v}" for k, v in versions.items()))
+          + ", ".join(f"{k} {v}" for k, v in installed.items()))
     prepare_process()
     start = time.perf_counter()
     runs: list[Run] = []
@@ -496,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         config = {"problems": problems, "methods": methods, "seeds": args.seeds,
                   "trials_scale": args.trials_scale, "budgets": budgets, "jobs": args.jobs,
-                  "versions": versions, "elapsed_s": elapsed}
+                  "installed": installed, "elapsed_s": elapsed}
         Path(args.json).write_text(json.dumps(
             {"config": config, "runs": [asdict(r) for r in runs]}, indent=1))
     report(runs, problems, methods)
