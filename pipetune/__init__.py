@@ -4,33 +4,57 @@ The public vocabulary matches Optuna's, so code written for it moves over by cha
 import: ``create_study``, ``Trial.suggest_*``, ``study.optimize``, ``trials_dataframe``.
 """
 
-from pipetune import pruners, samplers, stopping
-from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
-from pipetune.distributions import (
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
-from pipetune.errors import (
-    DuplicateStudyError,
-    InvalidArgumentError,
-    InvalidDistributionError,
-    ParamConflictError,
-    PipetuneError,
-    StorageError,
-    StudyNotFoundError,
-    TrialPruned,
-)
-from pipetune.storage import InMemoryStorage, get_storage
-from pipetune.study import (
-    Study,
-    create_study,
-    delete_study,
-    get_all_study_names,
-    list_studies,
-    load_study,
-)
-from pipetune.trial import Trial
+import importlib as _importlib
+from typing import Any as _Any
+
+# Public name -> the module defining it. Everything is imported on first use (PEP 562), so a
+# launched training script's `from pipetune import report` does not pay for SQLAlchemy, scipy
+# and the samplers at every start.
+_EXPORTS = {
+    "CategoricalDistribution": "pipetune.distributions",
+    "DuplicateStudyError": "pipetune.errors",
+    "FloatDistribution": "pipetune.distributions",
+    "FrozenTrial": "pipetune.datatypes",
+    "InMemoryStorage": "pipetune.storage",
+    "IntDistribution": "pipetune.distributions",
+    "InvalidArgumentError": "pipetune.errors",
+    "InvalidDistributionError": "pipetune.errors",
+    "ObjectiveError": "pipetune.errors",
+    "ParamConflictError": "pipetune.errors",
+    "PipetuneError": "pipetune.errors",
+    "StorageError": "pipetune.errors",
+    "Study": "pipetune.study",
+    "StudyDirection": "pipetune.datatypes",
+    "StudyNotFoundError": "pipetune.errors",
+    "StudySummary": "pipetune.datatypes",
+    "Trial": "pipetune.trial",
+    "TrialPruned": "pipetune.errors",
+    "TrialState": "pipetune.datatypes",
+    "create_study": "pipetune.study",
+    "delete_study": "pipetune.study",
+    "get_all_study_names": "pipetune.study",
+    "get_storage": "pipetune.storage",
+    "list_studies": "pipetune.study",
+    "load_study": "pipetune.study",
+    "report": "pipetune.reporting",
+}
+_SUBPACKAGES = ("pruners", "samplers", "stopping")
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _EXPORTS:
+        value = getattr(_importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBPACKAGES:
+        value = _importlib.import_module(f"pipetune.{name}")
+    else:
+        raise AttributeError(f"module 'pipetune' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 
@@ -43,6 +67,7 @@ __all__ = [
     "IntDistribution",
     "InvalidArgumentError",
     "InvalidDistributionError",
+    "ObjectiveError",
     "ParamConflictError",
     "PipetuneError",
     "StorageError",
@@ -60,6 +85,7 @@ __all__ = [
     "list_studies",
     "load_study",
     "pruners",
+    "report",
     "samplers",
     "stopping",
 ]

@@ -6,6 +6,7 @@ Every error a user can cause is one of these, named for what the caller does nex
     ├── InvalidDistributionError (ValueError)    fix the search space
     ├── ParamConflictError (ValueError)          a name was suggested twice with different domains
     ├── InvalidArgumentError (ValueError)        fix the argument named in the message
+    ├── ConfigError (ValueError)                 fix the YAML file at the line named
     ├── StudyNotFoundError (KeyError)            create the study, or check its name / storage
     ├── DuplicateStudyError (ValueError)         load it (load_if_exists=True) or pick another name
     ├── TrialNotFoundError (KeyError)            check the trial number
@@ -39,6 +40,10 @@ class InvalidArgumentError(PipetuneError, ValueError):
     """An argument of a public function is out of its domain."""
 
 
+class ConfigError(PipetuneError, ValueError):
+    """A study's YAML file (``pipetune tune``) is malformed; the message names its line."""
+
+
 class StudyNotFoundError(PipetuneError, KeyError):
     """No study of that name (or id) exists in the storage."""
 
@@ -70,7 +75,8 @@ class StorageURLError(StorageError, ValueError):
 
 
 class ObjectiveError(PipetuneError):
-    """An objective returned a value that cannot be a trial's result (NaN, a string, ...)."""
+    """An objective returned a value that cannot be a trial's result (NaN, a string, ...), or
+    a launched script failed, timed out or printed no metric (the message quotes its log)."""
 
 
 class SearchSpaceExhaustedError(PipetuneError):

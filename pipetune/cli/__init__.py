@@ -5,8 +5,10 @@ computes a ``Report`` (JSON-ready records plus the flat columns a table or CSV s
 ``_emit`` renders it in the format asked for. A new subcommand is one ``_cmd_*`` function and
 one ``_add_command`` call in ``build_parser``. Everything goes through the public pipetune API.
 
-Exit codes: 0 success, 1 an action the user declined (or, for ``optimize``, an objective that
-raised or kept failing), 2 an error the user can fix (the one line printed says how).
+Exit codes: 0 success, 1 an action the user declined (or, for ``optimize`` and ``tune``, an
+objective that raised or kept failing, or a failed final run), 2 an error the user can fix (the
+one line printed says how; for ``tune``, a mistake in the YAML file, with its line), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pipetune.cli.output import (
     render_table,
 )
 from pipetune.cli.studies import _cmd_best, _cmd_delete, _cmd_studies, _cmd_trials
+from pipetune.cli.tune import _add_logs_options, _add_tune_options, _cmd_logs, _cmd_tune
 from pipetune.errors import PipetuneError
 
 __all__ = ["build_parser", "format_duration", "main", "render_table"]
@@ -90,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_optimize_options(_add_command(
         subcommands, "optimize", _cmd_optimize,
         "run trials of a Python objective (module:function) into a study", shared))
+    _add_tune_options(_add_command(
+        subcommands, "tune", _cmd_tune,
+        "tune a training script described by a YAML file, one subprocess per trial", shared))
+    _add_logs_options(_add_command(
+        subcommands, "logs", _cmd_logs, "print the log (stdout and stderr) of a trial's process",
+        shared))
     return parser
 
 

@@ -85,6 +85,7 @@ class _Run:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.lock = threading.Lock()
         self.started = 0
+        self.closed = False  # set when optimize returns: a straggling thread starts nothing
         self.running: dict[int, "Trial"] = {}
         self.best: FrozenTrial | None = None
         self.minimize = (not study.is_multi_objective
@@ -102,7 +103,7 @@ class _Run:
 
     def take_slot(self) -> bool:
         with self.lock:
-            if self.study._stop_requested:
+            if self.closed or self.study._stop_requested:
                 return False
             if self.n_trials is not None and self.started >= self.n_trials:
                 return False
@@ -137,6 +138,8 @@ class _Run:
                 self.study.stop()
 
     def close(self) -> None:
+        with self.lock:
+            self.closed = True
         if self.bar is not None:
             self.bar.close()
 

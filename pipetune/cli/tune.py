@@ -1,0 +1,374 @@
+"""``pipetune tune study.yaml``: tunes a training script described by a YAML file (see
+``pipetune.config``), each trial a subprocess; and ``pipetune logs STUDY TRIAL``, which prints
+the output a trial's process wrote."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
+
+import pipetune
+from pipetune._best import best_trial_of
+from pipetune.cli.live import LiveDisplay, first_line
+from pipetune.cli.optimize import _jobs_type, _Noted, _positive_int
+from pipetune.cli.output import (
+    DEFAULT_STORAGE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    STORAGE_ENV,
+    Report,
+    _emit,
+    _json_safe,
+    format_cell,
+    format_duration,
+)
+from pipetune.cli.studies import _check_storage
+from pipetune.datatypes import FrozenTrial, TrialState
+from pipetune.errors import (
+    InvalidArgumentError,
+    ObjectiveError,
+    StudyNotFoundError,
+    TooManyFailuresError,
+    TrialNotFoundError,
+)
+
+if TYPE_CHECKING:  # imported when a command runs: the other commands need neither
+    from pipetune.config import StudyConfig
+    from pipetune.execution.launcher import ScriptObjective
+
+FINAL_ATTR = "final"  # user attr of the run of the best params to completion
+LOG_FILE_ATTR = "log_file"  # system attr: the trial's log (stdout and stderr of its process)
+
+
+def _storage_of(args: argparse.Namespace, config: StudyConfig) -> str:
+    """``--storage`` when given, else the YAML's ``storage:``, else $PIPETUNE_STORAGE or the
+    default. (The top-level parser fills in the default, so "given" means "differs from it".)"""
+    default = os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    if args.storage != default or config.storage is None:
+        return args.storage
+    return config.storage
+
+
+def _is_final(trial: FrozenTrial) -> bool:
+    return bool(trial.user_attrs.get(FINAL_ATTR))
+
+
+def _open_study(config: StudyConfig, storage: str, resume: bool) -> pipetune.Study:
+    """The study of ``config``: created when new; an existing one only with ``resume`` (or
+    when it holds no trial yet), and only with the same directions."""
+    sampler, pruner = config.build_sampler(), config.build_pruner()
+    try:
+        study = pipetune.load_study(study_name=config.study, storage=storage, sampler=sampler,
+                                    pruner=pruner)
+    except StudyNotFoundError:
+        return pipetune.create_study(study_name=config.study, storage=storage, sampler=sampler,
+                                     pruner=pruner, directions=list(config.directions))
+    stored = [d.name.lower() for d in study.directions]
+    if stored != list(config.directions):
+        raise InvalidArgumentError(
+            f"Study {config.study!r} in {storage} has directions {stored}, but {config.path} "
+            f"says {list(config.directions)}: change study: to start a new study.")
+    n_trials = len(study.trials)
+    if n_trials and not resume:
+        raise InvalidArgumentError(
+            f"Study {config.study!r} already has {n_trials} trial(s) in {storage}. Pass --resume "
+            f"to continue it (numbering goes on from trial {n_trials}), or change study: in "
+            f"{config.path} to start a new one.")
+    return study
+
+
+def _budget(total: int | None, trials: list[FrozenTrial]) -> int | None:
+    """How many trials this run starts: ``total`` counts the whole search, so a resumed study
+    only runs the rest. Enqueued (WAITING) trials and the final run do not count as done."""
+    if total is None:
+        return None
+    done = sum(1 for t in trials if t.state != TrialState.WAITING and not _is_final(t))
+    return max(total - done, 0)
+
+
+@contextlib.contextmanager
+def _quiet_warnings(quiet: bool) -> Iterator[None]:
+    """Keeps pipetune's per-trial warnings (a failed attempt, a retry) off a terminal while
+    the live table redraws there: the table shows each failure, ``pipetune logs`` the rest."""
+    log = logging.getLogger("pipetune")
+    level = log.level
+    if quiet:
+        log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turns SIGTERM into KeyboardInterrupt while the run lasts, so ``kill`` (or a scheduler
+    ending the job) stops the trials' processes and records the run instead of orphaning them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _storage_option(storage: str) -> str:
+    """`` --storage URL`` for the commands to print, unless they would find it anyway."""
+    return "" if storage == (os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE) \
+        else f" --storage {shlex.quote(storage)}"
+
+
+def _inspect_hints(study_name: str, storage: str, trial: int | None) -> list[str]:
+    option = _storage_option(storage)
+    name = shlex.quote(study_name)
+    hints = [f"pipetune trials {name}{option}"]
+    if trial is not None:
+        hints.append(f"pipetune logs {name} {trial}{option}")
+    return hints
+
+
+def _summary(study: pipetune.Study, config: StudyConfig, storage: str, numbers: set[int],
+             reason: str, elapsed: float, final: FrozenTrial | None,
+             final_error: str | None) -> Report:
+    """What ``tune`` prints at the end: this run's trials by state, why it stopped, the best
+    trial of the search and the final run."""
+    trials = study.trials
+    counts: dict[str, int] = {}
+    for trial in trials:
+        if trial.number in numbers:
+            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    failed = [t for t in trials if t.number in numbers and t.state == TrialState.FAIL]
+    search = [t for t in trials if not _is_final(t)]
+    best = best_trial_of(search, study.directions)
+    pareto = [] if len(study.directions) == 1 else \
+        [t for t in study.best_trials if not _is_final(t)]
+
+    def brief(trial: FrozenTrial | None) -> dict[str, Any] | None:
+        if trial is None:
+            return None
+        # Only the declared params: a reverse_log param also records an internal helper.
+        return {"number": trial.number, "state": trial.state.name,
+                "values": None if trial.values is None else list(trial.values),
+                "params": config.space.active(trial.params),
+                "log_file": trial.system_attrs.get(LOG_FILE_ATTR)}
+
+    record = {"study_name": study.study_name, "storage": storage, "config": config.path,
+              "n_trials_run": len(numbers), "states": counts, "stopped_because": reason,
+              "elapsed": elapsed, "metrics": [m.name for m in _metrics(config)],
+              "best_trial": brief(best), "pareto_trials": [brief(t) for t in pareto],
+              "final": brief(final), "final_error": final_error,
+              "last_failure": None if not failed else {
+                  "number": failed[-1].number,
+                  "reason": failed[-1].system_attrs.get("fail_reason")},
+              "inspect": _inspect_hints(study.study_name, storage,
+                                        best.number if best is not None else None)}
+    columns = ["study_name", "n_trials_run", "stopped_because", "best_trial", "best_value",
+               "final_trial", "final_value"]
+    row = [study.study_name, len(numbers), reason, None if best is None else best.number,
+           None if best is None else best.values[0], None if final is None else final.number,
+           None if final is None or final.values is None else final.values[0]]
+    return Report([record], columns, [row])
+
+
+def _metrics(config: StudyConfig) -> list[Any]:
+    objective = config.launch.objective
+    return list(objective) if isinstance(objective, (tuple, list)) else [objective]
+
+
+def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
+    if fmt != "table":
+        _emit(report, fmt, out)
+        return
+    record = report.records[0]
+    metrics = record["metrics"]
+
+    def values_text(trial: dict[str, Any]) -> str:
+        if trial["values"] is None:
+            return "no value"
+        return ", ".join(f"{m} {format_cell(v)}" for m, v in zip(metrics, trial["values"]))
+
+    states = ", ".join(f"{n} {state}" for state, n in sorted(record["states"].items()))
+    out.write(f"\nRan {record['n_trials_run']} trial(s) of study {record['study_name']!r}"
+              f"{f' ({states})' if states else ''} in {format_duration(record['elapsed'])}.\n")
+    out.write(f"Stopped: {record['stopped_because']}.\n")
+    best = record["best_trial"]
+    if best is not None:
+        params = json.dumps(_json_safe(best["params"]), sort_keys=True)
+        out.write(f"Best trial {best['number']}: {values_text(best)}, params {params}\n")
+    for trial in record["pareto_trials"]:
+        params = json.dumps(_json_safe(trial["params"]), sort_keys=True)
+        out.write(f"Pareto trial {trial['number']}: {values_text(trial)}, params {params}\n")
+    if best is None and not record["pareto_trials"]:
+        out.write("No COMPLETE trial yet, so no best trial.\n")
+    failure = record["last_failure"]
+    if failure is not None:
+        out.write(f"{record['states'].get('FAIL', 0)} trial(s) failed; the last, trial "
+                  f"{failure['number']}: {first_line(str(failure['reason'] or ''))} (its log: "
+                  f"pipetune logs {shlex.quote(record['study_name'])} {failure['number']}"
+                  f"{_storage_option(record['storage'])})\n")
+    final = record["final"]
+    if final is not None:
+        out.write(f"Final run (trial {final['number']}, best params to completion): "
+                  f"{final['state']}, {values_text(final)}\n")
+    if record["final_error"]:
+        out.write(f"Final run failed: {record['final_error']}\n")
+    out.write("Inspect: " + "\n         ".join(record["inspect"]) + "\n")
+
+
+def _run_final(objective: ScriptObjective, study: pipetune.Study, config: StudyConfig,
+               live: TextIO) -> tuple[FrozenTrial | None, str | None]:
+    """Runs the best params of the search with the ``final:`` arguments, as its own trial."""
+    best = best_trial_of([t for t in study.trials if not _is_final(t)], study.directions)
+    if best is None:
+        return None, "no COMPLETE trial in the search, so no best params to run"
+    extra = config.final.args if config.final is not None else ()
+    args = " ".join(shlex.quote(a) for a in extra)
+    live.write(f"Final run: the params of trial {best.number} with {args}\n")
+    live.flush()
+    try:
+        final = objective.run_final(study, dict(best.params), extra)
+    except ObjectiveError as error:
+        return None, str(error)
+    if final.state != TrialState.COMPLETE:
+        reason = final.system_attrs.get("fail_reason", f"it ended {final.state.name}")
+        return final, str(reason)
+    return final, None
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from pipetune.config import load_config
+    from pipetune.execution.launcher import ScriptObjective, terminate_all
+
+    config = load_config(args.config)
+    storage = _check_new_storage(_storage_of(args, config))
+    objective = ScriptObjective(config.space, config.launch)  # checks before a study exists
+    study = _open_study(config, storage, args.resume)
+    before = {t.number for t in study.trials}
+    n_trials = _budget(args.n_trials or config.max_trials, study.trials)
+    n_jobs = args.parallel or config.max_parallel
+    out: TextIO = sys.stdout if args.format == "table" else sys.stderr
+    tty = out.isatty()
+    param_names = [p.name for p in config.space.params]
+    metrics = [m.name for m in _metrics(config)]
+    display = LiveDisplay(config.study, storage, study.directions, metrics, param_names,
+                          n_trials, before, out, tty)
+    reasons: list[str] = []
+    criteria = [_Noted(c, reasons) for c in config.stopping.criteria()]
+    resumed = f" (resumed after trial {max(before)})" if before else ""
+    size = "until stopped" if n_trials is None else f"{n_trials} trial(s)"
+    out.write(f"Tuning study {config.study!r} in {storage}{resumed}: {size}, {n_jobs} at a "
+              f"time, sampler {config.sampler.name}, pruner {config.pruner.name}.\n")
+    out.flush()
+    started = time.monotonic()
+    code, reason, final, final_error = EXIT_OK, "", None, None
+    with _sigterm_interrupts(), _quiet_warnings(tty):
+        try:
+            if n_trials != 0:
+                display.start()
+                try:
+                    study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs,
+                                   catch=(ObjectiveError,), callbacks=[display.trial_finished],
+                                   stop_when=criteria)
+                finally:
+                    display.stop()
+            if config.final is not None and (n_trials != 0 or not
+                                             any(_is_final(t) for t in study.trials)):
+                final, final_error = _run_final(objective, study, config, out)
+                if final_error is not None:
+                    code = EXIT_FAILED
+        except TooManyFailuresError:
+            code, reason = EXIT_FAILED, (f"{config.stopping.max_failed_in_a_row} trials failed "
+                                         "in a row (stopping.max_failed_in_a_row)")
+        except KeyboardInterrupt:
+            # Trials running in worker threads cannot be interrupted; their processes can.
+            terminate_all(grace=config.launch.grace_period)
+            code, reason = EXIT_INTERRUPTED, "interrupted"
+    numbers = {t.number for t in study.trials if t.number not in before and not _is_final(t)}
+    if not reason:
+        reason = reasons[0] if reasons else (
+            "nothing left to run: the study already has max_trials trials (pass a larger "
+            "--n-trials to run more)" if n_trials == 0 else
+            f"ran the {n_trials} trial(s) asked for" if n_trials is not None
+            and len(numbers) >= n_trials else "the sampler had no candidate left")
+    report = _summary(study, config, storage, numbers, reason, time.monotonic() - started,
+                      final, final_error)
+    _print_summary(report, args.format, sys.stdout)
+    return code
+
+
+def _check_new_storage(url: str) -> str:
+    """Unlike the inspecting commands, ``tune`` may create a SQLite file; it refuses only a
+    file in a folder that does not exist (the likely typo)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix + ":memory:":
+        folder = os.path.dirname(os.path.abspath(url[len(prefix):]))
+        if not os.path.isdir(folder):
+            raise InvalidArgumentError(
+                f"The storage {url} names a SQLite file in {folder!r}, which does not exist: "
+                "create the folder or fix the URL.")
+    return url
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    study = pipetune.load_study(study_name=args.study, storage=_check_storage(args.storage))
+    trial = next((t for t in study.trials if t.number == args.trial), None)
+    if trial is None:
+        count = len(study.trials)
+        raise TrialNotFoundError(
+            f"Study {args.study!r} has no trial {args.trial}; its trials are numbered 0 to "
+            f"{count - 1}." if count else f"Study {args.study!r} has no trial yet.")
+    path = trial.system_attrs.get(LOG_FILE_ATTR)
+    if not path:
+        raise InvalidArgumentError(
+            f"Trial {args.trial} of study {args.study!r} has no log file: only trials run by "
+            "`pipetune tune` (or a ScriptObjective) keep one.")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.readlines()
+    except FileNotFoundError:
+        raise InvalidArgumentError(
+            f"The log file of trial {args.trial} of study {args.study!r} is gone: "
+            f"{path!r} no longer exists (moved or deleted).") from None
+    if args.tail is not None:
+        lines = lines[-args.tail:]
+    sys.stdout.writelines(lines)
+    return EXIT_OK
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def _add_tune_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="STUDY.yaml",
+                        help="the study's YAML file (schema: `pydoc pipetune.config`); its "
+                             "storage: is used unless --storage is given")
+    parser.add_argument("--n-trials", type=_positive_int, metavar="N",
+                        help="trials in the whole search (overrides max_trials)")
+    parser.add_argument("--parallel", type=_jobs_type, metavar="K",
+                        help="trials at a time (overrides max_parallel; -1: one per CPU)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a study that already has trials, up to its max_trials")
+
+
+def _add_logs_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="study name")
+    parser.add_argument("trial", type=int, help="trial number")
+    parser.add_argument("--tail", type=_positive_int, metavar="N",
+                        help="print only the last N lines")

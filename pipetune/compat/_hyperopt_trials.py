@@ -1,0 +1,279 @@
+"""Hyperopt's ``Trials`` over a pipetune study: the record of ``fmin`` searches.
+
+Each trial of the study is shown as the dict Hyperopt keeps (tid, state, result, misc with the
+values by label), built from the stored trial and, for trials of this process, the result dict
+the objective returned. Results travel with the trial as system attrs (status, and the loss of a
+trial that did not complete) and user attrs (the extra keys JSON can hold), so a ``Trials`` over
+a stored study rebuilds them in a later process.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pipetune.compat._hyperopt_space import Node, Param
+from pipetune.datatypes import FrozenTrial, TrialState
+from pipetune.errors import InvalidArgumentError, ObjectiveError
+from pipetune.samplers import RandomSampler
+from pipetune.storage import InMemoryStorage, get_storage
+from pipetune.study import FAIL_REASON_ATTR, Study, create_study, load_study
+
+STATUS_NEW = "new"
+STATUS_RUNNING = "running"
+STATUS_SUSPENDED = "suspended"
+STATUS_OK = "ok"
+STATUS_FAIL = "fail"
+STATUS_STRINGS = (STATUS_NEW, STATUS_RUNNING, STATUS_SUSPENDED, STATUS_OK, STATUS_FAIL)
+
+JOB_STATE_NEW = 0
+JOB_STATE_RUNNING = 1
+JOB_STATE_DONE = 2
+JOB_STATE_ERROR = 3
+JOB_STATE_CANCEL = 4
+JOB_STATES = (JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATE_DONE, JOB_STATE_ERROR,
+              JOB_STATE_CANCEL)
+
+# System attrs of a trial: the status the objective returned, and its loss when the trial did
+# not COMPLETE (a COMPLETE trial's loss is its value).
+STATUS_ATTR = "hyperopt_status"
+LOSS_ATTR = "hyperopt_loss"
+
+
+class AllTrialsFailedError(ObjectiveError):
+    """No trial returned status ``ok`` with a loss, so there is no best point."""
+
+
+def real_number(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (numpy scalars too), else None."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
+class Trials:
+    """The record of ``fmin`` searches in Hyperopt's shape, over one pipetune study.
+
+    Passing the same ``Trials`` to another ``fmin`` call continues the search (``max_evals``
+    counts every trial it holds). In memory by default; ``storage`` (a URL such as
+    ``sqlite:///hpo.db``, or a storage object) with ``study_name`` keeps it there, so a later
+    process continues from it. The objective's full result dicts are kept in memory; their
+    JSON-serializable keys are also stored as the trials' user attrs.
+    """
+
+    def __init__(self, exp_key: str | None = None, refresh: bool = True, *,
+                 storage: Any = None, study_name: str | None = None) -> None:
+        if storage is not None and study_name is None:
+            raise InvalidArgumentError(
+                "Trials(storage=...) needs study_name= as well, so a later run finds the same "
+                "study.")
+        self._exp_key = exp_key
+        self._storage_arg = storage
+        self._study_name = "hyperopt" if study_name is None else study_name
+        self._open(get_storage(storage))
+        self._results: dict[int, dict[str, Any]] = {}  # trial number -> the objective's result
+        self._labels: set[str] = set()
+        self._round_to: dict[str, float] = {}
+        self._records: dict[int, dict[str, Any]] = {}  # finished trials' records, by number
+
+    def _open(self, storage: Any) -> None:
+        self._storage = storage
+        create_study(storage=storage, study_name=self._study_name, direction="minimize",
+                     load_if_exists=True)
+        self._study = load_study(study_name=self._study_name, storage=storage,
+                                 sampler=RandomSampler(seed=0))
+
+    def __repr__(self) -> str:
+        return f"<Trials {self._study_name!r}: {len(self)} trials>"
+
+    @property
+    def study(self) -> Study:
+        """The pipetune study behind these trials (for ``trials_dataframe`` and the like)."""
+        return self._study
+
+    def _learn(self, nodes: Mapping[str, Node]) -> None:
+        """Takes note of a space's labels, so records list them even where inactive."""
+        round_to = {label: node.round_to for label, node in nodes.items()
+                    if isinstance(node, Param) and node.round_to is not None}
+        if not set(nodes) <= self._labels or round_to.items() - self._round_to.items():
+            self._labels |= set(nodes)
+            self._round_to.update(round_to)
+            self._records.clear()
+
+    def _stored_result(self, frozen: FrozenTrial) -> dict[str, Any]:
+        attrs = frozen.system_attrs
+        status = attrs.get(STATUS_ATTR)
+        result: dict[str, Any] = {}
+        if status is None:
+            status = {TrialState.COMPLETE: STATUS_OK, TrialState.WAITING: STATUS_NEW,
+                      TrialState.RUNNING: STATUS_RUNNING}.get(frozen.state, STATUS_FAIL)
+            if frozen.state == TrialState.FAIL:
+                result["failure"] = attrs.get(FAIL_REASON_ATTR)
+        result["status"] = status
+        if frozen.state == TrialState.COMPLETE and frozen.values:
+            result["loss"] = frozen.values[0]
+        elif LOSS_ATTR in attrs:
+            result["loss"] = attrs[LOSS_ATTR]
+        for key, value in frozen.user_attrs.items():
+            result.setdefault(key, value)
+        return result
+
+    def _record(self, frozen: FrozenTrial) -> dict[str, Any]:
+        tid = frozen.number
+        labels = sorted(self._labels | set(frozen.params))
+        vals: dict[str, list[Any]] = {label: [] for label in labels}
+        idxs: dict[str, list[int]] = {label: [] for label in labels}
+        for name, value in frozen.params.items():
+            q = self._round_to.get(name)
+            vals[name] = [value if q is None else float(round(value / q) * q)]
+            idxs[name] = [tid]
+        errored = frozen.state == TrialState.FAIL and STATUS_ATTR not in frozen.system_attrs
+        misc: dict[str, Any] = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"),
+                                "workdir": None, "idxs": idxs, "vals": vals}
+        if errored:
+            misc["error"] = ("FAIL", frozen.system_attrs.get(FAIL_REASON_ATTR))
+        state = {TrialState.WAITING: JOB_STATE_NEW,
+                 TrialState.RUNNING: JOB_STATE_RUNNING}.get(frozen.state, JOB_STATE_DONE)
+        return {"state": JOB_STATE_ERROR if errored else state, "tid": tid, "spec": None,
+                "result": self._results.get(tid) or self._stored_result(frozen), "misc": misc,
+                "exp_key": self._exp_key, "owner": frozen.worker, "version": 0,
+                "book_time": frozen.datetime_start,
+                "refresh_time": frozen.datetime_complete or frozen.datetime_start}
+
+    @property
+    def trials(self) -> list[dict[str, Any]]:
+        """One dict per trial, as Hyperopt has them: tid, state, result, misc (vals, idxs)."""
+        records = []
+        for frozen in self._study.trials:
+            record = self._records.get(frozen.number)
+            if record is None:
+                record = self._record(frozen)
+                if frozen.state.is_finished():  # finished trials never change: keep the record
+                    self._records[frozen.number] = record
+            records.append(record)
+        return records
+
+    def refresh(self) -> None:
+        """Kept for Hyperopt code; the records are always read fresh from the study."""
+
+    def __len__(self) -> int:
+        return len(self._study.trials)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.trials)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.trials[index]
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return [t["result"] for t in self.trials]
+
+    def losses(self, bandit: Any = None) -> list[float | None]:
+        """Each trial's loss (None where it has none), in trial order."""
+        return [r.get("loss") for r in self.results]
+
+    def statuses(self, bandit: Any = None) -> list[str]:
+        return [r.get("status") for r in self.results]
+
+    @property
+    def tids(self) -> list[int]:
+        return [t["tid"] for t in self.trials]
+
+    @property
+    def miscs(self) -> list[dict[str, Any]]:
+        return [t["misc"] for t in self.trials]
+
+    @property
+    def specs(self) -> list[None]:
+        return [t["spec"] for t in self.trials]
+
+    @property
+    def vals(self) -> dict[str, list[Any]]:
+        """Label -> the values it took, over the trials where it was active."""
+        merged: dict[str, list[Any]] = {}
+        for misc in self.miscs:
+            for label, values in misc["vals"].items():
+                merged.setdefault(label, []).extend(values)
+        return merged
+
+    @property
+    def idxs(self) -> dict[str, list[int]]:
+        """Label -> the tids of the trials where it was active."""
+        merged: dict[str, list[int]] = {}
+        for misc in self.miscs:
+            for label, tids in misc["idxs"].items():
+                merged.setdefault(label, []).extend(tids)
+        return merged
+
+    def count_by_state_unsynced(self, arg: int | list[int]) -> int:
+        states = {arg} if isinstance(arg, int) else set(arg)
+        return sum(1 for t in self.trials if t["state"] in states)
+
+    @property
+    def best_trial(self) -> dict[str, Any]:
+        """The trial with status ok and the lowest loss (the earliest on ties)."""
+        best, best_loss = None, math.inf
+        records = self.trials
+        for record in records:
+            result = record["result"]
+            loss = real_number(result.get("loss"))
+            if result.get("status") != STATUS_OK or loss is None or math.isnan(loss):
+                continue
+            if best is None or loss < best_loss:
+                best, best_loss = record, loss
+        if best is None:
+            raise AllTrialsFailedError(
+                f"None of the {len(records)} trials returned status 'ok' with a loss, "
+                "so there is no best trial: check the objective (trials.results holds what it "
+                "returned; failed trials keep their reason).")
+        return best
+
+    @property
+    def argmin(self) -> dict[str, Any]:
+        """The best trial's values by label (a choice's value is its branch index)."""
+        return {label: values[0] for label, values in self.best_trial["misc"]["vals"].items()
+                if values}
+
+    # Pickling (Hyperopt users save Trials with pickle): an in-memory study travels as its
+    # trials; a stored one as its URL.
+    def __getstate__(self) -> dict[str, Any]:
+        state = {key: value for key, value in self.__dict__.items()
+                 if key not in ("_storage", "_study", "_records")}
+        if isinstance(self._storage, InMemoryStorage):
+            state["_snapshot"] = self._study.trials
+        elif not isinstance(self._storage_arg, str):
+            raise InvalidArgumentError(
+                "Trials kept in a storage object cannot be pickled; create them with "
+                "Trials(storage='<url>', study_name=...) to pickle them.")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        snapshot = state.pop("_snapshot", None)
+        self.__dict__.update(state)
+        self._records = {}
+        if snapshot is None:
+            self._open(get_storage(self._storage_arg))
+            return
+        self._open(InMemoryStorage())
+        storage, study_id = self._storage, self._study._study_id
+        for frozen in snapshot:
+            if frozen.state == TrialState.WAITING:
+                storage.create_trial(study_id, state=TrialState.WAITING,
+                                     system_attrs=frozen.system_attrs)
+                continue
+            trial_id = storage.create_trial(study_id, state=TrialState.RUNNING,
+                                            system_attrs=frozen.system_attrs).trial_id
+            for name, value in frozen.params.items():
+                distribution = frozen.distributions[name]
+                storage.set_trial_param(trial_id, name, distribution.to_internal(value),
+                                        distribution)
+            for key, value in frozen.user_attrs.items():
+                storage.set_trial_attr(trial_id, key, value)
+            # A trial still running when pickled can never finish now.
+            finished = frozen.state if frozen.state.is_finished() else TrialState.FAIL
+            storage.finish_trial(trial_id, finished, frozen.values)

@@ -1,0 +1,261 @@
+"""``pipetune tune`` and ``pipetune logs`` on a tiny real training script in a temporary folder:
+the trials are real subprocesses; what they did is read back with the Python API."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+from pathlib import Path
+
+import pytest
+
+import pipetune
+from pipetune.cli import main
+from pipetune.cli.live import LiveDisplay
+
+# Loss (x - 0.3)^2 + 1/epoch: a learning curve that ends lower for x near 0.3. With
+# --full-data (the final run) it is 0.05 lower. --fail makes it crash after one epoch.
+SCRIPT = """\
+import argparse, sys, time
+parser = argparse.ArgumentParser()
+parser.add_argument("--x", type=float, required=True)
+parser.add_argument("--kind", default="a")
+parser.add_argument("--epochs", type=int, default=6)
+parser.add_argument("--pause", type=float, default=0.0)
+parser.add_argument("--full-data", action="store_true")
+parser.add_argument("--fail", action="store_true")
+args = parser.parse_args()
+for epoch in range(1, args.epochs + 1):
+    loss = (args.x - 0.3) ** 2 + 1.0 / epoch - (0.05 if args.full_data else 0.0)
+    print(f"epoch={epoch} loss={loss:.6f}", flush=True)
+    if args.fail:
+        sys.exit("error: the data file is missing")
+    time.sleep(args.pause)
+print(f"done kind={args.kind}")
+"""
+
+STUDY = """\
+study: s
+command: [python, train.py]
+params:
+  x: {type: float, low: 0.0, high: 1.0}
+  kind: {type: categorical, choices: [a, b]}
+objective: {metric: loss, regex: 'loss=([0-9.eE+-]+)'}
+intermediate: {metric: loss, regex: 'epoch=(?P<step>\\d+) loss=(?P<value>[0-9.eE+-]+)'}
+sampler: {name: random, seed: 0}
+max_trials: 4
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "train.py").write_text(SCRIPT)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PIPETUNE_STORAGE", raising=False)
+    return tmp_path
+
+
+def tune(capsys, folder: Path, yaml_text: str, *options: str) -> tuple[int, str, str]:
+    (folder / "study.yaml").write_text(yaml_text)
+    code = main(["tune", "study.yaml", *options])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def load(url: str, name: str = "s") -> pipetune.Study:
+    return pipetune.load_study(study_name=name, storage=url)
+
+
+def test_trials_complete_with_the_metric_read_from_the_output(folder, sqlite_url, capsys):
+    code, out, err = tune(capsys, folder, STUDY, "--storage", sqlite_url)
+    assert code == 0, err
+    trials = load(sqlite_url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    for trial in trials:
+        expected = (trial.params["x"] - 0.3) ** 2 + 1.0 / 6
+        assert math.isclose(trial.values[0], expected, abs_tol=1e-5)
+        assert sorted(trial.intermediate_values) == [1, 2, 3, 4, 5, 6]
+        log = Path(trial.system_attrs["log_file"]).read_text()
+        assert f"done kind={trial.params['kind']}" in log  # params appended as --name value
+    # Not a terminal: one line per finished trial, then the summary and what to run next.
+    assert out.count(" COMPLETE loss=") == 4
+    best = min(trials, key=lambda t: t.values[0])
+    assert f"Best trial {best.number}: loss " in out
+    assert "Ran 4 trial(s) of study 's' (4 COMPLETE)" in out
+    assert f"pipetune logs s {best.number} --storage {sqlite_url}" in out
+
+
+def test_the_storage_of_the_yaml_file_is_used_without_storage_option(folder, capsys):
+    url = f"sqlite:///{folder / 'from-yaml.db'}"
+    code, _, err = tune(capsys, folder, STUDY.replace("max_trials: 4", "max_trials: 1")
+                        + f"storage: {url}\n")
+    assert code == 0, err
+    assert len(load(url).trials) == 1
+
+
+def test_a_pruner_stops_bad_trials_while_they_run(folder, sqlite_url, capsys):
+    text = STUDY.replace("command: [python, train.py]",
+                         "command: [python, train.py, --pause, '0.05']")
+    text = text.replace("max_trials: 4", "max_trials: 10")
+    text += "pruner: {name: median, n_startup_trials: 2}\n"
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url)
+    assert code == 0, err
+    trials = load(sqlite_url).trials
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert pruned, [(t.state.name, t.params) for t in trials]
+    for trial in pruned:
+        assert max(trial.intermediate_values) < 6  # stopped before its last epoch
+    assert " PRUNED at step " in out
+
+
+def test_parallel_runs_trials_at_the_same_time(folder, sqlite_url, capsys):
+    text = STUDY.replace("command: [python, train.py]",
+                         "command: [python, train.py, --pause, '0.05']")
+    code, _, err = tune(capsys, folder, text, "--storage", sqlite_url, "--parallel", "2")
+    assert code == 0, err
+    trials = load(sqlite_url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    overlapping = any(a.datetime_start < b.datetime_complete and b.datetime_start
+                      < a.datetime_complete for a in trials for b in trials if a is not b)
+    assert overlapping
+
+
+def test_the_final_run_trains_the_best_params_to_completion(folder, sqlite_url, capsys):
+    text = STUDY + "final: {args: [--full-data, --epochs, 8]}\n"
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url)
+    assert code == 0, err
+    trials = load(sqlite_url).trials
+    assert len(trials) == 5
+    final, search = trials[-1], trials[:-1]
+    best = min(search, key=lambda t: t.values[0])
+    assert final.user_attrs.get("final") is True
+    assert final.state.name == "COMPLETE"
+    assert final.params["x"] == best.params["x"] and final.params["kind"] == best.params["kind"]
+    assert max(final.intermediate_values) == 8
+    assert math.isclose(final.values[0], (best.params["x"] - 0.3) ** 2 + 1 / 8 - 0.05,
+                        abs_tol=1e-5)
+    assert f"Best trial {best.number}: loss" in out
+    assert f"Final run (trial {final.number}, best params to completion): COMPLETE" in out
+
+
+def test_resume_continues_the_numbering_up_to_max_trials(folder, sqlite_url, capsys):
+    first = STUDY.replace("max_trials: 4", "max_trials: 2")
+    assert tune(capsys, folder, first, "--storage", sqlite_url)[0] == 0
+    code, _, err = tune(capsys, folder, first, "--storage", sqlite_url)
+    assert code == 2
+    assert "already has 2 trial(s)" in err and "Pass --resume" in err
+    code, out, err = tune(capsys, folder, first, "--storage", sqlite_url, "--resume",
+                          "--n-trials", "5")
+    assert code == 0, err
+    assert [t.number for t in load(sqlite_url).trials] == [0, 1, 2, 3, 4]
+    assert "resumed after trial 1" in out and "Ran 3 trial(s)" in out
+
+
+def test_a_failing_script_makes_fail_trials_and_stops_after_too_many(folder, sqlite_url, capsys):
+    text = STUDY.replace("command: [python, train.py]", "command: [python, train.py, --fail]")
+    text += "stopping: {max_failed_in_a_row: 2}\n"
+    code, out, _ = tune(capsys, folder, text, "--storage", sqlite_url)
+    assert code == 1
+    trials = load(sqlite_url).trials
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
+    assert "the data file is missing" in trials[0].system_attrs["fail_reason"]
+    assert "Stopped: 2 trials failed in a row (stopping.max_failed_in_a_row)." in out
+    assert ("the last, trial 1: the command exited with code 1; last output: error: the data "
+            "file is missing (its log: pipetune logs s 1") in out
+
+
+def test_reported_metrics_of_a_multi_objective_study(folder, sqlite_url, capsys):
+    (folder / "reporter.py").write_text(
+        "import sys\n"
+        "from pipetune.reporting import report\n"
+        "x = float(sys.argv[sys.argv.index('--x') + 1])\n"
+        "report(error=(x - 0.3) ** 2, speed=x)\n")
+    text = """\
+study: s
+command: [python, reporter.py]
+params:
+  x: {type: float, low: 0.0, high: 1.0}
+directions: [minimize, maximize]
+objective: [{metric: error, reported: true}, {metric: speed, reported: true}]
+sampler: {name: random, seed: 1}
+max_trials: 3
+"""
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url)
+    assert code == 0, err
+    trials = load(sqlite_url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    for trial in trials:
+        x = trial.params["x"]
+        assert trial.values == pytest.approx(((x - 0.3) ** 2, x))
+    assert "Pareto trial" in out and "error " in out and "speed " in out
+
+
+def test_bad_yaml_exits_2_with_the_line(folder, sqlite_url, capsys):
+    text = STUDY.replace("  x: {type: float, low: 0.0, high: 1.0}",
+                         "  x: {type: float, low: zero, high: 1.0}")
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url)
+    assert code == 2
+    assert err.startswith("error: study.yaml:4: params.x.low must be a number, got 'zero'.")
+    assert out == ""
+
+
+def test_logs_prints_a_trials_log(folder, sqlite_url, capsys):
+    text = STUDY.replace("max_trials: 4", "max_trials: 1")
+    assert tune(capsys, folder, text, "--storage", sqlite_url)[0] == 0
+    assert main(["logs", "s", "0", "--storage", sqlite_url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("epoch=1 loss=") and "done kind=" in out
+    assert main(["logs", "s", "0", "--tail", "1", "--storage", sqlite_url]) == 0
+    assert capsys.readouterr().out.startswith("done kind=")
+    assert main(["logs", "s", "7", "--storage", sqlite_url]) == 2
+    assert "has no trial 7" in capsys.readouterr().err
+
+
+def test_logs_of_a_trial_not_run_by_the_launcher(folder, sqlite_url, capsys):
+    study = pipetune.create_study(study_name="api", storage=sqlite_url)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert main(["logs", "api", "0", "--storage", sqlite_url]) == 2
+    assert "has no log file" in capsys.readouterr().err
+
+
+def test_the_live_table_shows_running_and_finished_trials():
+    study = pipetune.create_study()
+    done = study.ask()
+    done.suggest_float("x", 0.0, 1.0)
+    study.tell(done, 0.25)
+    running = study.ask()
+    running.suggest_float("x", 0.0, 1.0)
+    running.report(0.75, step=3)
+    out = io.StringIO()
+    display = LiveDisplay("s", "sqlite://", study.directions, ["loss"], ["x"], 10, set(), out,
+                          tty=True)
+    display.trial_finished(study, study.trials[0])
+    lines = display.render(study.trials, elapsed=3.0)
+    assert lines[0].startswith("s: 1/10 trials done (1 complete, 0 pruned, 0 failed), "
+                               "1 running")
+    assert "best 0.25 (trial 0)" in lines[0]
+    assert lines[1].split() == ["trial", "state", "loss", "step", "time", "x"]
+    assert lines[3].split()[:4] == ["0", "COMPLETE", "*", "0.25"]
+    assert lines[4].split()[:4] == ["1", "RUNNING", "0.75", "3"]
+    assert out.getvalue() == ""  # on a terminal, the timer thread draws; the callback does not
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "script" / "study.yaml"
+
+
+def test_the_example_runs_with_pruning_two_at_a_time_and_a_final_run(tmp_path, capsys,
+                                                                     monkeypatch):
+    if importlib.util.find_spec("sklearn") is None:  # found, not imported: that is slow
+        pytest.skip("the example reads the diabetes data bundled with scikit-learn")
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'example.db'}"
+    code = main(["tune", str(EXAMPLE), "--storage", url, "--n-trials", "8"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    trials = load(url, "diabetes-mlp").trials
+    search, final = trials[:-1], trials[-1]
+    assert len(search) == 8 and final.user_attrs.get("final") is True
+    assert any(t.state.name == "COMPLETE" for t in search)
+    assert final.state.name == "COMPLETE" and max(final.intermediate_values) == 60
+    assert "Final run (trial 8, best params to completion): COMPLETE" in out
