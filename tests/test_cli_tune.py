@@ -6,6 +6,11 @@ from __future__ import annotations
 import importlib.util
 import io
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -259,3 +264,48 @@ def test_the_example_runs_with_pruning_two_at_a_time_and_a_final_run(tmp_path, c
     assert any(t.state.name == "COMPLETE" for t in search)
     assert final.state.name == "COMPLETE" and max(final.intermediate_values) == 60
     assert "Final run (trial 8, best params to completion): COMPLETE" in out
+
+
+SLEEPER = """\
+import os, sys, time
+open(f"started-{os.environ['PIPETUNE_TRIAL_NUMBER']}.pid", "w").write(str(os.getpid()))
+print("epoch=1 loss=1.0", flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_ctrl_c_ends_the_running_trials_and_starts_no_more(folder, sqlite_url):
+    (folder / "sleeper.py").write_text(SLEEPER)
+    (folder / "study.yaml").write_text(
+        STUDY.replace("train.py", "sleeper.py") + "max_parallel: 2\n")
+    command = "import sys; from pipetune.cli import main; sys.exit(main(sys.argv[1:]))"
+    tune_process = subprocess.Popen(
+        [sys.executable, "-c", command, "tune", "study.yaml", "--storage", sqlite_url],
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        pid_files = [folder / "started-0.pid", folder / "started-1.pid"]
+        for _ in range(600):  # until both trials' scripts run (at most 30 s)
+            if all(p.exists() and p.read_text() for p in pid_files):
+                break
+            time.sleep(0.05)
+        pids = [int(p.read_text()) for p in pid_files]
+        tune_process.send_signal(signal.SIGINT)
+        out, _ = tune_process.communicate(timeout=30)
+    finally:
+        if tune_process.poll() is None:
+            tune_process.kill()
+            tune_process.communicate()
+    assert tune_process.returncode == 130, out
+    assert "Stopped: interrupted." in out
+    assert not any(_alive(pid) for pid in pids)
+    states = [t.state.name for t in load(sqlite_url).trials]
+    assert states == ["FAIL", "FAIL"]  # nothing started after the interrupt
