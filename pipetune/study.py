@@ -66,6 +66,22 @@ class Study:
         self.pruner = pruner or NopPruner()
         self._history = StudyHistory(self._storage, self._study_id, study_name, self._directions)
         self._stop_requested = False
+        self._load_settings()
+
+    def _load_settings(self) -> None:
+        """Reads the study-wide settings every process follows (heartbeats, budget)."""
+        from pipetune.execution.heartbeat import (
+            MAX_TRIALS_ATTR,
+            Liveness,
+            StudyLiveness,
+        )
+
+        attrs = self._storage.get_study_attrs(self._study_id, system=True)
+        liveness = Liveness.from_attrs(attrs)
+        self._liveness = None if liveness is None else StudyLiveness(
+            self._storage, self._study_id, liveness)
+        max_trials = attrs.get(MAX_TRIALS_ATTR)
+        self._max_trials: int | None = None if max_trials is None else int(max_trials)
 
     def __repr__(self) -> str:
         return f"<Study {self.study_name!r} in {getattr(self._storage, 'url', 'memory')}>"
@@ -163,7 +179,37 @@ class Study:
 
     def ask(self, worker: str | None = None) -> Trial:
         """Starts a trial (an enqueued one first) for the caller to evaluate and ``tell``."""
-        frozen = self._storage.claim_trial(self._study_id, worker)
+        trial = self._ask(worker)
+        assert trial is not None  # only a budget refuses a claim
+        return trial
+
+    def _ask(self, worker: str | None = None, max_trials: int | None = None) -> Trial | None:
+        """``ask`` within a study-wide budget: None, claiming nothing, once ``max_trials``
+        trials have started and not failed (see ``BaseStorage.claim_trial``)."""
+        liveness = self._liveness
+        if liveness is not None:
+            from pipetune.execution.heartbeat import default_worker_name
+
+            liveness.before_claim()
+            worker = worker or default_worker_name()
+        if max_trials is None:
+            frozen = self._storage.claim_trial(self._study_id, worker)
+        else:
+            frozen = self._storage.claim_trial(self._study_id, worker, max_trials)
+            if frozen is None:
+                return None
+        if liveness is None:
+            return self._start(frozen)
+        liveness.started(frozen.trial_id)
+        try:
+            return self._start(frozen)
+        except BaseException:
+            # Stop beating for a trial nobody will run (e.g. the storage went away): the
+            # heartbeat check then fails it, wherever it is left.
+            liveness.finished(frozen.trial_id)
+            raise
+
+    def _start(self, frozen: FrozenTrial) -> Trial:
         view = self._view(refresh=self.sampler.needs_history)
         try:
             attrs = self.sampler.before_trial(view, frozen)
@@ -208,7 +254,10 @@ class Study:
             raise InvalidArgumentError(f"A {state.name} trial takes no values; drop values=.")
         frozen = trial.snapshot()
         self.sampler.after_trial(self._view(refresh=False), frozen, state, checked)
-        if not self._storage.finish_trial(trial._trial_id, state, checked):
+        finished = self._storage.finish_trial(trial._trial_id, state, checked)
+        if self._liveness is not None:
+            self._liveness.finished(trial._trial_id)
+        if not finished:
             if skip_if_finished:
                 return self._storage.get_trial(trial._trial_id)
             raise UpdateFinishedTrialError(
@@ -283,10 +332,23 @@ def _parse_directions(direction: Any, directions: Any) -> list[StudyDirection]:
 def create_study(storage: "str | BaseStorage | None" = None, sampler: BaseSampler | None = None,
                  pruner: BasePruner | None = None, study_name: str | None = None,
                  direction: "str | StudyDirection | None" = None, load_if_exists: bool = False,
-                 directions: "Sequence[str | StudyDirection] | None" = None) -> Study:
+                 directions: "Sequence[str | StudyDirection] | None" = None, *,
+                 heartbeat_interval: float | None = None, grace_period: float | None = None,
+                 retry_failed: int = 0) -> Study:
     """Creates a study (or loads it with ``load_if_exists``) in ``storage``: a URL such as
-    ``sqlite:///pipetune.db``, or None for memory."""
+    ``sqlite:///pipetune.db``, or None for memory.
+
+    With ``heartbeat_interval`` (seconds) every process running the study's trials beats for
+    them, and a RUNNING trial silent for ``grace_period`` seconds (default: two intervals plus
+    10 s) is failed as its worker's death; ``retry_failed=N`` re-enqueues such a trial's params
+    up to N times. These settings are stored with the study, so every worker follows them
+    (see ``pipetune.execution.heartbeat``); given with ``load_if_exists``, they replace the
+    stored ones.
+    """
+    from pipetune.execution.heartbeat import Liveness
+
     parsed = _parse_directions(direction, directions)
+    liveness = Liveness.from_arguments(heartbeat_interval, grace_period, retry_failed)
     if study_name is None:
         study_name = f"study-{uuid.uuid4().hex[:12]}"
     if not isinstance(study_name, str) or not study_name.strip():
@@ -303,6 +365,8 @@ def create_study(storage: "str | BaseStorage | None" = None, sampler: BaseSample
                 f"Study {study_name!r} exists with directions "
                 f"{[d.name.lower() for d in stored]}, not {[d.name.lower() for d in parsed]}: "
                 "load it with its own directions or choose another study_name.") from None
+    if liveness is not None:
+        liveness.store(backend, backend.get_study_id(study_name))
     return Study(study_name, backend, sampler=sampler, pruner=pruner)
 
 

@@ -30,8 +30,10 @@ from pipetune.cli.output import (
     format_duration,
     render_table,
 )
+from pipetune.cli.server import _add_server_options, _cmd_server
 from pipetune.cli.studies import _cmd_best, _cmd_delete, _cmd_studies, _cmd_trials
 from pipetune.cli.tune import _add_logs_options, _add_tune_options, _cmd_logs, _cmd_tune
+from pipetune.cli.worker import _add_worker_options, _cmd_worker
 from pipetune.errors import PipetuneError
 
 __all__ = ["build_parser", "format_duration", "main", "render_table"]
@@ -98,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         "tune a training script described by a YAML file, one subprocess per trial", shared))
     _add_logs_options(_add_command(
         subcommands, "logs", _cmd_logs, "print the log (stdout and stderr) of a trial's process",
+        shared))
+    _add_worker_options(_add_command(
+        subcommands, "worker", _cmd_worker,
+        "pull trials of a shared study until its study-wide budget is spent", shared))
+    _add_server_options(_add_command(
+        subcommands, "server", _cmd_server,
+        "serve the storage as JSON over HTTP for remote workers (storage='http://host:port')",
         shared))
     return parser
 

@@ -160,9 +160,13 @@ def _worker(run: _Run, func: Callable, catch: tuple, callbacks: list) -> None:
             study.stop()
             return
         try:
-            trial = study.ask()
+            trial = study._ask(max_trials=study._max_trials)
         except SearchSpaceExhaustedError as error:
             logger.info("Stopping: %s", error)
+            study.stop()
+            return
+        if trial is None:  # the study-wide budget (pipetune worker --max-trials) is spent
+            logger.info("Stopping: study %r has its max_trials trials.", study.study_name)
             study.stop()
             return
         with run.lock:

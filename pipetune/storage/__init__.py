@@ -15,12 +15,16 @@ _open_storages: dict[str, BaseStorage] = {}
 _open_lock = threading.Lock()
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
+_HTTP_SCHEMES = ("http", "https")
+# The bearer token a remote storage (``http://host:port``) sends, read when it is first opened.
+TOKEN_ENV = "PIPETUNE_TOKEN"
 
 
 def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
     """The storage named by ``storage``: a backend object as is, None for a new in-memory one,
-    or a URL (``sqlite:///file.db``, ``postgresql://...``). One process shares one backend (and
-    its connection pool) per URL."""
+    or a URL (``sqlite:///file.db``, ``postgresql://...``, ``http://host:port`` for a
+    ``pipetune server``, with the token in ``$PIPETUNE_TOKEN``). One process shares one backend
+    (and its connection pool) per URL."""
     if storage is None:
         return InMemoryStorage()
     if isinstance(storage, BaseStorage):
@@ -30,10 +34,19 @@ def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
             f"storage must be a URL string, a storage object or None. Got {type(storage).__name__}."
         )
     scheme = storage.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in _HTTP_SCHEMES:
+        with _open_lock:
+            if storage not in _open_storages:
+                from pipetune.storage.remote import RemoteStorage
+
+                _open_storages[storage] = RemoteStorage(
+                    storage, token=os.environ.get(TOKEN_ENV) or None)
+            return _open_storages[storage]
     if scheme not in _SQL_SCHEMES:
         raise StorageURLError(
             f"Unknown storage URL {storage!r}. Use 'sqlite:///path/to/file.db' (the embedded "
-            "default) or 'postgresql://user@host:5432/db'."
+            "default), 'postgresql://user@host:5432/db' or 'http://host:8080' (a pipetune "
+            "server)."
         )
     if scheme == "sqlite" and storage.startswith("sqlite:///") and \
             not storage.startswith("sqlite:////") and storage != "sqlite:///:memory:":

@@ -17,6 +17,30 @@ from typing import Any
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.distributions import Distribution
 
+STALE_REASON_ATTR = "fail_reason"
+# System attrs of a retry enqueued by fail_stale_trials: the number of the failed trial it
+# repeats, and how many retries its chain has had (the original trial has none).
+RETRY_OF_ATTR = "retry_of"
+RETRY_COUNT_ATTR = "retry_count"
+FIXED_PARAMS_ATTR = "fixed_params"  # the same key as pipetune.trial's: the params a trial takes
+
+
+def retry_attrs(failed: FrozenTrial, fixed_params: dict[str, Any] | None,
+                retry_failed: int) -> dict[str, Any] | None:
+    """System attrs of the WAITING retry of a trial failed by heartbeat, or None when its chain
+    already had ``retry_failed`` retries. It takes the params the trial had fixed (enqueued)
+    plus those it suggested before its worker died."""
+    retries = int(failed.system_attrs.get(RETRY_COUNT_ATTR, 0))
+    if retries >= retry_failed:
+        return None
+    return {FIXED_PARAMS_ATTR: {**(fixed_params or {}), **failed.params},
+            RETRY_OF_ATTR: failed.number, RETRY_COUNT_ATTR: retries + 1}
+
+
+def stale_trial_reason(silent_for: float, worker: str | None) -> str:
+    """The ``fail_reason`` of a trial failed by ``fail_stale_trials``."""
+    return (f"no heartbeat for {silent_for:.0f}s (worker {worker or 'unknown'} presumed dead)")
+
 
 class BaseStorage(abc.ABC):
     """Persists studies and their trials; safe to share between threads."""
@@ -65,10 +89,15 @@ class BaseStorage(abc.ABC):
         """Adds a trial with the next number (a WAITING one for ``enqueue_trial``)."""
 
     @abc.abstractmethod
-    def claim_trial(self, study_id: int, worker: str | None = None) -> FrozenTrial:
+    def claim_trial(self, study_id: int, worker: str | None = None,
+                    max_trials: int | None = None) -> FrozenTrial | None:
         """Atomically turns the oldest WAITING trial RUNNING, or creates a new RUNNING trial.
 
         Two callers never receive the same trial, whatever process or machine they run on.
+        With ``max_trials``, the study-wide budget: nothing is claimed and None is returned
+        when the study already has ``max_trials`` started trials that did not fail (RUNNING,
+        COMPLETE or PRUNED; WAITING ones have not started and FAIL ones are retried), checked
+        in the claim's own transaction so workers on many machines never overshoot it.
         """
 
     @abc.abstractmethod
@@ -130,6 +159,22 @@ class BaseStorage(abc.ABC):
         Returns True for the first caller and False for every later one. Samplers that hand out
         a finite set of candidates (the grid) use it so parallel workers never repeat one.
         """
+
+    # -- liveness (heartbeats) ------------------------------------------------------------------
+
+    def heartbeat(self, trial_id: int) -> None:
+        """Records that the worker running the trial is alive now; does nothing once the trial
+        is no longer RUNNING (a finished trial never changes)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support heartbeats.")
+
+    def fail_stale_trials(self, study_id: int, grace_period: float,
+                          retry_failed: int = 0) -> list[FrozenTrial]:
+        """Fails, in one transaction, the study's RUNNING trials whose last heartbeat (or start,
+        if they never beat) is more than ``grace_period`` seconds old, recording the system attr
+        ``fail_reason``; returns them as now stored. Each such trial is returned by exactly one
+        caller. With ``retry_failed=N`` the same transaction enqueues a WAITING retry of each
+        (see ``retry_attrs``), so no claim can take the freed budget slot in between."""
+        raise NotImplementedError(f"{type(self).__name__} does not support heartbeats.")
 
     def close(self) -> None:
         """Releases connections; the storage must not be used afterwards."""

@@ -7,8 +7,9 @@ import copy
 import datetime as dt
 import json
 import threading
+import time
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,13 @@ from pipetune.errors import (
     TrialNotFoundError,
     UpdateFinishedTrialError,
 )
-from pipetune.storage.base import BaseStorage
+from pipetune.storage.base import (
+    FIXED_PARAMS_ATTR,
+    STALE_REASON_ATTR,
+    BaseStorage,
+    retry_attrs,
+    stale_trial_reason,
+)
 
 
 def _json_copy(value: Any) -> Any:
@@ -57,10 +64,19 @@ def _with(trial: FrozenTrial, **changes: Any) -> FrozenTrial:
     return FrozenTrial(**fields)
 
 
-class InMemoryStorage(BaseStorage):
-    """Keeps studies as Python objects behind one lock; trials are immutable snapshots."""
+# Trials that count against a study-wide budget: started and not failed.
+_STARTED = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 
-    def __init__(self) -> None:
+
+class InMemoryStorage(BaseStorage):
+    """Keeps studies as Python objects behind one lock; trials are immutable snapshots.
+
+    ``clock`` (seconds, like ``time.time``) times heartbeats; tests pass a fake one.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._heartbeats: dict[int, float] = {}  # RUNNING trial id -> last beat
         self._lock = threading.RLock()
         self._studies: dict[int, _Study] = {}
         self._study_ids: dict[str, int] = {}
@@ -151,6 +167,8 @@ class InMemoryStorage(BaseStorage):
         study.trial_ids.append(trial.trial_id)
         if trial.state == TrialState.WAITING:
             study.waiting_ids.append(trial.trial_id)
+        elif trial.state == TrialState.RUNNING:
+            self._heartbeats[trial.trial_id] = self._clock()
         return trial
 
     def create_trial(self, study_id: int, *, state: TrialState = TrialState.WAITING,
@@ -162,15 +180,19 @@ class InMemoryStorage(BaseStorage):
                 number=-1, trial_id=-1, state=state, system_attrs=system_attrs,
                 datetime_start=start))
 
-    def claim_trial(self, study_id: int, worker: str | None = None) -> FrozenTrial:
+    def claim_trial(self, study_id: int, worker: str | None = None,
+                    max_trials: int | None = None) -> FrozenTrial | None:
         with self._lock:
             study = self._study(study_id)
+            if max_trials is not None and self.count_trials(study_id, _STARTED) >= max_trials:
+                return None
             while study.waiting_ids:
                 trial = self._trials.get(study.waiting_ids.popleft())
                 if trial is not None and trial.state == TrialState.WAITING:
                     trial = _with(trial, state=TrialState.RUNNING,
                                     datetime_start=dt.datetime.now(), worker=worker)
                     self._trials[trial.trial_id] = trial
+                    self._heartbeats[trial.trial_id] = self._clock()
                     return trial
             return self._add_trial(study_id, FrozenTrial(
                 number=-1, trial_id=-1, state=TrialState.RUNNING,
@@ -209,6 +231,7 @@ class InMemoryStorage(BaseStorage):
             trial = self._trial(trial_id)
             if trial.state.is_finished():
                 return False
+            self._heartbeats.pop(trial_id, None)
             self._trials[trial_id] = _with(
                 trial, state=state, values=None if values is None else tuple(map(float, values)),
                 datetime_complete=dt.datetime.now(),
@@ -277,3 +300,33 @@ class InMemoryStorage(BaseStorage):
                 return False
             claimed[key] = trial_id
             return True
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    def heartbeat(self, trial_id: int) -> None:
+        with self._lock:
+            if self._trial(trial_id).state == TrialState.RUNNING:
+                self._heartbeats[trial_id] = self._clock()
+
+    def fail_stale_trials(self, study_id: int, grace_period: float,
+                          retry_failed: int = 0) -> list[FrozenTrial]:
+        with self._lock:
+            now = self._clock()
+            failed = []
+            for trial_id in self._study(study_id).trial_ids:
+                trial = self._trials[trial_id]
+                last = self._heartbeats.get(trial_id)
+                if trial.state != TrialState.RUNNING or last is None or \
+                        not last < now - grace_period:
+                    continue
+                reason = stale_trial_reason(now - last, trial.worker)
+                self._trials[trial_id] = _with(
+                    trial, system_attrs={**trial.system_attrs, STALE_REASON_ATTR: reason})
+                self.finish_trial(trial_id, TrialState.FAIL)
+                failed.append(self._trials[trial_id])
+            for trial in failed:
+                attrs = retry_attrs(trial, trial.system_attrs.get(FIXED_PARAMS_ATTR),
+                                    retry_failed)
+                if attrs is not None:
+                    self.create_trial(study_id, state=TrialState.WAITING, system_attrs=attrs)
+            return failed

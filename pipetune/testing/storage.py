@@ -39,6 +39,7 @@ from pipetune.errors import (
     UpdateFinishedTrialError,
 )
 from pipetune.storage.base import BaseStorage
+from pipetune.testing._storage_liveness import LivenessContract
 
 pytest = require("pytest", "test")
 
@@ -107,7 +108,7 @@ def _run_threads(n: int, target: Callable[[int], None]) -> None:
         raise errors[0]
 
 
-class StorageContract:
+class StorageContract(LivenessContract):
     """The behaviours of ``pipetune.storage.base.BaseStorage`` as tests over a ``storage``
     fixture; subclasses provide the fixture (see the module docstring)."""
 

@@ -41,3 +41,26 @@ class TestPostgreSQLStorage(StorageContract):
         backend = SQLStorage(postgres_empty_url)
         yield backend
         backend.close()
+
+
+class TestRemoteStorage(StorageContract):
+    """The remote storage against a real ``pipetune server`` on 127.0.0.1, one per class; each
+    test swaps a fresh in-memory storage in behind it."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def server(cls) -> Iterator[object]:
+        pytest.importorskip("fastapi", reason="the remote storage needs the 'server' extra")
+        from pipetune.server import BackgroundServer, create_app
+
+        with BackgroundServer(create_app(InMemoryStorage())) as running:
+            yield running
+
+    @pytest.fixture
+    def storage(self, server: object) -> Iterator[object]:
+        from pipetune.storage.remote import RemoteStorage
+
+        server.app.state.storage = InMemoryStorage()
+        backend = RemoteStorage(server.url)
+        yield backend
+        backend.close()

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 from pipetune.errors import StorageError
@@ -57,6 +58,9 @@ class Cursor:
 
     def one_or_none(self) -> tuple | None:
         return self._cursor.fetchone()
+
+    def all(self) -> list[tuple]:
+        return list(self._cursor.fetchall())
 
     def scalar(self) -> Any:
         row = self._cursor.fetchone()
@@ -114,7 +118,12 @@ class RawConnections:
         """
         if self._serialize is not None:
             self._serialize.acquire()
-        connection = self._acquire()
+        try:
+            connection = self._acquire()
+        except DBAPIError as error:  # the database is unreachable (e.g. restarting)
+            if self._serialize is not None:
+                self._serialize.release()
+            raise StorageError(f"The storage {self._url} failed: {error.orig}") from error
         try:
             cursor = connection.cursor()
             try:

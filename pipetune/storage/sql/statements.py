@@ -30,6 +30,11 @@ class WriteStatements:
     delete_trial_attr: Statement
     insert_trial_attr: Statement
     insert_claimed_key: Statement
+    count_started: Statement
+    heartbeat: Statement
+    stale_trials: Statement
+    trial_system_attrs: Statement
+    trial_param_rows: Statement
     delete_study_rows: tuple[Statement, ...]
 
     @classmethod
@@ -98,6 +103,26 @@ class WriteStatements:
                 value_json=bindparam("value_json"))),
             insert_claimed_key=c(insert(s.study_claimed_keys).values(
                 study_id=study_id, key=bindparam("key"), trial_id=trial_id)),
+            # The study-wide budget: trials started and not failed (see BaseStorage.claim_trial).
+            count_started=c(select(func.count()).select_from(s.trials).where(
+                trials.study_id == study_id,
+                trials.state.in_([bindparam("running"), bindparam("complete"),
+                                  bindparam("pruned")]))),
+            heartbeat=c(update(s.trials).where(trials.trial_id == trial_id,
+                                               trials.state == bindparam("running"))
+                        .values(heartbeat_at=bindparam("now"))),
+            trial_system_attrs=c(select(s.trial_attrs.c.key, s.trial_attrs.c.value_json).where(
+                s.trial_attrs.c.trial_id == trial_id, s.trial_attrs.c.system == 1)),
+            trial_param_rows=c(select(s.trial_params.c.name, s.trial_params.c.value,
+                                      s.trial_params.c.distribution_json)
+                               .where(s.trial_params.c.trial_id == trial_id)),
+            stale_trials=c(select(trials.trial_id, trials.number, trials.worker,
+                                  func.coalesce(trials.heartbeat_at, trials.started_at))
+                           .where(trials.study_id == study_id,
+                                  trials.state == bindparam("running"),
+                                  func.coalesce(trials.heartbeat_at, trials.started_at)
+                                  < bindparam("cutoff"))
+                           .order_by(trials.trial_id)),
             delete_study_rows=tuple(
                 [c(delete(t).where(t.c.trial_id.in_(trial_ids_of_study)))
                  for t in (s.trial_params, s.trial_values, s.trial_intermediate_values,

@@ -38,7 +38,13 @@ from pipetune.errors import (
     TrialNotFoundError,
     UpdateFinishedTrialError,
 )
-from pipetune.storage.base import BaseStorage
+from pipetune.storage.base import (
+    FIXED_PARAMS_ATTR,
+    STALE_REASON_ATTR,
+    BaseStorage,
+    retry_attrs,
+    stale_trial_reason,
+)
 from pipetune.storage.sql import schema as s
 from pipetune.storage.sql.connections import Conflict, Cursor, RawConnections
 from pipetune.storage.sql.migrations import migrate
@@ -323,10 +329,18 @@ class SQLStorage(BaseStorage):
                            system_attrs={k: json.loads(t) for k, t in texts.items()},
                            datetime_start=_datetime(started))
 
-    def claim_trial(self, study_id: int, worker: str | None = None) -> FrozenTrial:
+    def claim_trial(self, study_id: int, worker: str | None = None,
+                    max_trials: int | None = None) -> FrozenTrial | None:
         now = time.time()
         with self._write() as cursor:
+            # The study lock (PostgreSQL) or the write lock (SQLite) serializes claims, so the
+            # budget count below cannot go stale before this transaction commits.
             self._lock_study(cursor, study_id)
+            if max_trials is not None and cursor.run(
+                    self._sql.count_started, study_id=study_id, running=int(TrialState.RUNNING),
+                    complete=int(TrialState.COMPLETE),
+                    pruned=int(TrialState.PRUNED)).scalar() >= max_trials:
+                return None
             waiting_id = cursor.run(self._sql.first_waiting, study_id=study_id,
                                     waiting=int(TrialState.WAITING)).scalar()
             if waiting_id is None:
@@ -337,6 +351,58 @@ class SQLStorage(BaseStorage):
             cursor.run(self._sql.start_waiting, trial_id=waiting_id,
                        running=int(TrialState.RUNNING), now=now, worker=worker)
         return self.get_trial(waiting_id)
+
+    def heartbeat(self, trial_id: int) -> None:
+        with self._write() as cursor:
+            updated = cursor.run(self._sql.heartbeat, trial_id=trial_id,
+                                 running=int(TrialState.RUNNING), now=time.time()).rowcount
+            if not updated:
+                try:
+                    self._check_running(cursor, trial_id)  # raises for an unknown trial
+                except UpdateFinishedTrialError:
+                    pass  # finished meanwhile: nothing left to keep alive
+
+    def fail_stale_trials(self, study_id: int, grace_period: float,
+                          retry_failed: int = 0) -> list[FrozenTrial]:
+        now = time.time()
+        failed: list[int] = []
+        with self._write() as cursor:
+            self._lock_study(cursor, study_id)
+            stale = cursor.run(self._sql.stale_trials, study_id=study_id,
+                               running=int(TrialState.RUNNING),
+                               cutoff=now - grace_period).all()
+            for trial_id, number, worker, last in stale:
+                cursor.run(self._sql.finish, trial_id=trial_id, state=int(TrialState.FAIL),
+                           now=now, **_UNFINISHED)
+                cursor.run(self._sql.delete_trial_attr, trial_id=trial_id, system=1,
+                           key=STALE_REASON_ATTR)
+                cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=1,
+                           key=STALE_REASON_ATTR,
+                           value_json=json.dumps(stale_trial_reason(now - last, worker)))
+                failed.append(trial_id)
+                if retry_failed:
+                    self._enqueue_retry(cursor, study_id, trial_id, number, retry_failed)
+        if not failed:
+            return []
+        with self._read() as conn:
+            return self._load_trials(conn, s.trials.c.trial_id.in_(failed))
+
+    def _enqueue_retry(self, cursor: Cursor, study_id: int, trial_id: int, number: int,
+                       retry_failed: int) -> None:
+        """Inside ``fail_stale_trials``' transaction: the WAITING retry of a failed trial."""
+        attrs = {key: json.loads(text) for key, text in
+                 cursor.run(self._sql.trial_system_attrs, trial_id=trial_id).all()}
+        params = {name: self._distribution(text).to_external(value) for name, value, text in
+                  cursor.run(self._sql.trial_param_rows, trial_id=trial_id).all()}
+        failed = FrozenTrial(number=number, trial_id=trial_id, state=TrialState.FAIL,
+                             params=params, system_attrs=attrs)
+        retry = retry_attrs(failed, attrs.get(FIXED_PARAMS_ATTR), retry_failed)
+        if retry is None:
+            return
+        retry_id, _ = self._insert_trial(cursor, study_id, TrialState.WAITING, None, None)
+        for key, value in retry.items():
+            cursor.run(self._sql.insert_trial_attr, trial_id=retry_id, system=1, key=key,
+                       value_json=_to_json(key, value))
 
     def _check_running(self, cursor: Cursor, trial_id: int) -> float | None:
         """Raises unless the trial exists and is unfinished; returns its start time."""

@@ -1,0 +1,144 @@
+"""``pipetune worker``: pulls trials of one shared study until its study-wide budget is spent.
+
+Start as many as there are machines or slots (SLURM, Kubernetes, plain shells), all with the
+same ``--storage`` and ``--study``; see ``pipetune.execution.worker`` for what they promise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from typing import Any
+
+import pipetune
+from pipetune.cli.optimize import (
+    PRUNERS,
+    SAMPLERS,
+    _arg_type,
+    _make_pruner,
+    _make_sampler,
+    _positive_int,
+    _working_folder_importable,
+    import_objective,
+)
+from pipetune.cli.output import EXIT_FAILED
+from pipetune.errors import InvalidArgumentError, PipetuneError, StudyNotFoundError
+from pipetune.execution.worker import (
+    EXIT_DONE,
+    EXIT_STOPPED_TRIALS_FAILED,
+    Worker,
+    WorkerOptions,
+    retry_storage,
+    run_worker,
+)
+
+_seconds_or_zero = _arg_type(float, lambda v: 0 <= v < float("inf"), "a number of seconds >= 0")
+
+
+def _open_from_config(args: argparse.Namespace) -> tuple[pipetune.Study, Any, Any]:
+    """The study, objective and config of ``--config study.yaml``: trials run the YAML's
+    script; the study is created from the YAML when no worker has created it yet."""
+    from pipetune.cli.tune import _storage_of
+    from pipetune.config import load_config
+    from pipetune.execution.launcher import ScriptObjective
+
+    config = load_config(args.config)
+    objective = ScriptObjective(config.space, config.launch)
+    storage = _storage_of(args, config)
+    name = args.study or config.study
+    sampler, pruner = config.build_sampler(), config.build_pruner()
+
+    def open_study() -> pipetune.Study:
+        try:
+            return pipetune.load_study(study_name=name, storage=storage, sampler=sampler,
+                                       pruner=pruner)
+        except StudyNotFoundError:
+            return pipetune.create_study(study_name=name, storage=storage, sampler=sampler,
+                                         pruner=pruner, directions=list(config.directions),
+                                         load_if_exists=True)
+
+    study = retry_storage(open_study, "Opening the study", give_up_after=args.storage_retry_for)
+    return study, objective, config
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    if not logging.getLogger("pipetune").handlers and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(message)s")
+    if (args.objective is None) == (args.config is None):
+        raise InvalidArgumentError(
+            "pipetune worker needs exactly one of --objective MODULE:FUNCTION (a Python "
+            "objective) and --config study.yaml (a script described by a YAML file).")
+    if args.config is None and args.study is None:
+        raise InvalidArgumentError("pipetune worker --objective needs --study NAME.")
+    config = None
+    with _working_folder_importable():
+        if args.config is not None:
+            study, func, config = _open_from_config(args)
+        else:
+            try:
+                func = import_objective(args.objective)
+            except PipetuneError:
+                raise
+            except Exception:  # noqa: BLE001 - the module's own code raised while imported
+                traceback.print_exc()
+                sys.stderr.write(f"error: importing the module of --objective "
+                                 f"{args.objective!r} raised the error above; fix the "
+                                 "module.\n")
+                return EXIT_FAILED
+            sampler, pruner = _make_sampler(args.sampler, args.seed), _make_pruner(args.pruner)
+            study = retry_storage(
+                lambda: pipetune.load_study(study_name=args.study, storage=args.storage,
+                                            sampler=sampler, pruner=pruner),
+                "Opening the study", give_up_after=args.storage_retry_for)
+        max_trials = args.max_trials
+        if max_trials is None and config is not None:
+            max_trials = config.max_trials
+        options = WorkerOptions(max_trials=max_trials, concurrency=args.concurrency,
+                                stop_timeout=args.stop_timeout,
+                                storage_retry_for=args.storage_retry_for)
+        worker = Worker(study, func, options)
+        code = run_worker(worker)
+    if config is not None and code == EXIT_STOPPED_TRIALS_FAILED:
+        from pipetune.execution.launcher import terminate_all
+
+        terminate_all(grace=config.launch.grace_period)  # the failed trials' scripts
+    outcome = {EXIT_DONE: "done", EXIT_STOPPED_TRIALS_FAILED: "stopped, trials in flight failed",
+               }.get(code, "stopped by an error (see above)")
+    sys.stdout.write(f"Worker {worker.name} ran {len(worker.numbers)} trial(s) of study "
+                     f"{study.study_name!r}: {outcome}.\n")
+    sys.stdout.flush()
+    return code
+
+
+def _add_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", metavar="NAME",
+                        help="the study to work on (with --objective it must exist: create it "
+                             "first; default with --config: the YAML's study:)")
+    parser.add_argument("--objective", metavar="MODULE:FUNCTION",
+                        help="the objective, e.g. train:objective for objective() in ./train.py")
+    parser.add_argument("--config", metavar="STUDY_YAML",
+                        help="instead of --objective: run the script a study file describes "
+                             "(see pipetune tune); its sampler, pruner and max_trials apply")
+    parser.add_argument("--max-trials", type=_positive_int, metavar="N",
+                        help="the study-wide budget: all workers together start at most N "
+                             "trials that do not fail (stored with the study; default: the "
+                             "stored one, else run until stopped)")
+    parser.add_argument("--concurrency", type=_positive_int, default=1, metavar="K",
+                        help="trials this worker runs at once, in threads (default: 1)")
+    parser.add_argument("--stop-timeout", type=_seconds_or_zero, default=10.0,
+                        metavar="SECONDS",
+                        help="on SIGTERM, how long the trials in flight may take to finish "
+                             "before they are marked FAIL (default: 10)")
+    parser.add_argument("--storage-retry-for", type=_seconds_or_zero, default=60.0,
+                        metavar="SECONDS",
+                        help="how long an unreachable storage is retried, with backoff, before "
+                             "the worker gives up (default: 60)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+                        help="how params are proposed, with --objective (default: tpe)")
+    parser.add_argument("--seed", type=int, metavar="S", help="seed of the sampler")
+    parser.add_argument("--pruner", choices=PRUNERS, default="none",
+                        help="how trials reporting intermediate values stop early, with "
+                             "--objective (default: none)")

@@ -1,0 +1,312 @@
+"""``pipetune worker``: real worker processes sharing one study on SQLite and PostgreSQL.
+
+The objective module (``OBJECTIVE``) logs every evaluation to a file of its process, so the
+tests check what ran independently of what the storage says. Chaos: a worker killed with
+SIGKILL mid-trial (its trial must fail by heartbeat and be retried), a worker stopped with
+SIGTERM, and PostgreSQL restarted under running workers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import pipetune
+from pipetune.datatypes import TrialState
+from pipetune.errors import InvalidArgumentError, StorageError, StudyNotFoundError
+from pipetune.execution.worker import (
+    EXIT_DONE,
+    EXIT_STOPPED_TRIALS_FAILED,
+    STOP_REASON,
+    Worker,
+    WorkerOptions,
+    retry_storage,
+)
+from pipetune.storage import InMemoryStorage
+
+pytestmark = pytest.mark.timeout(120)
+
+OBJECTIVE = r'''
+import os, time
+
+def objective(trial):
+    x = trial.suggest_float("x", -1.0, 1.0)
+    with open(os.path.join(os.environ["LOG_DIR"], f"log-{os.getpid()}"), "a") as log:
+        log.write(f"{trial.number}\n")
+    hang_at = int(os.environ.get("HANG_AT_CALL", "-1"))
+    calls = globals().setdefault("_calls", [0])
+    calls[0] += 1
+    if calls[0] == hang_at:
+        open(os.path.join(os.environ["LOG_DIR"], f"hanging-{os.getpid()}"), "w").close()
+        time.sleep(float(os.environ.get("HANG_FOR", "60")))
+    time.sleep(float(os.environ.get("SLEEP", "0.02")))
+    return x * x
+'''
+
+
+def _start_worker(tmp_path: Path, url: str, *args: str, **env: str) -> subprocess.Popen:
+    environment = {**os.environ, "LOG_DIR": str(tmp_path), **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipetune.cli", "worker", "--storage", url, "--study", "shared",
+         "--objective", "objective_module:objective", "--sampler", "random", *args],
+        cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+
+
+def _wait_for(path_glob: str, folder: Path, timeout: float = 60.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(folder.glob(path_glob))
+        if found:
+            return min(found)
+        time.sleep(0.02)
+    raise AssertionError(f"nothing matched {path_glob} in {folder} within {timeout}s")
+
+
+def _finish(worker: subprocess.Popen, timeout: float = 90.0) -> tuple[int, str]:
+    output, _ = worker.communicate(timeout=timeout)
+    return worker.returncode, output
+
+
+def _evaluated(tmp_path: Path) -> Counter:
+    """How often each trial number was evaluated, over every worker's log."""
+    counts: Counter = Counter()
+    for log in tmp_path.glob("log-*"):
+        counts.update(int(line) for line in log.read_text().split())
+    return counts
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "objective_module.py").write_text(OBJECTIVE)
+    return tmp_path
+
+
+def _create(url: str, **settings: float) -> pipetune.Study:
+    return pipetune.create_study(storage=url, study_name="shared", **settings)
+
+
+# -- several processes -------------------------------------------------------------------------
+
+def test_three_workers_share_the_budget_exactly(workdir: Path, storage_url: str) -> None:
+    study = _create(storage_url)
+    workers = [_start_worker(workdir, storage_url, "--max-trials", "30") for _ in range(3)]
+    for worker in workers:
+        code, output = _finish(worker)
+        assert code == EXIT_DONE, output
+        assert "database is locked" not in output
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert len({t.trial_id for t in trials}) == len(trials)
+    assert sum(t.state != TrialState.FAIL for t in trials) == 30
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    evaluated = _evaluated(workdir)
+    assert sorted(evaluated) == list(range(30)) and set(evaluated.values()) == {1}
+    assert len({t.worker for t in trials}) >= 1 and study.system_attrs["max_trials"] == 30
+
+
+def test_a_killed_workers_trial_fails_by_heartbeat_and_is_retried(
+        workdir: Path, storage_url: str) -> None:
+    study = _create(storage_url, heartbeat_interval=0.2, grace_period=2.0, retry_failed=2)
+    budget = ("--max-trials", "30")
+    victim = _start_worker(workdir, storage_url, *budget, HANG_AT_CALL="3")
+    hanging = _wait_for("hanging-*", workdir)
+    others = [_start_worker(workdir, storage_url, *budget, SLEEP="0.05") for _ in range(2)]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    for worker in others:
+        code, output = _finish(worker)
+        assert code == EXIT_DONE, output
+    trials = study.trials
+    (failed,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed.worker.endswith(f":{victim.pid}")
+    assert failed.system_attrs["fail_reason"].startswith("no heartbeat for ")
+    assert f"{victim.pid} presumed dead" in failed.system_attrs["fail_reason"]
+    (retry,) = [t for t in trials if t.system_attrs.get("retry_of") == failed.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == failed.params
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 30
+    assert len(trials) == 31
+    assert hanging.name == f"hanging-{victim.pid}"
+
+
+def test_sigterm_fails_a_trial_that_does_not_finish_in_time(workdir: Path,
+                                                           sqlite_url: str) -> None:
+    study = _create(sqlite_url)
+    worker = _start_worker(workdir, sqlite_url, "--stop-timeout", "0.5", HANG_AT_CALL="2")
+    _wait_for("hanging-*", workdir)
+    worker.send_signal(signal.SIGTERM)
+    code, output = _finish(worker)
+    assert code == EXIT_STOPPED_TRIALS_FAILED, output
+    trials = study.trials
+    assert not [t for t in trials if not t.state.is_finished()]
+    assert trials[-1].state == TrialState.FAIL
+    assert trials[-1].system_attrs["fail_reason"] == STOP_REASON
+    assert [t.state for t in trials[:-1]] == [TrialState.COMPLETE] * (len(trials) - 1)
+
+
+def test_sigterm_lets_the_running_trial_finish(workdir: Path, sqlite_url: str) -> None:
+    study = _create(sqlite_url)
+    worker = _start_worker(workdir, sqlite_url, HANG_AT_CALL="2", HANG_FOR="1.0")
+    _wait_for("hanging-*", workdir)
+    worker.send_signal(signal.SIGTERM)
+    code, output = _finish(worker)
+    assert code == EXIT_DONE, output
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * len(trials)
+    assert len(trials) == 2  # it started nothing after the signal
+
+
+def test_worker_on_a_missing_study_says_so(workdir: Path, sqlite_url: str) -> None:
+    pipetune.create_study(storage=sqlite_url, study_name="other")
+    code, output = _finish(_start_worker(workdir, sqlite_url))
+    assert code == 2 and "No study named 'shared'" in output
+
+
+SCRIPT = """\
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--x", type=float, required=True)
+print(f"loss={(parser.parse_args().x - 0.3) ** 2:.6f}")
+"""
+
+STUDY_YAML = """\
+study: scripted
+command: [python, train.py]
+params:
+  x: {type: float, low: 0.0, high: 1.0}
+objective: {metric: loss, regex: 'loss=([0-9.eE+-]+)'}
+sampler: {name: random, seed: 0}
+max_trials: 5
+"""
+
+
+def test_workers_run_the_script_of_a_study_file(tmp_path: Path, sqlite_url: str) -> None:
+    (tmp_path / "train.py").write_text(SCRIPT)
+    (tmp_path / "study.yaml").write_text(STUDY_YAML)
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "pipetune.cli", "worker", "--storage", sqlite_url,
+         "--config", "study.yaml"], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    for worker in workers:
+        code, output = _finish(worker)
+        assert code == EXIT_DONE, output
+    study = pipetune.load_study(study_name="scripted", storage=sqlite_url)
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
+    assert all(t.values[0] == pytest.approx((t.params["x"] - 0.3) ** 2, abs=1e-6)
+               for t in trials)
+
+
+def test_worker_needs_one_objective(workdir: Path, sqlite_url: str) -> None:
+    _create(sqlite_url)
+    code, output = _finish(subprocess.Popen(
+        [sys.executable, "-m", "pipetune.cli", "worker", "--storage", sqlite_url, "--study",
+         "shared"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    assert code == 2 and "exactly one of --objective" in output
+
+
+# -- PostgreSQL restarted under running workers ------------------------------------------------
+
+def _pg_ctl(action: str) -> None:
+    version = max(os.listdir("/etc/postgresql"))
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+                   check=True, capture_output=True, timeout=60)
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("CI") or os.environ.get("PIPETUNE_TEST_PG_RESTART")),
+    reason="restarts the shared PostgreSQL server, which breaks anyone else using it: runs "
+           "under CI, or locally with PIPETUNE_TEST_PG_RESTART=1")
+@pytest.mark.skipif(not os.path.isdir("/etc/postgresql"),
+                    reason="needs a local PostgreSQL cluster managed by pg_ctlcluster")
+def test_workers_ride_out_a_postgresql_restart(workdir: Path, postgres_url: str) -> None:
+    study = _create(postgres_url, heartbeat_interval=0.5, grace_period=20.0)
+    workers = [_start_worker(workdir, postgres_url, "--max-trials", "60", SLEEP="0.1")
+               for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        while sum(_evaluated(workdir).values()) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        completed_before = {t.number for t in study.trials if t.state == TrialState.COMPLETE}
+        _pg_ctl("restart")
+    finally:
+        # Whatever happened above, leave the server running for everyone else.
+        if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "10"],
+                          capture_output=True, check=False).returncode != 0:
+            _pg_ctl("start")
+    outputs = []
+    for worker in workers:
+        code, output = _finish(worker)
+        assert code == EXIT_DONE, output
+        outputs.append(output)
+    print("".join(line + "\n" for output in outputs for line in output.splitlines()
+                  if "retrying" in line or "Worker " in line))
+    study = pipetune.load_study(study_name="shared", storage=postgres_url)
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 60
+    assert all(t.state.is_finished() for t in trials)
+    # Nothing completed before the restart is lost.
+    assert completed_before <= {t.number for t in trials if t.state == TrialState.COMPLETE}
+    assert completed_before
+
+
+# -- in process ----------------------------------------------------------------------------------
+
+def test_retry_storage_backs_off_until_the_storage_answers(monkeypatch) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    answers = iter([StorageError("down"), StorageError("still down"), "ok"])
+
+    def call() -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert retry_storage(call, "Test") == "ok"
+    with pytest.raises(StorageError):
+        retry_storage(lambda: (_ for _ in ()).throw(StorageError("down")), "Test",
+                      give_up_after=0.0)
+    calls = []
+
+    def missing() -> None:
+        calls.append(1)
+        raise StudyNotFoundError("no study")
+
+    with pytest.raises(StudyNotFoundError):
+        retry_storage(missing, "Test")
+    assert len(calls) == 1  # the caller's own mistake is not retried
+
+
+def test_in_process_worker_threads_refill_failed_slots() -> None:
+    storage = InMemoryStorage()
+    study = pipetune.create_study(storage=storage, study_name="s",
+                                  sampler=pipetune.samplers.RandomSampler(seed=1))
+
+    def objective(trial: pipetune.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number % 4 == 1:
+            raise ValueError("flaky")
+        return x
+
+    worker = Worker(study, objective, WorkerOptions(max_trials=12, concurrency=3))
+    assert worker.run() == EXIT_DONE
+    trials = study.trials
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 12
+    assert all(t.state.is_finished() for t in trials)
+    assert sorted(worker.numbers) == [t.number for t in trials]
+
+
+def test_worker_options_are_validated() -> None:
+    for kwargs in ({"max_trials": 0}, {"concurrency": 0}, {"stop_timeout": -1.0},
+                   {"max_trials": True}):
+        with pytest.raises(InvalidArgumentError, match="option of the worker"):
+            WorkerOptions(**kwargs)
