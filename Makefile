@@ -33,7 +33,7 @@ $(PY):
 
 # One stamp per set of extras; the stem names the set.
 EXTRAS_examples := examples
-EXTRAS_test := test,postgres,pandas,server
+EXTRAS_test := test,postgres,pandas,server,ray
 EXTRAS_bench := bench
 
 $(VENV)/.installed-%-$(PYPROJECT_HASH): | $(PY)

@@ -159,19 +159,27 @@ class Study:
                  catch: "type[Exception] | Iterable[type[Exception]]" = (),
                  callbacks: Iterable[Callable[["Study", FrozenTrial], None]] | None = None,
                  show_progress_bar: bool = False,
-                 stop_when: "StoppingCriterion | Iterable[StoppingCriterion]" = ()) -> None:
+                 stop_when: "StoppingCriterion | Iterable[StoppingCriterion]" = (), *,
+                 backend: str = "thread",
+                 resources_per_trial: dict[str, float] | None = None) -> None:
         """Runs trials of ``func`` until ``n_trials`` have run, ``timeout`` seconds passed,
         the sampler ran out of candidates, a ``stop_when`` criterion fired (see
         ``pipetune.stopping``) or ``study.stop()`` was called.
 
         ``n_jobs`` trials run at once in threads (-1: one per CPU). An exception from ``func``
         fails its trial and stops the run unless its type is in ``catch``.
+
+        ``backend="ray"`` runs each objective call as a Ray task with ``resources_per_trial``
+        (e.g. ``{"cpu": 1, "gpu": 1}``) on the cluster ``ray.init`` joins, up to ``n_jobs``
+        at once (-1: as many as the cluster holds); the study needs a storage the cluster can
+        reach (see ``pipetune.execution.ray_backend``).
         """
         from pipetune.execution.optimize import run_optimize
 
         run_optimize(self, func, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, catch=catch,
                      callbacks=callbacks, show_progress_bar=show_progress_bar,
-                     stop_when=stop_when)
+                     stop_when=stop_when, backend=backend,
+                     resources_per_trial=resources_per_trial)
 
     def stop(self) -> None:
         """Lets the running ``optimize`` finish the trials in flight and start no more."""

@@ -183,16 +183,35 @@ def _worker(run: _Run, func: Callable, catch: tuple, callbacks: list) -> None:
 def run_optimize(study: "Study", func: Callable[["Trial"], Any], *, n_trials: int | None,
                  timeout: float | None, n_jobs: int, catch: Any,
                  callbacks: Iterable | None, show_progress_bar: bool,
-                 stop_when: Any = ()) -> None:
+                 stop_when: Any = (), backend: str = "thread",
+                 resources_per_trial: dict[str, float] | None = None) -> None:
     """The body of ``Study.optimize`` (see there)."""
     if not callable(func):
         raise InvalidArgumentError(
             f"Study.optimize needs a callable objective taking a trial. Got {func!r}.")
+    if backend not in ("thread", "ray"):
+        raise InvalidArgumentError(
+            f"The 'backend' argument of Study.optimize must be 'thread' or 'ray'. Got {backend!r}.")
+    if backend == "thread" and resources_per_trial is not None:
+        raise InvalidArgumentError(
+            "The 'resources_per_trial' argument of Study.optimize applies to backend='ray' "
+            "only; drop it or pass backend='ray'.")
+    requested_jobs = n_jobs
     n_jobs, catch_types, callbacks = _check_arguments(n_trials, timeout, n_jobs, catch, callbacks)
     criteria = _check_criteria(stop_when, study.directions)
+    if backend == "ray":
+        from pipetune.execution.ray_backend import check_resources, storage_reference
+
+        check_resources(resources_per_trial)
+        storage_reference(study._storage)  # refuse an in-memory storage before starting Ray
     study._stop_requested = False
     run = _Run(study, n_trials, timeout, show_progress_bar, criteria)
     try:
+        if backend == "ray":
+            from pipetune.execution.ray_backend import run_ray
+
+            run_ray(run, func, requested_jobs, catch_types, callbacks, resources_per_trial)
+            return
         if n_jobs == 1:
             _worker(run, func, catch_types, callbacks)
             return

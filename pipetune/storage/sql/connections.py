@@ -75,10 +75,12 @@ class RawConnections:
     """A small pool of DBAPI connections checked out of the engine and kept for reuse."""
 
     def __init__(self, engine: Engine, url: str, *, begin_sql: str | None,
+                 relaxed_commit_sql: str | None = None,
                  serialize: threading.RLock | None) -> None:
         self._engine = engine
         self._url = url
         self._begin_sql = begin_sql  # SQLite: "BEGIN IMMEDIATE"; PostgreSQL begins implicitly
+        self._relaxed_commit_sql = relaxed_commit_sql
         self._serialize = serialize
         self._idle: list[Any] = []
         self._all: list[Any] = []
@@ -110,11 +112,14 @@ class RawConnections:
             pass
 
     @contextmanager
-    def write(self) -> Iterator[Cursor]:
+    def write(self, durable: bool = True) -> Iterator[Cursor]:
         """One write transaction: committed when the body returns, rolled back if it raises.
 
         A uniqueness violation surfaces as ``Conflict``; a broken or locked database as
-        ``StorageError``; either way nothing of the transaction remains.
+        ``StorageError``; either way nothing of the transaction remains. ``durable=False``
+        lets the commit return before it reaches disk where the database allows it
+        (PostgreSQL's synchronous_commit): a server crash may then lose this write, never
+        corrupt anything. Used for what a running trial records on its way, not for results.
         """
         if self._serialize is not None:
             self._serialize.acquire()
@@ -129,6 +134,8 @@ class RawConnections:
             try:
                 if self._begin_sql:
                     cursor.execute(self._begin_sql)
+                if not durable and self._relaxed_commit_sql:
+                    cursor.execute(self._relaxed_commit_sql)
                 yield Cursor(cursor)
                 connection.commit()
             except BaseException:

@@ -131,6 +131,8 @@ class SQLStorage(BaseStorage):
         self._sql = WriteStatements.compile(self._engine)
         self._connections = RawConnections(
             self._engine, self.url, begin_sql="BEGIN IMMEDIATE" if self._is_sqlite else None,
+            # SQLite in WAL mode with synchronous=NORMAL already commits without a sync.
+            relaxed_commit_sql=None if self._is_sqlite else "SET LOCAL synchronous_commit TO OFF",
             serialize=self._memory_lock)
 
     # -- connections and transactions ----------------------------------------------------------
@@ -171,9 +173,9 @@ class SQLStorage(BaseStorage):
         """One read transaction (deferred on SQLite: it never waits for writers in WAL mode)."""
         return self._transaction("DEFERRED")
 
-    def _write(self) -> Any:
+    def _write(self, durable: bool = True) -> Any:
         """One atomic write transaction (see ``connections.RawConnections.write``)."""
-        return self._connections.write()
+        return self._connections.write(durable)
 
     def _init_schema(self) -> None:
         with self._transaction("IMMEDIATE") as conn:
@@ -353,7 +355,7 @@ class SQLStorage(BaseStorage):
         return self.get_trial(waiting_id)
 
     def heartbeat(self, trial_id: int) -> None:
-        with self._write() as cursor:
+        with self._write(durable=False) as cursor:
             updated = cursor.run(self._sql.heartbeat, trial_id=trial_id,
                                  running=int(TrialState.RUNNING), now=time.time()).rowcount
             if not updated:
@@ -420,7 +422,7 @@ class SQLStorage(BaseStorage):
     def set_trial_param(self, trial_id: int, name: str, internal_value: float,
                         distribution: Distribution) -> None:
         try:
-            with self._write() as cursor:
+            with self._write(durable=False) as cursor:
                 inserted = cursor.run(self._sql.insert_param, trial_id=trial_id, name=name,
                                       value=float(internal_value),
                                       distribution_json=distribution.to_json(),
@@ -449,7 +451,7 @@ class SQLStorage(BaseStorage):
 
     def set_trial_intermediate_value(self, trial_id: int, step: int,
                                      value: "float | tuple[float, ...]") -> bool:
-        with self._write() as cursor:
+        with self._write(durable=False) as cursor:
             self._check_running(cursor, trial_id)
             if cursor.run(self._sql.intermediate_exists, trial_id=trial_id,
                           step=step).one_or_none() is not None:
@@ -461,7 +463,7 @@ class SQLStorage(BaseStorage):
 
     def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None:
         text = _to_json(key, value)
-        with self._write() as cursor:
+        with self._write(durable=False) as cursor:
             self._check_running(cursor, trial_id)
             cursor.run(self._sql.delete_trial_attr, trial_id=trial_id, system=int(system), key=key)
             cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=int(system), key=key,

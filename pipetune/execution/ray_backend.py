@@ -1,0 +1,266 @@
+"""``Study.optimize(..., backend="ray")``: each trial's objective runs as a Ray task.
+
+The driver keeps the study's ask/tell in this process; a task re-opens the study from its
+storage URL, wraps the claimed trial and runs the objective there, so suggestions, reports and
+pruning decisions go through the shared storage exactly as they would in a ``pipetune worker``.
+That is why the study needs a storage every Ray node can reach (a SQLite file on one machine,
+PostgreSQL, or a ``pipetune server``), never memory.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pipetune._imports import require
+from pipetune.datatypes import FrozenTrial
+from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError, TrialPruned
+
+if TYPE_CHECKING:
+    from pipetune.execution.optimize import _Run
+    from pipetune.storage.base import BaseStorage
+    from pipetune.trial import Trial
+
+logger = logging.getLogger("pipetune")
+
+_LOCK_TYPE = type(threading.Lock())
+_RLOCK_TYPE = type(threading.RLock())
+_KNOWN_RESOURCES = ("cpu", "gpu")
+
+
+def check_resources(resources_per_trial: Any) -> dict[str, float]:
+    """Validates ``resources_per_trial`` ({"cpu": 1, "gpu": 0} by default)."""
+    if resources_per_trial is None:
+        return {"cpu": 1.0, "gpu": 0.0}
+    if not isinstance(resources_per_trial, dict) or \
+            any(key not in _KNOWN_RESOURCES for key in resources_per_trial):
+        raise InvalidArgumentError(
+            "The 'resources_per_trial' argument of Study.optimize must be a dict with keys "
+            f"'cpu' and/or 'gpu', such as {{'cpu': 1, 'gpu': 0}}. Got {resources_per_trial!r}.")
+    resources = {"cpu": 1.0, "gpu": 0.0}
+    for key, value in resources_per_trial.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+                or math.isinf(value):
+            raise InvalidArgumentError(
+                f"resources_per_trial[{key!r}] of Study.optimize must be a number >= 0. "
+                f"Got {value!r}.")
+        resources[key] = float(value)
+    return resources
+
+
+def storage_reference(storage: "BaseStorage") -> Any:
+    """What a Ray task needs to re-open ``storage``: its full URL (password included, which
+    the storage's display URL hides) or, for a remote storage, the picklable object itself."""
+    from pipetune.storage.remote import RemoteStorage
+    from pipetune.storage.sql import SQLStorage
+
+    if isinstance(storage, RemoteStorage):
+        return storage
+    if isinstance(storage, SQLStorage):
+        url = storage._engine.url
+        if url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:"):
+            return url.render_as_string(hide_password=False)
+    raise InvalidArgumentError(
+        "Study.optimize(backend='ray') runs trials in other processes, which cannot see an "
+        f"in-memory storage ({type(storage).__name__}). Create the study in a storage they "
+        "can reach: storage='sqlite:///study.db' (one machine), 'postgresql://...' or "
+        "'http://host:8080' (a pipetune server).")
+
+
+class _LockFreePickler:
+    """Pickles samplers and pruners, whose locks cannot travel: each lock arrives as a new one."""
+
+    @staticmethod
+    def dumps(obj: Any) -> bytes:
+        cloudpickle = require("ray.cloudpickle", "ray")
+
+        class Pickler(cloudpickle.Pickler):
+            def reducer_override(self, value: Any) -> Any:
+                if type(value) is _LOCK_TYPE:
+                    return threading.Lock, ()
+                if type(value) is _RLOCK_TYPE:
+                    return threading.RLock, ()
+                return super().reducer_override(value)
+
+        buffer = io.BytesIO()
+        Pickler(buffer).dump(obj)
+        return buffer.getvalue()
+
+
+def _portable_error(error: BaseException) -> BaseException:
+    """``error`` if it survives pickling, else a RuntimeError with its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def _run_in_task(storage: Any, study_name: str, trial_id: int, tools: bytes,
+                 func: Callable[["Trial"], Any]) -> tuple[str, Any, str | None]:
+    """The body of one Ray task: returns ("ok", value, None), ("pruned", None, None) or
+    ("error", exception, traceback text). Exceptions travel as values so the driver sees the
+    objective's own error rather than Ray's wrapper."""
+    import pickle
+
+    from pipetune.study import Study
+    from pipetune.trial import Trial
+
+    sampler, pruner = pickle.loads(tools)
+    study = Study(study_name, storage, sampler=sampler, pruner=pruner)
+    trial = Trial(study, study._storage.get_trial(trial_id))
+    try:
+        return "ok", func(trial), None
+    except TrialPruned:
+        return "pruned", None, None
+    except Exception as error:
+        return "error", _portable_error(error), traceback.format_exc()
+
+
+# A one-machine Ray needs no open ports: unless the first variable is 0 when ``ray`` is first
+# imported, Ray 2.x binds its listeners to every interface even when told 127.0.0.1. The
+# second keeps Ray from sending usage statistics. The caller's environment may override both.
+_LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _will_start_local_ray() -> bool:
+    if os.environ.get("RAY_ADDRESS"):
+        return False
+    ray = sys.modules.get("ray")
+    return ray is None or not ray.is_initialized()
+
+
+def _connect(n_jobs: int, resources: dict[str, float]) -> tuple[Any, bool]:
+    """Joins the running Ray (or the one at $RAY_ADDRESS), else starts a local one bound to
+    127.0.0.1; returns ``ray`` and whether this call started it (and so must shut it down)."""
+    if not _will_start_local_ray():
+        ray = require("ray", "ray")
+        if not ray.is_initialized():
+            ray.init(address=os.environ["RAY_ADDRESS"])
+        return ray, False
+    added = [key for key in _LOCAL_RAY_ENV if key not in os.environ]
+    os.environ.update({key: _LOCAL_RAY_ENV[key] for key in added})
+    try:
+        ray = require("ray", "ray")
+        if n_jobs == -1:
+            num_cpus = os.cpu_count() or 1
+        else:
+            num_cpus = max(1, math.ceil(n_jobs * resources["cpu"]))
+        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 configure_logging=False)
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+    return ray, True
+
+
+def run_ray(run: "_Run", func: Callable[["Trial"], Any], n_jobs: int,
+            catch: tuple[type[BaseException], ...], callbacks: list,
+            resources_per_trial: Any) -> None:
+    """Runs the trials of ``run`` as Ray tasks, up to ``n_jobs`` at once (-1: as many as the
+    cluster's CPUs hold), telling each result to the study as it arrives."""
+    study = run.study
+    resources = check_resources(resources_per_trial)
+    reference = storage_reference(study._storage)
+    ray, started_here = _connect(n_jobs, resources)
+    tools = _LockFreePickler.dumps((study.sampler, study.pruner))
+    try:
+        if n_jobs == -1:
+            cluster_cpus = ray.cluster_resources().get("CPU", 1)
+            n_jobs = max(1, int(cluster_cpus // resources["cpu"]) if resources["cpu"] else 1)
+        task = ray.remote(_run_in_task).options(
+            num_cpus=resources["cpu"], num_gpus=resources["gpu"], max_retries=0)
+        func_ref = ray.put(func)
+        _drive(ray, run, task, func_ref, reference, tools, n_jobs, catch, callbacks)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _drive(ray: Any, run: "_Run", task: Any, func_ref: Any, reference: Any, tools: bytes,
+           n_jobs: int, catch: tuple, callbacks: list) -> None:
+    study = run.study
+    pending: dict[Any, "Trial"] = {}
+    first_error: BaseException | None = None
+    try:
+        while True:
+            while first_error is None and len(pending) < n_jobs and run.take_slot():
+                trial = _ask(study)
+                if trial is None:
+                    break
+                with run.lock:
+                    run.running[trial._trial_id] = trial
+                ref = task.remote(reference, study.study_name, trial._trial_id, tools, func_ref)
+                pending[ref] = trial
+            if not pending:
+                break
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                frozen, error = _finish(ray, study, pending.pop(ref), ref, catch)
+                run.finished(frozen)
+                for callback in callbacks:
+                    callback(study, frozen)
+                if error is not None and first_error is None:
+                    first_error = error  # let the tasks in flight finish, start no more
+                    study.stop()
+    except KeyboardInterrupt as interrupt:
+        study.stop()
+        for ref, trial in pending.items():
+            ray.cancel(ref, force=True)
+            study._fail(trial, interrupt)
+        raise
+    if first_error is not None:
+        raise first_error
+
+
+def _ask(study: Any) -> "Trial | None":
+    """The next claimed trial, or None (stopping the run) when the study has nothing to give."""
+    if study.sampler.is_exhausted(study._history):
+        study.stop()
+        return None
+    try:
+        trial = study._ask(max_trials=study._max_trials)
+    except SearchSpaceExhaustedError as error:
+        logger.info("Stopping: %s", error)
+        study.stop()
+        return None
+    if trial is None:
+        logger.info("Stopping: study %r has its max_trials trials.", study.study_name)
+        study.stop()
+    return trial
+
+
+def _finish(ray: Any, study: Any, trial: "Trial", ref: Any,
+            catch: tuple) -> tuple[FrozenTrial, BaseException | None]:
+    """Tells the study how the task of ``trial`` ended; returns the finished trial and the
+    error the run must raise, if any."""
+    from pipetune.datatypes import TrialState
+    from pipetune.trial import Trial
+
+    try:
+        outcome, payload, trace = ray.get(ref)
+    except Exception as error:  # the task itself died: worker crash, cancelled, node lost
+        outcome, payload, trace = "error", error, None
+    # The task suggested and reported through storage: tell from the stored record.
+    stored = Trial(study, study._storage.get_trial(trial._trial_id))
+    if outcome == "ok":
+        return study.tell(stored, payload, skip_if_finished=True), None
+    if outcome == "pruned":
+        return study.tell(stored, state=TrialState.PRUNED, skip_if_finished=True), None
+    trace = trace or "".join(traceback.format_exception(payload))
+    study._record_failure(stored, f"{type(payload).__name__}: {payload}", trace)
+    frozen = study.tell(stored, state=TrialState.FAIL, skip_if_finished=True)
+    if isinstance(payload, catch):
+        logger.warning("Trial %d failed with %s: %s", trial.number, type(payload).__name__,
+                       payload)
+        return frozen, None
+    return frozen, payload
