@@ -271,16 +271,24 @@ def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
         out.write(f"{label} {trial['number']}: value {value}, params {params}\n")
 
 
+def load_objective(spec: str) -> Callable[..., Any] | None:
+    """``import_objective`` for a command: when the module's own code raises on import, prints
+    its traceback and a line saying so, and returns None (the command then exits 1)."""
+    try:
+        return import_objective(spec)
+    except PipetuneError:
+        raise
+    except Exception:  # noqa: BLE001 - the module's own code raised while imported
+        traceback.print_exc()
+        sys.stderr.write(f"error: importing the module of --objective {spec!r} raised the "
+                         "error above; fix the module.\n")
+        return None
+
+
 def _cmd_optimize(args: argparse.Namespace) -> int:
     with _working_folder_importable():
-        try:
-            func = import_objective(args.objective)
-        except PipetuneError:
-            raise
-        except Exception:  # noqa: BLE001 - the module's own code raised while imported
-            traceback.print_exc()
-            sys.stderr.write(f"error: importing the module of --objective {args.objective!r} "
-                             "raised the error above; fix the module.\n")
+        func = load_objective(args.objective)
+        if func is None:
             return EXIT_FAILED
         study = _open_study(args)
         catching = args.max_failed_in_a_row is not None

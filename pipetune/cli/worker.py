@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import traceback
 from typing import Any
 
 import pipetune
@@ -21,10 +20,10 @@ from pipetune.cli.optimize import (
     _make_sampler,
     _positive_int,
     _working_folder_importable,
-    import_objective,
+    load_objective,
 )
 from pipetune.cli.output import EXIT_FAILED
-from pipetune.errors import InvalidArgumentError, PipetuneError, StudyNotFoundError
+from pipetune.errors import InvalidArgumentError, StudyNotFoundError
 from pipetune.execution.worker import (
     EXIT_DONE,
     EXIT_STOPPED_TRIALS_FAILED,
@@ -78,15 +77,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         if args.config is not None:
             study, func, config = _open_from_config(args)
         else:
-            try:
-                func = import_objective(args.objective)
-            except PipetuneError:
-                raise
-            except Exception:  # noqa: BLE001 - the module's own code raised while imported
-                traceback.print_exc()
-                sys.stderr.write(f"error: importing the module of --objective "
-                                 f"{args.objective!r} raised the error above; fix the "
-                                 "module.\n")
+            func = load_objective(args.objective)
+            if func is None:
                 return EXIT_FAILED
             sampler, pruner = _make_sampler(args.sampler, args.seed), _make_pruner(args.pruner)
             study = retry_storage(
