@@ -83,6 +83,7 @@ class RawConnections:
         self._relaxed_commit_sql = relaxed_commit_sql
         self._serialize = serialize
         self._idle: list[Any] = []
+        self._relaxed_idle: list[Any] = []  # autocommit connections (PostgreSQL), run_single
         self._all: list[Any] = []
         self._lock = threading.Lock()
         dbapi = engine.dialect.loaded_dbapi
@@ -158,8 +159,60 @@ class RawConnections:
             if self._serialize is not None:
                 self._serialize.release()
 
+    def run_single(self, statement: Statement, **values: Any) -> int:
+        """Runs one statement as its own transaction and returns its row count.
+
+        On PostgreSQL this is the cheap path for what a running trial records on its way:
+        autocommit on a connection with ``synchronous_commit = off`` costs one round trip
+        (about 150 us here) instead of four with BEGIN, SET LOCAL and COMMIT (about 350 us);
+        a server crash may lose the write, never corrupt anything. Elsewhere it is ``write``.
+        """
+        if self._relaxed_commit_sql is None:
+            with self.write(durable=False) as cursor:
+                return cursor.run(statement, **values).rowcount
+        connection = self._acquire_relaxed()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(statement.sql, statement.params(values))
+                rowcount = cursor.rowcount
+            finally:
+                cursor.close()
+        except self._integrity_error as error:
+            self._release_relaxed(connection)
+            raise Conflict(str(error)) from error
+        except self._database_error as error:
+            self._discard(connection)
+            raise StorageError(f"The storage {self._url} failed: {error}") from error
+        except BaseException:
+            self._release_relaxed(connection)
+            raise
+        self._release_relaxed(connection)
+        return rowcount
+
+    def _acquire_relaxed(self) -> Any:
+        with self._lock:
+            if self._relaxed_idle:
+                return self._relaxed_idle.pop()
+        try:
+            connection = self._engine.raw_connection()
+            connection.dbapi_connection.autocommit = True
+            cursor = connection.cursor()
+            cursor.execute("SET synchronous_commit TO OFF")
+            cursor.close()
+        except DBAPIError as error:
+            raise StorageError(f"The storage {self._url} failed: {error.orig}") from error
+        with self._lock:
+            self._all.append(connection)
+        return connection
+
+    def _release_relaxed(self, connection: Any) -> None:
+        with self._lock:
+            self._relaxed_idle.append(connection)
+
     def close(self) -> None:
         with self._lock:
             connections, self._all, self._idle = self._all, [], []
+            self._relaxed_idle = []
         for connection in connections:
             connection.close()

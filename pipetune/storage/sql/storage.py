@@ -422,12 +422,13 @@ class SQLStorage(BaseStorage):
     def set_trial_param(self, trial_id: int, name: str, internal_value: float,
                         distribution: Distribution) -> None:
         try:
-            with self._write(durable=False) as cursor:
-                inserted = cursor.run(self._sql.insert_param, trial_id=trial_id, name=name,
-                                      value=float(internal_value),
-                                      distribution_json=distribution.to_json(),
-                                      **_UNFINISHED).rowcount
-                if inserted == 0:  # the trial is missing or finished: say which
+            # One guarded statement: it inserts only while the trial is unfinished.
+            inserted = self._connections.run_single(
+                self._sql.insert_param, trial_id=trial_id, name=name,
+                value=float(internal_value), distribution_json=distribution.to_json(),
+                **_UNFINISHED)
+            if inserted == 0:  # the trial is missing or finished: say which
+                with self._write() as cursor:
                     self._check_running(cursor, trial_id)
         except Conflict:
             raise ParamConflictError(
