@@ -7,7 +7,11 @@ import math
 import pytest
 
 import pipetune
-from pipetune.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from pipetune.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from pipetune.errors import InvalidArgumentError, InvalidDistributionError
 from pipetune.samplers import RandomSampler
 from pipetune.space import ParamSpec, SearchSpace

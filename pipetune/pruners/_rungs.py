@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from pipetune._best import crowding_distance, dominates, pareto_ranks
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.errors import InvalidArgumentError
 
@@ -124,97 +125,6 @@ def value_reaching(steps: Sequence[int], values: dict[int, Any], resource: int) 
 
 
 # -- ranking -------------------------------------------------------------------------------------
-
-
-def crowding_distance(points: np.ndarray) -> np.ndarray:
-    """NSGA-II crowding distance (Deb et al. 2002) of each row among ``points`` (losses): how
-    much room it has on the front; the extremes of every objective get infinity."""
-    n, m = points.shape
-    distance = np.zeros(n)
-    if n <= 2:
-        return np.full(n, np.inf)
-    with np.errstate(invalid="ignore", over="ignore"):
-        for j in range(m):
-            order = np.argsort(points[:, j], kind="stable")
-            column = points[order, j]
-            distance[order[0]] = distance[order[-1]] = np.inf
-            span = column[-1] - column[0]
-            if not np.isfinite(span) or span <= 0:
-                continue
-            gaps = np.nan_to_num((column[2:] - column[:-2]) / span, nan=0.0)
-            distance[order[1:-1]] += gaps
-    return distance
-
-
-def dominates(rows: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """``out[i, j]``: row ``i`` of ``rows`` dominates row ``j`` of ``points`` (no worse in every
-    loss, better in one)."""
-    no_worse = np.ones((len(rows), len(points)), dtype=bool)
-    better = np.zeros((len(rows), len(points)), dtype=bool)
-    for j in range(points.shape[1]):  # one 2-D comparison per objective: faster than 3-D
-        a, b = rows[:, j, None], points[None, :, j]
-        no_worse &= a <= b
-        better |= a < b
-    return no_worse & better
-
-
-def pareto_ranks(points: np.ndarray, until: int | None = None) -> np.ndarray:
-    """The front of each row of ``points`` (losses) under non-dominated sorting: 0 for rows
-    nothing dominates, 1 for rows only front 0 dominates, and so on. With ``until``, sorting
-    may stop once that row is ranked; rows left unranked get -1."""
-    if points.shape[1] == 2:
-        return _pareto_ranks_2d(points)
-    n = len(points)
-    chunk = max(1, (1 << 22) // max(1, n * points.shape[1]))  # bounds memory to a few MB
-
-    def dominated_counts(rows: np.ndarray) -> np.ndarray:
-        counts = np.zeros(n, dtype=np.int64)
-        for start in range(0, len(rows), chunk):
-            counts += dominates(points[rows[start:start + chunk]], points).sum(axis=0)
-        return counts
-
-    # Peel fronts: a row joins the next front once every row dominating it is ranked. Only
-    # the rows of each new front are compared with all others, so memory stays O(n).
-    counts = dominated_counts(np.arange(n))
-    ranks = np.full(n, -1, dtype=np.int64)
-    front = np.flatnonzero(counts == 0)
-    rank = 0
-    while len(front):
-        ranks[front] = rank
-        if until is not None and ranks[until] >= 0:
-            break
-        counts -= dominated_counts(front)
-        counts[front] = -1
-        front = np.flatnonzero(counts == 0)
-        rank += 1
-    return ranks
-
-
-def _pareto_ranks_2d(points: np.ndarray) -> np.ndarray:
-    """Non-dominated sorting of two losses in O(n log n) (Jensen 2003): rows taken in
-    lexicographic order can only be dominated by rows taken before them, so each goes to the
-    first front none of whose members dominates it, found by binary search (if front i+1
-    dominates a row, so does front i)."""
-    x, y = points[:, 0], points[:, 1]
-    ranks = np.empty(len(points), dtype=np.int64)
-    lowest_y: list[float] = []  # per front: its smallest second loss (the last row added) ...
-    its_x: list[float] = []  # ... and that row's first loss
-    for row in np.lexsort((y, x)).tolist():
-        xr, yr = float(x[row]), float(y[row])
-        low, high = 0, len(lowest_y)
-        while low < high:  # first front not dominating the row
-            mid = (low + high) // 2
-            if lowest_y[mid] < yr or (lowest_y[mid] == yr and its_x[mid] < xr):
-                low = mid + 1
-            else:
-                high = mid
-        if low == len(lowest_y):
-            lowest_y.append(yr)
-            its_x.append(xr)
-        else:
-            lowest_y[low], its_x[low] = yr, xr
-        ranks[row] = low
-    return ranks
 
 
 def in_top_by_pareto_rank(points: np.ndarray, numbers_: np.ndarray, me: int, k: int) -> bool:

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 import pipetune
-from pipetune._best import is_pareto_efficient
+from pipetune._best import is_pareto_efficient, pareto_ranks
 from pipetune.errors import InvalidArgumentError
 from pipetune.pruners import HyperbandPruner, SuccessiveHalvingPruner
-from pipetune.pruners._rungs import pareto_ranks
 
 ASHA = {"min_resource": 1, "reduction_factor": 3}  # rungs at steps 1, 3, 9, 27
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipetune._best import is_pareto_efficient
+from pipetune._best import crowding_distance, pareto_ranks
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import CategoricalDistribution, Distribution
 
@@ -126,26 +126,11 @@ def _multi_objective_order(losses: np.ndarray, state: np.ndarray) -> np.ndarray:
     crowding distance, most isolated first (NSGA-II, Deb et al. 2002), so the good set spreads
     along the front."""
     rows = np.arange(len(losses))
-    remaining = rows[state == 0]
+    complete = rows[state == 0]
+    ranks = pareto_ranks(losses[complete])
     order: list[np.ndarray] = []
-    while len(remaining):
-        front_mask = is_pareto_efficient(losses[remaining])
-        front = remaining[front_mask]
-        order.append(front[np.argsort(-_crowding(losses[front]), kind="stable")])
-        remaining = remaining[~front_mask]
+    for rank in range(int(ranks.max()) + 1 if len(ranks) else 0):
+        front = complete[ranks == rank]
+        order.append(front[np.argsort(-crowding_distance(losses[front]), kind="stable")])
     order.append(rows[state != 0])
     return np.concatenate(order).astype(int)
-
-
-def _crowding(front: np.ndarray) -> np.ndarray:
-    n, m = front.shape
-    distance = np.zeros(n)
-    if n <= 2:
-        return np.full(n, np.inf)
-    for j in range(m):
-        idx = np.argsort(front[:, j])
-        span = front[idx[-1], j] - front[idx[0], j]
-        distance[idx[0]] = distance[idx[-1]] = np.inf
-        if span > 0:
-            distance[idx[1:-1]] += (front[idx[2:], j] - front[idx[:-2], j]) / span
-    return distance
