@@ -202,17 +202,12 @@ class Trial:
             raise InvalidArgumentError(
                 f"The 'value' argument of Trial.report must be {expected}. Got {value!r}."
             )
-        floats = []
-        for each in values:
-            if hasattr(each, "item") and getattr(each, "ndim", 1) == 0:  # numpy / torch scalar
-                each = each.item()
-            if isinstance(each, bool) or not isinstance(each, numbers.Real):
-                expected = ("a number (the study has one objective)" if n_objectives == 1
-                            else "numbers")
-                raise InvalidArgumentError(
-                    f"The 'value' argument of Trial.report must be {expected}. Got {value!r}."
-                )
-            floats.append(float(each))
+        floats = [_as_float(each) for each in values]
+        if None in floats:
+            expected = "a number (the study has one objective)" if n_objectives == 1 else "numbers"
+            raise InvalidArgumentError(
+                f"The 'value' argument of Trial.report must be {expected}. Got {value!r}."
+            )
         return floats[0] if n_objectives == 1 else tuple(floats)
 
     def should_prune(self) -> bool:
@@ -251,12 +246,21 @@ def check_values(values: Any, n_objectives: int) -> tuple[tuple[float, ...] | No
                       f"{n_objectives} objective(s).")
     floats = []
     for value in values:
-        if hasattr(value, "item"):
-            value = value.item()
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        number = _as_float(value)
+        if number is None:
             return None, (f"The objective returned {value!r} ({type(value).__name__}); it must "
                           "return a number.")
-        if math.isnan(value):
+        if math.isnan(number):
             return None, "The objective returned NaN."
-        floats.append(float(value))
+        floats.append(number)
     return tuple(floats), None
+
+
+def _as_float(value: Any) -> float | None:
+    """A real number (numpy and torch scalars included) as a float; None for anything else,
+    bools too."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
