@@ -332,6 +332,17 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
 
 
+def add_sampler_and_pruner_options(parser: Any, applies: str = "") -> None:
+    """``--sampler``, ``--seed`` and ``--pruner`` (built by _make_sampler / _make_pruner);
+    ``applies`` says when they apply, e.g. ", with --objective"."""
+    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+                        help=f"how params are proposed{applies} (default: tpe)")
+    parser.add_argument("--seed", type=int, metavar="S", help="seed of the sampler")
+    parser.add_argument("--pruner", choices=PRUNERS, default="none",
+                        help=f"how trials reporting intermediate values stop early{applies} "
+                             "(default: none)")
+
+
 def _add_optimize_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study name (created if it does not exist)")
     parser.add_argument("--objective", required=True, metavar="MODULE:FUNCTION",
@@ -352,12 +363,7 @@ def _add_optimize_options(parser: argparse.ArgumentParser) -> None:
     search = parser.add_argument_group("search")
     search.add_argument("--direction", choices=("minimize", "maximize"),
                         help="for a new study (default: minimize; an existing study keeps its own)")
-    search.add_argument("--sampler", choices=SAMPLERS, default="tpe",
-                        help="how params are proposed (default: tpe)")
-    search.add_argument("--seed", type=int, metavar="S", help="seed of the sampler")
-    search.add_argument("--pruner", choices=PRUNERS, default="none",
-                        help="how trials that report intermediate values are stopped early "
-                             "(default: none)")
+    add_sampler_and_pruner_options(search)
     search.add_argument("--n-jobs", type=_jobs_type, default=1, metavar="K",
                         help="trials run at once in threads (-1: one per CPU; default: 1)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -13,13 +13,12 @@ from typing import Any
 
 import pipetune
 from pipetune.cli.optimize import (
-    PRUNERS,
-    SAMPLERS,
     _arg_type,
     _make_pruner,
     _make_sampler,
     _positive_int,
     _working_folder_importable,
+    add_sampler_and_pruner_options,
     load_objective,
 )
 from pipetune.cli.output import EXIT_FAILED
@@ -128,9 +127,4 @@ def _add_worker_options(parser: argparse.ArgumentParser) -> None:
                         metavar="SECONDS",
                         help="how long an unreachable storage is retried, with backoff, before "
                              "the worker gives up (default: 60)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe",
-                        help="how params are proposed, with --objective (default: tpe)")
-    parser.add_argument("--seed", type=int, metavar="S", help="seed of the sampler")
-    parser.add_argument("--pruner", choices=PRUNERS, default="none",
-                        help="how trials reporting intermediate values stop early, with "
-                             "--objective (default: none)")
+    add_sampler_and_pruner_options(parser, applies=", with --objective")
