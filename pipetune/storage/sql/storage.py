@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import math
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
@@ -74,6 +75,24 @@ def _objective_values(by_objective: dict[int, float]) -> "float | tuple[float, .
 
 def _datetime(timestamp: float | None) -> dt.datetime | None:
     return None if timestamp is None else dt.datetime.fromtimestamp(timestamp)
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Puts the database in WAL mode. Switching needs an exclusive lock and SQLite answers
+    "database is locked" at once, without the busy handler, when another connection holds the
+    file at that moment (several processes or threads opening a new database together): retry
+    until the busy timeout. Once the file is in WAL mode the switch is a no-op."""
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 class SQLStorage(BaseStorage):
@@ -143,7 +162,7 @@ class SQLStorage(BaseStorage):
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.close()
