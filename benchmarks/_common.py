@@ -121,10 +121,36 @@ def _optuna_tpe_univariate(seed: int) -> Any:
     return optuna.samplers.TPESampler(seed=seed, multivariate=False)  # Optuna 4's default
 
 
+def _pipetune_gp(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.GPSampler(seed=seed)
+
+
+def _optuna_gp(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.GPSampler(seed=seed)  # needs torch
+
+
+def _pipetune_cmaes(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.CmaEsSampler(seed=seed)
+
+
+def _optuna_cmaes(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.CmaEsSampler(seed=seed)  # needs cmaes
+
+
 SAMPLERS: dict[str, dict[str, SamplerFactory]] = {
     "random": {"pipetune": _pipetune_random, "optuna": _optuna_random},
     "tpe": {"pipetune": _pipetune_tpe, "optuna": _optuna_tpe},
     "tpe-univariate": {"pipetune": _pipetune_tpe, "optuna": _optuna_tpe_univariate},
+    "gp": {"pipetune": _pipetune_gp, "optuna": _optuna_gp},
+    "cmaes": {"pipetune": _pipetune_cmaes, "optuna": _optuna_cmaes},
     # TODO(hyperopt): add "hyperopt": factory returning hyperopt.rand.suggest / tpe.suggest,
     # with a Library entry below whose run() calls fmin over a translation of SPACE.
 }

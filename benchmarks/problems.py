@@ -177,15 +177,25 @@ def hartmann6(params: Mapping[str, Any]) -> float:
                          * np.exp(-np.sum(_HARTMANN_A * (x - _HARTMANN_P) ** 2, axis=1))))
 
 
-def rosenbrock10(params: Mapping[str, Any]) -> float:
-    x = _vector(params, "x", 10)
-    return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+def _rosenbrock(n: int) -> Callable[[Mapping[str, Any]], float]:
+    def rosenbrock(params: Mapping[str, Any]) -> float:
+        x = _vector(params, "x", n)
+        return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+
+    return rosenbrock
 
 
-def ackley10(params: Mapping[str, Any]) -> float:
-    x = _vector(params, "x", 10)
-    return float(-20.0 * math.exp(-0.2 * math.sqrt(np.mean(x ** 2)))
-                 - math.exp(np.mean(np.cos(2 * math.pi * x))) + 20.0 + math.e)
+def _ackley(n: int) -> Callable[[Mapping[str, Any]], float]:
+    def ackley(params: Mapping[str, Any]) -> float:
+        x = _vector(params, "x", n)
+        return float(-20.0 * math.exp(-0.2 * math.sqrt(np.mean(x ** 2)))
+                     - math.exp(np.mean(np.cos(2 * math.pi * x))) + 20.0 + math.e)
+
+    return ackley
+
+
+rosenbrock10, rosenbrock5 = _rosenbrock(10), _rosenbrock(5)
+ackley10, ackley5 = _ackley(10), _ackley(5)
 
 
 def styblinski_tang8(params: Mapping[str, Any]) -> float:
@@ -272,6 +282,10 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
             rosenbrock10, 0.0, 200),
     Problem("ackley10", "Ackley 10D on [-32.768,32.768]^10",
             _floats("x", 10, -32.768, 32.768), ackley10, 0.0, 200),
+    Problem("rosenbrock5", "Rosenbrock 5D on [-5,10]^5", _floats("x", 5, -5.0, 10.0),
+            rosenbrock5, 0.0, 100),
+    Problem("ackley5", "Ackley 5D on [-32.768,32.768]^5",
+            _floats("x", 5, -32.768, 32.768), ackley5, 0.0, 100),
     Problem("styblinski8", "Styblinski-Tang 8D on [-5,5]^8", _floats("x", 8, -5.0, 5.0),
             styblinski_tang8, 8 * _STYBLINSKI_TANG_MIN_1D, 100),
     Problem("mixed", "categorical(4) x int x log float x float, interacting",

@@ -32,7 +32,7 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
+from dataclasses import asdict, dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -182,6 +182,37 @@ def _optuna_tpe_univariate(seed: int) -> Any:
         return optuna.samplers.TPESampler(seed=seed, multivariate=False)
 
 
+def _pipetune_gp(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.GPSampler(seed=seed)
+
+
+def _pipetune_cmaes(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.CmaEsSampler(seed=seed)
+
+
+def _pipetune_auto(seed: int) -> Any:
+    import pipetune
+
+    return pipetune.samplers.AutoSampler(seed=seed)
+
+
+def _optuna_gp(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.GPSampler(seed=seed)  # needs torch
+
+
+def _optuna_cmaes(seed: int) -> Any:
+    import optuna
+
+    # Optuna's CMA-ES needs the cmaes package; it samples categorical params at random.
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
 def _run_hyperopt(seed: int, evaluator: _Evaluator, n_trials: int, clock: SamplerClock) -> None:
     import hyperopt
 
@@ -213,8 +244,22 @@ METHODS: dict[str, Runner] = {
     # Opt-in (not in the default --methods): Optuna 5's default TPE is already multivariate,
     # this is its one-param-at-a-time TPE, the default of Optuna 4 and earlier.
     "optuna-tpe-uni": _define_by_run("optuna", _optuna_tpe_univariate),
+    # Opt-in: the GP and CMA-ES samplers side by side (--methods, or --suite gp).
+    "pipetune-gp": _define_by_run("pipetune", _pipetune_gp),
+    "optuna-gp": _define_by_run("optuna", _optuna_gp),
+    "pipetune-cmaes": _define_by_run("pipetune", _pipetune_cmaes),
+    "optuna-cmaes": _define_by_run("optuna", _optuna_cmaes),
+    "pipetune-auto": _define_by_run("pipetune", _pipetune_auto),
 }
 DEFAULT_METHODS = ("pipetune-tpe", "optuna-tpe", "optuna-tpe-mv", "hyperopt-tpe", "random")
+DEFAULT_PROBLEMS = ("branin", "hartmann6", "rosenbrock10", "ackley10", "styblinski8", "mixed",
+                    "conditional", "svm-cancer")
+# --suite gp: the GP and CMA-ES samplers against Optuna's, pipetune's TPE and random search.
+GP_PROBLEMS = ("branin", "hartmann6", "rosenbrock5", "ackley5", "mixed", "svm-cancer")
+GP_METHODS = ("pipetune-gp", "optuna-gp", "pipetune-cmaes", "optuna-cmaes", "pipetune-tpe",
+              "random")
+GP_CONTINUOUS = ("branin", "hartmann6", "rosenbrock5", "ackley5")  # where GP must beat TPE
+GP_WIN_TARGET = (4, 6)  # pipetune GP beats Optuna's GP on at least 4 of 6 problems
 
 
 def prepare_process() -> None:
@@ -224,6 +269,11 @@ def prepare_process() -> None:
     import optuna  # noqa: F401
 
     import pipetune  # noqa: F401
+
+    try:
+        import torch  # noqa: F401  (Optuna's GPSampler imports it on first use)
+    except ImportError:
+        pass
 
     quiet_logging()
     logging.getLogger("hyperopt").setLevel(logging.WARNING)
@@ -355,6 +405,24 @@ def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str])
     return _verdicts(cells, problems, mean_rank)
 
 
+def report_budgets(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str],
+                   at: str | None) -> bool:
+    """``report`` at each budget of ``at`` (runs cut to their first K trials), then at the
+    full budget."""
+    passed = True
+    for budget in sorted(int(k) for k in at.split(",")) if at else ():
+        print(f"\n# after the first {budget} trials (times per trial: the full runs' means)")
+        cut = [replace(r, n_trials=min(budget, r.n_trials), values=r.values[:budget],
+                       sampler_s=r.sampler_s * len(r.values[:budget]) / max(1, len(r.values)),
+                       objective_s=r.objective_s * len(r.values[:budget]) / max(1, len(r.values)),
+                       wall_s=r.wall_s * len(r.values[:budget]) / max(1, len(r.values)))
+               for r in runs]
+        passed &= report(cut, problems, methods)
+    if at:
+        print("\n# after all trials")
+    return report(runs, problems, methods) and passed
+
+
 def _print_errors(runs: Sequence[Run]) -> None:
     crashed = [r for r in runs if r.error is not None]
     if not crashed:
@@ -394,6 +462,24 @@ def _verdicts(cells: dict[str, dict[str, Cell]], problems: list[str],
               f"{WIN_TARGET[0]} of {WIN_TARGET[1]}{scaled}. Won: {', '.join(wins) or 'none'}")
     else:
         print("[skip] pipetune TPE vs Optuna's default TPE: needs both methods")
+    if "pipetune-gp" in mean_rank and "optuna-gp" in mean_rank:
+        wins = [p for p in problems
+                if cells[p]["pipetune-gp"].median < cells[p]["optuna-gp"].median]
+        need = math.ceil(GP_WIN_TARGET[0] / GP_WIN_TARGET[1] * len(problems))
+        ok = len(wins) >= need
+        passed &= ok
+        print(f"[{'PASS' if ok else 'FAIL'}] pipetune GP has a lower median regret than "
+              f"Optuna's GP on {len(wins)} of {len(problems)} problems; target >= {need}. "
+              f"Won: {', '.join(wins) or 'none'}")
+    continuous = [p for p in problems if p in GP_CONTINUOUS]
+    if "pipetune-gp" in mean_rank and PIPETUNE in mean_rank and continuous:
+        wins = [p for p in continuous
+                if cells[p]["pipetune-gp"].median < cells[p][PIPETUNE].median]
+        ok = len(wins) == len(continuous)
+        passed &= ok
+        print(f"[{'PASS' if ok else 'FAIL'}] pipetune GP has a lower median regret than "
+              f"pipetune TPE on the low-dimensional continuous problems: {len(wins)} of "
+              f"{len(continuous)} ({', '.join(wins) or 'none'})")
     return passed
 
 
@@ -405,15 +491,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Final regret of pipetune's TPE against Optuna's and Hyperopt's TPE and "
                     "random search, on the same problems and seeds.")
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per problem")
-    parser.add_argument("--problems", default=",".join(PROBLEMS),
-                        help=f"comma-separated subset of: {', '.join(PROBLEMS)}")
-    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help=f"comma-separated subset of: {', '.join(METHODS)} (default: "
-                             f"all but optuna-tpe-uni)")
+    parser.add_argument("--suite", choices=("tpe", "gp"), default="tpe",
+                        help="default problems and methods: tpe (the TPE comparison) or gp "
+                             f"({', '.join(GP_METHODS)} on {', '.join(GP_PROBLEMS)})")
+    parser.add_argument("--problems", default=None,
+                        help=f"comma-separated subset of: {', '.join(PROBLEMS)} (default: the "
+                             "suite's)")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated subset of: {', '.join(METHODS)} (default: the "
+                             f"suite's; tpe: {', '.join(DEFAULT_METHODS)})")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="the same budget for every problem (instead of each problem's "
+                             "own, times --trials-scale)")
     parser.add_argument("--trials-scale", type=float, default=1.0,
                         help="multiplies every problem's budget (0.5 halves it)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="worker processes running (problem, method, seed) runs at once")
+    parser.add_argument("--at", default=None,
+                        help="also report the regret after the first K trials of every run, "
+                             "for each K of this comma-separated list (a run's first K "
+                             "trials are those of a K-trial run with the same seed)")
     parser.add_argument("--json", default=None, help="write the raw runs to this file")
     parser.add_argument("--report-only", default=None, metavar="JSON",
                         help="print the tables of a file written by --json; runs nothing")
@@ -431,12 +528,16 @@ def main(argv: list[str] | None = None) -> int:
         config = saved["config"]
         print(f"# quality benchmark, from {args.report_only}: {config['seeds']} seeds, trials "
               f"scale {config['trials_scale']:g}, {config['elapsed_s']:.0f} s; "
-              + ", ".join(f"{k} {v}" for k, v in config["versions"].items()))
-        report(runs, saved["config"]["problems"], saved["config"]["methods"])
+              + ", ".join(f"{k} {v}" for k, v in config["installed"].items()))
+        report_budgets(runs, saved["config"]["problems"], saved["config"]["methods"], args.at)
         return 0
-    problems = parse_names(args.problems, PROBLEMS, "problems")
-    methods = parse_names(args.methods, METHODS, "methods")
-    budgets = {p: max(2, round(PROBLEMS[p].n_trials * args.trials_scale)) for p in problems}
+    gp = args.suite == "gp"
+    problems = parse_names(args.problems or ",".join(GP_PROBLEMS if gp else DEFAULT_PROBLEMS),
+                           PROBLEMS, "problems")
+    methods = parse_names(args.methods or ",".join(GP_METHODS if gp else DEFAULT_METHODS),
+                          METHODS, "methods")
+    budgets = {p: args.trials or max(2, round(PROBLEMS[p].n_trials * args.trials_scale))
+               for p in problems}
     # Longest runs first, so the last ones to finish are short and the workers stay busy.
     tasks = sorted(((p, m, s, budgets[p]) for p in problems for m in methods
                     for s in range(args.seeds)),
@@ -468,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
                   "installed": installed, "elapsed_s": elapsed}
         Path(args.json).write_text(json.dumps(
             {"config": config, "runs": [asdict(r) for r in runs]}, indent=1))
-    report(runs, problems, methods)
+    report_budgets(runs, problems, methods, args.at)
     print(f"\ntotal wall time {elapsed:.1f} s")
     return 0
 

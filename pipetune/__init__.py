@@ -11,8 +11,10 @@ from typing import Any as _Any
 # launched training script's `from pipetune import report` does not pay for SQLAlchemy, scipy
 # and the samplers at every start.
 _EXPORTS = {
+    "ArtifactNotFoundError": "pipetune.errors",
     "CategoricalDistribution": "pipetune.distributions",
     "DuplicateStudyError": "pipetune.errors",
+    "FilterSyntaxError": "pipetune.errors",
     "FloatDistribution": "pipetune.distributions",
     "FrozenTrial": "pipetune.datatypes",
     "InMemoryStorage": "pipetune.storage",
@@ -22,6 +24,7 @@ _EXPORTS = {
     "ObjectiveError": "pipetune.errors",
     "ParamConflictError": "pipetune.errors",
     "PipetuneError": "pipetune.errors",
+    "Run": "pipetune.tracking.runs",
     "StorageError": "pipetune.errors",
     "Study": "pipetune.study",
     "StudyDirection": "pipetune.datatypes",
@@ -34,11 +37,13 @@ _EXPORTS = {
     "delete_study": "pipetune.study",
     "get_all_study_names": "pipetune.study",
     "get_storage": "pipetune.storage",
+    "list_experiments": "pipetune.tracking.experiments",
     "list_studies": "pipetune.study",
     "load_study": "pipetune.study",
     "report": "pipetune.reporting",
+    "start_run": "pipetune.tracking.runs",
 }
-_SUBPACKAGES = ("pruners", "samplers", "stopping")
+_SUBPACKAGES = ("importance", "pipeline", "pruners", "samplers", "stopping", "visualization")
 
 
 def __getattr__(name: str) -> _Any:
@@ -59,8 +64,10 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArtifactNotFoundError",
     "CategoricalDistribution",
     "DuplicateStudyError",
+    "FilterSyntaxError",
     "FloatDistribution",
     "FrozenTrial",
     "InMemoryStorage",
@@ -70,6 +77,7 @@ __all__ = [
     "ObjectiveError",
     "ParamConflictError",
     "PipetuneError",
+    "Run",
     "StorageError",
     "Study",
     "StudyDirection",
@@ -82,10 +90,15 @@ __all__ = [
     "delete_study",
     "get_all_study_names",
     "get_storage",
+    "importance",
+    "list_experiments",
     "list_studies",
     "load_study",
+    "pipeline",
     "pruners",
     "report",
     "samplers",
+    "start_run",
     "stopping",
+    "visualization",
 ]

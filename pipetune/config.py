@@ -24,15 +24,16 @@ line, the key path and the fix. The schema, with every key (only ``study``, ``co
                                          # or {metric: val_rmse, reported: true} (pipetune.report)
     intermediate: {metric: val_rmse, regex: 'epoch=(?P<step>\\d+) val_rmse=(?P<value>\\S+)'}
                                          # or {metric: val_rmse, reported: true}; needed by a pruner
-    sampler: {name: tpe, seed: 42}       # tpe | random | qmc | grid; other keys are the
-                                         # sampler's arguments (grid: values: {lr: [...]})
+    sampler: {name: tpe, seed: 42}       # tpe | random | qmc | grid | gp | cmaes | auto; other
+                                         # keys are the sampler's arguments (grid: values:
+                                         # {lr: [...]})
     pruner: {name: hyperband, min_resource: 1, max_resource: 30}
                                          # none | median | percentile | asha | hyperband | patient
     trial_timeout: 600                   # seconds; a trial past it is killed and FAIL
     retries: 1                           # re-runs of a failed trial
     grace_period: 5                      # seconds between SIGTERM and SIGKILL
     max_trials: 50                       # trials of the search (final run excluded)
-    max_parallel: 2                      # trials at a time
+    max_parallel: 2                      # trials at a time, study-wide (every tune and worker)
     gpus_per_trial: 0
     log_dir: logs                        # per-trial logs (default: next to the SQLite file)
     stopping: {target_value: 0.1, no_improvement: 20, max_failed_in_a_row: 5}
@@ -105,6 +106,9 @@ _SAMPLERS: dict[str, tuple[type, tuple[str, ...]]] = {
     "random": (samplers.RandomSampler, ()),
     "qmc": (samplers.QMCSampler, ("independent_sampler",)),
     "grid": (samplers.GridSampler, ("search_space",)),
+    "gp": (samplers.GPSampler, ("constraints_func", "independent_sampler")),
+    "cmaes": (samplers.CmaEsSampler, ("independent_sampler",)),
+    "auto": (samplers.AutoSampler, ()),
 }
 _PRUNERS: dict[str, tuple[type, tuple[str, ...]]] = {
     "none": (pruners.NopPruner, ()),
@@ -189,7 +193,7 @@ class StudyConfig:
     pruner: PrunerSpec = field(default_factory=PrunerSpec)
     stopping: StoppingSpec = field(default_factory=StoppingSpec)
     max_trials: int | None = None
-    max_parallel: int = 1
+    max_parallel: int | None = None
     final: FinalSpec | None = None
 
     def build_sampler(self) -> samplers.BaseSampler:
@@ -252,7 +256,7 @@ class _Parser:
         launch = self.launch(top, specs, objectives, intermediate)
         stopping = self.stopping(top.get("stopping"), len(directions))
         max_trials = self.optional_int(top, "max_trials", 1)
-        max_parallel = self.optional_int(top, "max_parallel", 1) or 1
+        max_parallel = self.optional_int(top, "max_parallel", 1)
         final = None
         if top.get("final") is not None:
             section = doc.mapping(("final",), top["final"], ("args",), ("args",))

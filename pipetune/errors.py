@@ -10,6 +10,8 @@ Every error a user can cause is one of these, named for what the caller does nex
     ├── StudyNotFoundError (KeyError)            create the study, or check its name / storage
     ├── DuplicateStudyError (ValueError)         load it (load_if_exists=True) or pick another name
     ├── TrialNotFoundError (KeyError)            check the trial number
+    ├── ArtifactNotFoundError (KeyError)         check the artifact name (list_artifacts)
+    ├── FilterSyntaxError (ValueError)           fix the search filter at the column shown
     ├── UpdateFinishedTrialError (RuntimeError)  a finished trial never changes
     ├── StorageError (RuntimeError)              storage unreachable or inconsistent
     │   └── StorageURLError (ValueError)         fix the storage URL
@@ -62,6 +64,22 @@ class TrialNotFoundError(PipetuneError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ArtifactNotFoundError(PipetuneError, KeyError):
+    """No artifact of that name is stored for the trial."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class FilterSyntaxError(PipetuneError, ValueError):
+    """A trial search filter (or order_by) is malformed; ``column`` (1-based) points at the
+    mistake, and the message ends with the filter and a caret under that column."""
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
 class UpdateFinishedTrialError(PipetuneError, RuntimeError):
     """A write was attempted on a trial that is already COMPLETE, PRUNED or FAIL."""
 
@@ -72,6 +90,12 @@ class StorageError(PipetuneError, RuntimeError):
 
 class StorageURLError(StorageError, ValueError):
     """A storage URL names an unknown scheme or is malformed."""
+
+
+class StorageUnavailableError(StorageError):
+    """The storage cannot be reached right now: a database restarting, a network hiccup, a
+    server away. Retrying later may succeed, and workers do (``retry_storage`` in
+    ``pipetune.execution.worker``); other storage errors are not worth retrying."""
 
 
 class ObjectiveError(PipetuneError):

@@ -13,20 +13,30 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pipetune._best import best_trial_of, pareto_front
+from pipetune._param_buffer import flush_all as flush_params
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.errors import (
     DuplicateStudyError,
     InvalidArgumentError,
     UpdateFinishedTrialError,
 )
+from pipetune.execution.budget import Budget
 from pipetune.pruners.base import BasePruner, NopPruner
 from pipetune.samplers.base import BaseSampler
 from pipetune.storage import BaseStorage, get_storage
 from pipetune.storage.cached import StudyHistory, StudyView
+from pipetune.tracking.experiments import (
+    DEFAULT_EXPERIMENT,
+    check_experiment,
+    experiment_of,
+    store_experiment,
+)
 from pipetune.trial import FIXED_PARAMS_ATTR, Trial, check_values
 
 if TYPE_CHECKING:
     import pandas
+
+    from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
     from pipetune.stopping import StoppingCriterion
 
@@ -70,18 +80,13 @@ class Study:
 
     def _load_settings(self) -> None:
         """Reads the study-wide settings every process follows (heartbeats, budget)."""
-        from pipetune.execution.heartbeat import (
-            MAX_TRIALS_ATTR,
-            Liveness,
-            StudyLiveness,
-        )
+        from pipetune.execution.heartbeat import Liveness, StudyLiveness
 
         attrs = self._storage.get_study_attrs(self._study_id, system=True)
         liveness = Liveness.from_attrs(attrs)
         self._liveness = None if liveness is None else StudyLiveness(
             self._storage, self._study_id, liveness)
-        max_trials = attrs.get(MAX_TRIALS_ATTR)
-        self._max_trials: int | None = None if max_trials is None else int(max_trials)
+        self._budget = Budget.from_attrs(attrs)
 
     def __repr__(self) -> str:
         return f"<Study {self.study_name!r} in {getattr(self._storage, 'url', 'memory')}>"
@@ -104,6 +109,8 @@ class Study:
         return len(self._directions) > 1
 
     def _view(self, refresh: bool = True) -> StudyView:
+        if refresh:
+            flush_params()  # running trials of this process show their params to the sampler
         return self._history.view(refresh=refresh)
 
     @property
@@ -175,11 +182,16 @@ class Study:
         reach (see ``pipetune.execution.ray_backend``).
         """
         from pipetune.execution.optimize import run_optimize
+        from pipetune.tracking.environment import record_optimize_end, record_optimize_start
 
-        run_optimize(self, func, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, catch=catch,
-                     callbacks=callbacks, show_progress_bar=show_progress_bar,
-                     stop_when=stop_when, backend=backend,
-                     resources_per_trial=resources_per_trial)
+        record = record_optimize_start(self, n_trials, timeout, n_jobs)
+        try:
+            run_optimize(self, func, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
+                         catch=catch, callbacks=callbacks, show_progress_bar=show_progress_bar,
+                         stop_when=stop_when, backend=backend,
+                         resources_per_trial=resources_per_trial)
+        finally:
+            record_optimize_end(self, record)
 
     def stop(self) -> None:
         """Lets the running ``optimize`` finish the trials in flight and start no more."""
@@ -191,21 +203,19 @@ class Study:
         assert trial is not None  # only a budget refuses a claim
         return trial
 
-    def _ask(self, worker: str | None = None, max_trials: int | None = None) -> Trial | None:
-        """``ask`` within a study-wide budget: None, claiming nothing, once ``max_trials``
-        trials have started and not failed (see ``BaseStorage.claim_trial``)."""
+    def _ask(self, worker: str | None = None, budget: Budget = Budget()) -> Trial | None:
+        """``ask`` within a study-wide budget: None, claiming nothing, when the storage refuses
+        the claim for it (see ``pipetune.execution.budget``)."""
         liveness = self._liveness
         if liveness is not None:
             from pipetune.execution.heartbeat import default_worker_name
 
             liveness.before_claim()
             worker = worker or default_worker_name()
-        if max_trials is None:
-            frozen = self._storage.claim_trial(self._study_id, worker)
-        else:
-            frozen = self._storage.claim_trial(self._study_id, worker, max_trials)
-            if frozen is None:
-                return None
+        frozen = self._storage.claim_trial(self._study_id, worker, budget.max_trials,
+                                           budget.max_parallel)
+        if frozen is None:
+            return None
         if liveness is None:
             return self._start(frozen)
         liveness.started(frozen.trial_id)
@@ -262,7 +272,12 @@ class Study:
             raise InvalidArgumentError(f"A {state.name} trial takes no values; drop values=.")
         frozen = trial.snapshot()
         self.sampler.after_trial(self._view(refresh=False), frozen, state, checked)
-        finished = self._storage.finish_trial(trial._trial_id, state, checked)
+        try:
+            trial._flush()
+            finished = self._storage.finish_trial(trial._trial_id, state, checked)
+        except UpdateFinishedTrialError:  # the params came too late: finished elsewhere
+            finished = False
+        trial._told = state
         if self._liveness is not None:
             self._liveness.finished(trial._trial_id)
         if not finished:
@@ -314,6 +329,50 @@ class Study:
 
     # -- analysis ------------------------------------------------------------------------------
 
+    def search(self, filter: str | None = None, *, order_by: str | None = None,
+               limit: int | None = None, offset: int = 0) -> list[FrozenTrial]:
+        """The trials matching ``filter``, e.g. ``"params.lr > 0.01 and metrics.val_rmse < 3
+        and state = COMPLETE"`` (the language: ``pipetune.tracking.search``), ordered by
+        ``order_by`` (e.g. ``"value"``, ``"-metrics.acc, number"``; default: number), from
+        ``offset``, at most ``limit``. SQL storages evaluate it in the database; a malformed
+        filter raises FilterSyntaxError pointing at its column."""
+        from pipetune.tracking.search import check_window, parse_filter, parse_order_by
+
+        parse_filter(filter)  # fail here, with the column, whatever the storage
+        parse_order_by(order_by)
+        check_window(limit, offset)
+        flush_params()
+        return self._storage.search_trials(self._study_id, filter, order_by, limit, offset)
+
+    def _trial_id_of(self, trial: "FrozenTrial | Trial | int") -> int:
+        if isinstance(trial, (FrozenTrial, Trial)):
+            return trial._trial_id if isinstance(trial, Trial) else trial.trial_id
+        if isinstance(trial, bool) or not isinstance(trial, numbers.Integral):
+            raise InvalidArgumentError(
+                f"Give a trial (FrozenTrial) or a trial number. Got {trial!r}.")
+        return self._storage.get_trial_id(self._study_id, int(trial))
+
+    def metric_history(self, trial: "FrozenTrial | int",
+                       name: str | None = None) -> list["MetricPoint"]:
+        """The points a trial (or its number) logged with ``log_metric``, of every series or
+        of ``name``, ordered by name and step."""
+        return self._storage.get_metric_history(self._trial_id_of(trial), name)
+
+    def last_metrics(self) -> dict[int, dict[str, float]]:
+        """Trial number -> metric name -> last logged value, for the trials that logged any."""
+        last = self._storage.get_last_metrics(self._study_id)
+        numbers_by_id = {t.trial_id: t.number for t in self._view().trials}
+        return {numbers_by_id[trial_id]: values for trial_id, values in last.items()
+                if trial_id in numbers_by_id}
+
+    def list_artifacts(self, trial: "FrozenTrial | int") -> list["ArtifactInfo"]:
+        """The artifacts stored with a trial (or its number), ordered by name."""
+        return self._storage.list_artifacts(self._trial_id_of(trial))
+
+    def read_artifact(self, trial: "FrozenTrial | int", name: str) -> bytes:
+        """The bytes of a trial's artifact; ArtifactNotFoundError if it has none of that name."""
+        return self._storage.read_artifact(self._trial_id_of(trial), name)
+
     def trials_dataframe(self, attrs: Collection[str] | None = None) -> "pandas.DataFrame":
         """One row per trial: number, value(s), state, datetime_start, datetime_complete,
         duration, params_<name>, user_attrs_<name> (and system_attrs_<name>,
@@ -342,21 +401,27 @@ def create_study(storage: "str | BaseStorage | None" = None, sampler: BaseSample
                  direction: "str | StudyDirection | None" = None, load_if_exists: bool = False,
                  directions: "Sequence[str | StudyDirection] | None" = None, *,
                  heartbeat_interval: float | None = None, grace_period: float | None = None,
-                 retry_failed: int = 0) -> Study:
+                 retry_failed: int = 0, max_trials: int | None = None,
+                 max_parallel: int | None = None, experiment: str = DEFAULT_EXPERIMENT) -> Study:
     """Creates a study (or loads it with ``load_if_exists``) in ``storage``: a URL such as
     ``sqlite:///pipetune.db``, or None for memory.
 
     With ``heartbeat_interval`` (seconds) every process running the study's trials beats for
     them, and a RUNNING trial silent for ``grace_period`` seconds (default: two intervals plus
     10 s) is failed as its worker's death; ``retry_failed=N`` re-enqueues such a trial's params
-    up to N times. These settings are stored with the study, so every worker follows them
-    (see ``pipetune.execution.heartbeat``); given with ``load_if_exists``, they replace the
-    stored ones.
+    up to N times (see ``pipetune.execution.heartbeat``). ``max_trials`` and ``max_parallel``
+    are the study-wide budget: every ``optimize``, worker and Ray driver on the study together
+    start at most ``max_trials`` trials that do not fail, at most ``max_parallel`` at a time
+    (see ``pipetune.execution.budget``). These settings are stored with the study, so every
+    process follows them; given with ``load_if_exists``, they replace the stored ones.
+    ``experiment`` names the group the new study belongs to (``list_experiments``).
     """
     from pipetune.execution.heartbeat import Liveness
 
     parsed = _parse_directions(direction, directions)
     liveness = Liveness.from_arguments(heartbeat_interval, grace_period, retry_failed)
+    budget = Budget(max_trials, max_parallel)
+    check_experiment(experiment)
     if study_name is None:
         study_name = f"study-{uuid.uuid4().hex[:12]}"
     if not isinstance(study_name, str) or not study_name.strip():
@@ -373,8 +438,11 @@ def create_study(storage: "str | BaseStorage | None" = None, sampler: BaseSample
                 f"Study {study_name!r} exists with directions "
                 f"{[d.name.lower() for d in stored]}, not {[d.name.lower() for d in parsed]}: "
                 "load it with its own directions or choose another study_name.") from None
+    else:
+        store_experiment(backend, backend.get_study_id(study_name), experiment)
     if liveness is not None:
         liveness.store(backend, backend.get_study_id(study_name))
+    budget.store(backend, backend.get_study_id(study_name))
     return Study(study_name, backend, sampler=sampler, pruner=pruner)
 
 
@@ -398,9 +466,14 @@ def delete_study(*, study_name: str, storage: "str | BaseStorage") -> None:
     backend.delete_study(backend.get_study_id(study_name))
 
 
-def list_studies(storage: "str | BaseStorage") -> list[StudySummary]:
-    """Every study in ``storage`` with its size and best trial."""
-    return get_storage(storage).list_studies()
+def list_studies(storage: "str | BaseStorage",
+                 experiment: str | None = None) -> list[StudySummary]:
+    """Every study in ``storage`` with its size and best trial (standalone runs included,
+    ``system_attrs["kind"] == "run"``); only those of ``experiment`` when it is given."""
+    summaries = get_storage(storage).list_studies()
+    if experiment is None:
+        return summaries
+    return [s for s in summaries if experiment_of(s) == experiment]
 
 
 def get_all_study_names(storage: "str | BaseStorage") -> list[str]:

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pipetune._param_buffer import ParamBuffer
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.distributions import (
     CategoricalChoice,
@@ -19,7 +20,9 @@ from pipetune.distributions import (
     check_compatible,
     contains_external,
 )
-from pipetune.errors import InvalidArgumentError
+from pipetune.errors import InvalidArgumentError, UpdateFinishedTrialError
+from pipetune.tracking.recorder import Recorder
+from pipetune.tracking.records import ArtifactInfo
 
 if TYPE_CHECKING:
     from pipetune.storage.cached import StudyView
@@ -32,7 +35,8 @@ class Trial:
     """One evaluation of the objective. Params are define-by-run: whatever the objective
     suggests, in whatever order and under whatever conditions, is the trial's search space.
 
-    Every suggestion is stored as it is made, so a crashed trial still shows what it tried.
+    Suggestions are stored in batches, at the latest a moment after they are made (see
+    ``pipetune._param_buffer``), so a crashed trial still shows what it tried.
     A Trial belongs to one thread.
     """
 
@@ -52,6 +56,12 @@ class Trial:
         self._relative_space: dict[str, Distribution] | None = None
         self._relative_params: dict[str, Any] = {}
         self._snapshot: FrozenTrial | None = None  # reset by every change below
+        liveness = study._liveness
+        self._param_buffer = ParamBuffer(
+            study._storage, frozen.trial_id,
+            write_through=liveness is not None and liveness.settings.retry_failed > 0)
+        self._told: TrialState | None = None  # set by Study.tell
+        self._recorder: Recorder | None = None  # metrics and artifacts, made on first use
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -147,6 +157,10 @@ class Trial:
         if name in self._distributions:
             check_compatible(name, self._distributions[name], distribution)
             return self._params[name]
+        if self._told is not None:
+            raise UpdateFinishedTrialError(
+                f"Trial {self._number} is already {self._told.name}; suggest params before "
+                "telling its result.")
         if name in self._fixed_params:
             value = self._fixed_params[name]
             if not contains_external(distribution, value):
@@ -166,7 +180,7 @@ class Trial:
                 value = self.study.sampler.sample_independent(
                     self._study_view(), self.snapshot(), name, distribution)
         internal = distribution.to_internal(value)
-        self.study._storage.set_trial_param(self._trial_id, name, internal, distribution)
+        self._param_buffer.add(name, internal, distribution)
         value = distribution.to_external(internal)
         self._params[name] = value
         self._distributions[name] = distribution
@@ -189,6 +203,7 @@ class Trial:
             warnings.warn(f"Trial {self._number} already reported step {step}; the value "
                           f"{value} is ignored.", stacklevel=2)
             return
+        self._flush_params()
         if self.study._storage.set_trial_intermediate_value(self._trial_id, step, value):
             self._intermediate_values[step] = value
             self._snapshot = None
@@ -221,14 +236,55 @@ class Trial:
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Stores a JSON value with the trial (shown as ``user_attrs_<key>`` in dataframes)."""
+        self._flush_params()
         self.study._storage.set_trial_attr(self._trial_id, key, value)
         self._user_attrs[key] = value
         self._snapshot = None
 
     def set_system_attr(self, key: str, value: Any) -> None:
+        self._flush_params()
         self.study._storage.set_trial_attr(self._trial_id, key, value, system=True)
         self._system_attrs[key] = value
         self._snapshot = None
+
+    def _flush_params(self) -> None:
+        """Stores the buffered suggestions; every other write of the trial calls it first."""
+        self._param_buffer.flush()
+
+    # -- tracking: metric series and artifacts (see pipetune.tracking.recorder) ----------------
+
+    def _tracking(self) -> Recorder:
+        if self._recorder is None:
+            self._recorder = Recorder(self.study._storage, self._trial_id)
+        return self._recorder
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Appends a point to the named metric series (``train_loss``, ``val_rmse`` ...), at
+        ``step`` or the step after the last one logged for that name. Any number of series;
+        ``metrics.NAME`` in ``Study.search`` filters is the last value."""
+        self._tracking().log_metric(name, value, step)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Logs several metrics at one step."""
+        self._tracking().log_metrics(metrics, step)
+
+    def log_artifact(self, path: str, name: str | None = None) -> ArtifactInfo:
+        """Stores a copy of a file with the trial (a model, a plot, a report)."""
+        return self._tracking().log_artifact(path, name)
+
+    def log_text(self, text: str, name: str) -> ArtifactInfo:
+        """Stores a string as an artifact file of the trial."""
+        return self._tracking().log_text(text, name)
+
+    def log_figure(self, figure: Any, name: str) -> ArtifactInfo:
+        """Stores a plotly (as JSON) or matplotlib (as PNG) figure with the trial."""
+        return self._tracking().log_figure(figure, name)
+
+    def _flush(self) -> None:
+        """Writes everything buffered, params and metric points: before the result is stored."""
+        self._flush_params()
+        if self._recorder is not None:
+            self._recorder.flush()
 
 
 def check_values(values: Any, n_objectives: int) -> tuple[tuple[float, ...] | None, str | None]:

@@ -150,7 +150,7 @@ def test_bad_objective_spec_is_one_line_and_exit_2(folder, sqlite_url, capsys, s
 
 @pytest.mark.parametrize("option, value", [
     ("--n-trials", "0"), ("--timeout", "-1"), ("--n-jobs", "0"), ("--target-value", "nan"),
-    ("--no-improvement", "x"), ("--sampler", "cmaes"), ("--pruner", "always"),
+    ("--no-improvement", "x"), ("--sampler", "nsga2"), ("--pruner", "always"),
 ])
 def test_bad_option_values_exit_2(folder, sqlite_url, capsys, option, value):
     code, _, err = optimize(capsys, sqlite_url, "quadratic", option, value)

@@ -126,6 +126,29 @@ def test_parallel_runs_trials_at_the_same_time(folder, sqlite_url, capsys):
     assert overlapping
 
 
+def test_the_ray_backend_runs_each_trial_in_a_ray_task(folder, sqlite_url, capsys, monkeypatch):
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("CI"):
+            raise ImportError("CI runs the Ray tests: pip install 'pipetune[ray]'")
+        pytest.skip("ray is not installed (pip install 'pipetune[ray]')")
+    # Ray reads these at import: every listener on 127.0.0.1, no usage reports.
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (folder / "train.py").write_text(
+        "import os\nprint('ray job', os.environ.get('RAY_JOB_ID'), flush=True)\n" + SCRIPT)
+    text = STUDY + "pruner: {name: median, n_startup_trials: 2}\n"
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url, "--parallel", "2",
+                          "--backend", "ray")
+    assert code == 0, err
+    trials = load(sqlite_url).trials
+    assert len(trials) == 4 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    for trial in trials:
+        log = Path(trial.system_attrs["log_file"]).read_text()
+        assert "ray job None" not in log and "ray job " in log  # launched from a Ray worker
+    assert "Ran 4 trial(s) of study 's'" in out
+
+
 def test_the_final_run_trains_the_best_params_to_completion(folder, sqlite_url, capsys):
     text = STUDY + "final: {args: [--full-data, --epochs, 8]}\n"
     code, out, err = tune(capsys, folder, text, "--storage", sqlite_url)

@@ -103,7 +103,7 @@ def test_a_minimal_file_gets_the_defaults(tmp_path):
     assert config.launch.objective.take == "last" and config.launch.intermediate is None
     assert (config.sampler.name, config.pruner.name) == ("tpe", "none")
     assert isinstance(config.build_pruner(), pruners.NopPruner)
-    assert (config.max_trials, config.max_parallel, config.final) == (None, 1, None)
+    assert (config.max_trials, config.max_parallel, config.final) == (None, None, None)
     assert [type(c) for c in config.stopping.criteria()] == [FailedInARow]
 
 
@@ -231,7 +231,7 @@ CASES = {
         ["objective.take must be one of last, min, max, got 'first'."]),
     "unknown sampler": (
         ("study: s", "study: s\nsampler: {name: tpee}  # <-"),
-        ["sampler.name must be one of tpe, random, qmc, grid, got 'tpee'.",
+        ["sampler.name must be one of tpe, random, qmc, grid, gp, cmaes, auto, got 'tpee'.",
          "Did you mean 'tpe'?"]),
     "unknown sampler option": (
         ("study: s", "study: s\nsampler:\n  name: tpe\n  sed: 3  # <-"),

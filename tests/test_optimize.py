@@ -243,3 +243,37 @@ def test_no_budget_runs_until_stopped():
 
     study.optimize(objective)
     assert len(study.trials) == 10
+
+
+def test_study_wide_max_parallel_caps_the_threads_of_optimize(storage):
+    study = pipetune.create_study(storage=storage, max_parallel=2)
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def objective(trial):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return trial.suggest_float("x", 0, 1)
+
+    study.optimize(objective, n_trials=12, n_jobs=4)
+    assert most[0] <= 2
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 12
+
+
+def test_study_wide_max_trials_binds_every_optimize_call(storage):
+    study = pipetune.create_study(storage=storage, max_trials=5)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    assert len(study.trials) == 5
+    study.optimize(lambda trial: 0.0, n_trials=3)  # the budget is spent: starts nothing
+    assert len(study.trials) == 5
+
+
+@pytest.mark.parametrize("argument", ["max_trials", "max_parallel"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_bad_study_budget_names_the_argument(argument, value):
+    with pytest.raises(InvalidArgumentError, match=argument):
+        pipetune.create_study(**{argument: value})

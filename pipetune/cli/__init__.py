@@ -20,7 +20,10 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import pipetune
+from pipetune.cli.cache import _add_cache_options, _cmd_cache
+from pipetune.cli.dashboard import _add_dashboard_options, _cmd_dashboard
 from pipetune.cli.optimize import _add_optimize_options, _cmd_optimize
+from pipetune.cli.plot import _add_plot_options, _add_report_options, _cmd_plot, _cmd_report
 from pipetune.cli.output import (
     DEFAULT_STORAGE,
     EXIT_USAGE,
@@ -32,6 +35,12 @@ from pipetune.cli.output import (
 )
 from pipetune.cli.server import _add_server_options, _cmd_server
 from pipetune.cli.studies import _cmd_best, _cmd_delete, _cmd_studies, _cmd_trials
+from pipetune.cli.tracking import (
+    _add_export_options,
+    _add_trials_options,
+    _cmd_experiments,
+    _cmd_export,
+)
 from pipetune.cli.tune import _add_logs_options, _add_tune_options, _cmd_logs, _cmd_tune
 from pipetune.cli.worker import _add_worker_options, _cmd_worker
 from pipetune.errors import PipetuneError
@@ -84,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     trials = _add_command(subcommands, "trials", _cmd_trials,
                           "list the trials of a study, one column per param", shared)
     trials.add_argument("study", help="study name")
+    _add_trials_options(trials)
+    _add_command(subcommands, "experiments", _cmd_experiments,
+                 "list the experiments with their studies and standalone runs", shared)
+    _add_export_options(_add_command(
+        subcommands, "export", _cmd_export,
+        "export a study to MLflow (a parent run, a nested child run per trial)", shared))
     best = _add_command(subcommands, "best", _cmd_best,
                         "show the best trial (the Pareto front for several objectives)", shared)
     best.add_argument("study", help="study name")
@@ -104,9 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_worker_options(_add_command(
         subcommands, "worker", _cmd_worker,
         "pull trials of a shared study until its study-wide budget is spent", shared))
+    _add_cache_options(_add_command(
+        subcommands, "cache", _cmd_cache,
+        "show (info) or empty (clear) the stage-output cache of pipelines", shared))
     _add_server_options(_add_command(
         subcommands, "server", _cmd_server,
-        "serve the storage as JSON over HTTP for remote workers (storage='http://host:port')",
+        "serve the storage as JSON over HTTP for remote workers (storage='http://host:port')"
+        " and the web dashboard at /", shared))
+    _add_dashboard_options(_add_command(
+        subcommands, "dashboard", _cmd_dashboard,
+        "open the web dashboard (studies, trials, plots) on a storage in a browser", shared))
+    _add_plot_options(_add_command(
+        subcommands, "plot", _cmd_plot,
+        "write one figure of a study to .html (opens offline) or an image (.png, .svg...)",
+        shared))
+    _add_report_options(_add_command(
+        subcommands, "report", _cmd_report,
+        "write a self-contained HTML report of a study: summary, best trial, every figure",
         shared))
     return parser
 

@@ -125,13 +125,14 @@ def import_objective(spec: str) -> Callable[..., Any]:
     return target
 
 
-SAMPLERS = ("tpe", "random", "qmc")
+SAMPLERS = ("tpe", "random", "qmc", "gp", "cmaes", "auto")
 PRUNERS = ("none", "median", "asha", "hyperband")
 
 
 def _make_sampler(name: str, seed: int | None) -> pipetune.samplers.BaseSampler:
     kinds = {"tpe": pipetune.samplers.TPESampler, "random": pipetune.samplers.RandomSampler,
-             "qmc": pipetune.samplers.QMCSampler}
+             "qmc": pipetune.samplers.QMCSampler, "gp": pipetune.samplers.GPSampler,
+             "cmaes": pipetune.samplers.CmaEsSampler, "auto": pipetune.samplers.AutoSampler}
     return kinds[name](seed=seed)
 
 

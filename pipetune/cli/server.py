@@ -25,23 +25,31 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                              "token; without it the server is open to anyone who can reach it")
 
 
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise InvalidArgumentError(f"The '--port' option must be in 0..65535. Got {port}.")
+
+
+def _warn_if_open(host: str, tokens: dict[str, str]) -> None:
+    if not tokens and host not in ("127.0.0.1", "localhost", "::1"):
+        sys.stderr.write(f"warning: serving on {host} without --token-file: anyone who "
+                         "can reach this port may change the studies.\n")
+
+
 def _cmd_server(args: argparse.Namespace) -> int:
     from pipetune.server import create_app, read_token_file, serve
     from pipetune.storage import get_storage
 
-    if not 0 <= args.port <= 65535:
-        raise InvalidArgumentError(f"The '--port' option must be in 0..65535. Got {args.port}.")
+    _check_port(args.port)
     tokens = read_token_file(args.token_file) if args.token_file else {}
     if args.storage.split(":", 1)[0].lower() in ("http", "https"):
         raise InvalidArgumentError(
             f"'pipetune server' serves a database, not another server: give --storage a "
             f"sqlite:// or postgresql:// URL. Got {args.storage!r}.")
     storage = get_storage(args.storage)
-    if not tokens and args.host not in ("127.0.0.1", "localhost", "::1"):
-        sys.stderr.write(f"warning: serving on {args.host} without --token-file: anyone who "
-                         "can reach this port may change the studies.\n")
-    sys.stderr.write(f"pipetune server on http://{args.host}:{args.port} (API /api/v1, spec "
-                     f"/openapi.json), {len(tokens)} token(s)\n")
+    _warn_if_open(args.host, tokens)
+    sys.stderr.write(f"pipetune server on http://{args.host}:{args.port} (dashboard /, API "
+                     f"/api/v1, spec /openapi.json), {len(tokens)} token(s)\n")
     # uvicorn stops gracefully on SIGTERM, then re-raises it to the handler found before it
     # started: a no-op one makes that graceful stop exit 0 instead of dying by the signal.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)

@@ -67,8 +67,10 @@ def _cmd_studies(args: argparse.Namespace) -> int:
 
 
 def _cmd_trials(args: argparse.Namespace) -> int:
+    from pipetune.cli.tracking import _searched_trials
+
     study = _load(args)
-    report = _trials_report(study.trials, len(study.directions),
+    report = _trials_report(_searched_trials(args, study), len(study.directions),
                             ("number", "state", "value", "datetime_start", "duration"),
                             with_user_attrs=False)
     _emit(report, args.format, sys.stdout)

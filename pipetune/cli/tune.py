@@ -35,6 +35,8 @@ from pipetune.cli.output import (
 )
 from pipetune.cli.studies import _check_storage
 from pipetune.datatypes import FrozenTrial, TrialState
+from pipetune.execution.budget import Budget
+from pipetune.execution.launcher import LOG_FILE_ATTR, read_log
 from pipetune.errors import (
     InvalidArgumentError,
     ObjectiveError,
@@ -48,7 +50,6 @@ if TYPE_CHECKING:  # imported when a command runs: the other commands need neith
     from pipetune.execution.launcher import ScriptObjective
 
 FINAL_ATTR = "final"  # user attr of the run of the best params to completion
-LOG_FILE_ATTR = "log_file"  # system attr: the trial's log (stdout and stderr of its process)
 
 
 def _storage_of(args: argparse.Namespace, config: StudyConfig) -> str:
@@ -66,14 +67,16 @@ def _is_final(trial: FrozenTrial) -> bool:
 
 def _open_study(config: StudyConfig, storage: str, resume: bool) -> pipetune.Study:
     """The study of ``config``: created when new; an existing one only with ``resume`` (or
-    when it holds no trial yet), and only with the same directions."""
+    when it holds no trial yet), and only with the same directions. ``max_parallel`` becomes
+    the study-wide cap that workers joining the study follow too."""
     sampler, pruner = config.build_sampler(), config.build_pruner()
     try:
         study = pipetune.load_study(study_name=config.study, storage=storage, sampler=sampler,
                                     pruner=pruner)
     except StudyNotFoundError:
         return pipetune.create_study(study_name=config.study, storage=storage, sampler=sampler,
-                                     pruner=pruner, directions=list(config.directions))
+                                     pruner=pruner, directions=list(config.directions),
+                                     max_parallel=config.max_parallel)
     stored = [d.name.lower() for d in study.directions]
     if stored != list(config.directions):
         raise InvalidArgumentError(
@@ -85,6 +88,9 @@ def _open_study(config: StudyConfig, storage: str, resume: bool) -> pipetune.Stu
             f"Study {config.study!r} already has {n_trials} trial(s) in {storage}. Pass --resume "
             f"to continue it (numbering goes on from trial {n_trials}), or change study: in "
             f"{config.path} to start a new one.")
+    if config.max_parallel is not None:
+        Budget(max_parallel=config.max_parallel).store(study._storage, study._study_id)
+        study._load_settings()
     return study
 
 
@@ -262,7 +268,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     study = _open_study(config, storage, args.resume)
     before = {t.number for t in study.trials}
     n_trials = _budget(args.n_trials or config.max_trials, study.trials)
-    n_jobs = args.parallel or config.max_parallel
+    n_jobs = args.parallel or config.max_parallel or 1
     out: TextIO = sys.stdout if args.format == "table" else sys.stderr
     tty = out.isatty()
     param_names = [p.name for p in config.space.params]
@@ -285,7 +291,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                 try:
                     study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs,
                                    catch=(ObjectiveError,), callbacks=[display.trial_finished],
-                                   stop_when=criteria)
+                                   stop_when=criteria, **_backend_options(args, config))
                 finally:
                     display.stop()
             if config.final is not None and (n_trials != 0 or not
@@ -313,6 +319,15 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return code
 
 
+def _backend_options(args: argparse.Namespace, config: StudyConfig) -> dict[str, Any]:
+    """``optimize``'s backend arguments: on Ray, each trial's task holds one CPU and the GPUs
+    the script asks for (Ray then sets CUDA_VISIBLE_DEVICES for it)."""
+    if args.backend == "thread":
+        return {}
+    return {"backend": "ray",
+            "resources_per_trial": {"cpu": 1, "gpu": config.launch.gpus_per_trial}}
+
+
 def _check_new_storage(url: str) -> str:
     """Unlike the inspecting commands, ``tune`` may create a SQLite file; it refuses only a
     file in a folder that does not exist (the likely typo)."""
@@ -334,21 +349,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
         raise TrialNotFoundError(
             f"Study {args.study!r} has no trial {args.trial}; its trials are numbered 0 to "
             f"{count - 1}." if count else f"Study {args.study!r} has no trial yet.")
-    path = trial.system_attrs.get(LOG_FILE_ATTR)
-    if not path:
-        raise InvalidArgumentError(
-            f"Trial {args.trial} of study {args.study!r} has no log file: only trials run by "
-            "`pipetune tune` (or a ScriptObjective) keep one.")
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines = handle.readlines()
-    except FileNotFoundError:
-        raise InvalidArgumentError(
-            f"The log file of trial {args.trial} of study {args.study!r} is gone: "
-            f"{path!r} no longer exists (moved or deleted).") from None
-    if args.tail is not None:
-        lines = lines[-args.tail:]
-    sys.stdout.writelines(lines)
+    sys.stdout.writelines(read_log(args.study, trial, args.tail))
     return EXIT_OK
 
 
@@ -365,6 +366,10 @@ def _add_tune_options(parser: argparse.ArgumentParser) -> None:
                         help="trials at a time (overrides max_parallel; -1: one per CPU)")
     parser.add_argument("--resume", action="store_true",
                         help="continue a study that already has trials, up to its max_trials")
+    parser.add_argument("--backend", choices=("thread", "ray"), default="thread",
+                        help="where trials run: threads of this process launching the script "
+                             "(default), or Ray tasks on the cluster of RAY_ADDRESS (a local "
+                             "one when unset), one CPU and gpus_per_trial GPUs each")
 
 
 def _add_logs_options(parser: argparse.ArgumentParser) -> None:

@@ -28,9 +28,9 @@ from pipetune.execution.worker import (
     EXIT_STOPPED_TRIALS_FAILED,
     Worker,
     WorkerOptions,
-    retry_storage,
     run_worker,
 )
+from pipetune.execution.loop import retry_storage
 
 _seconds_or_zero = _arg_type(float, lambda v: 0 <= v < float("inf"), "a number of seconds >= 0")
 
@@ -84,10 +84,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                 lambda: pipetune.load_study(study_name=args.study, storage=args.storage,
                                             sampler=sampler, pruner=pruner),
                 "Opening the study", give_up_after=args.storage_retry_for)
-        max_trials = args.max_trials
-        if max_trials is None and config is not None:
-            max_trials = config.max_trials
-        options = WorkerOptions(max_trials=max_trials, concurrency=args.concurrency,
+        max_trials, max_parallel = args.max_trials, args.max_parallel
+        if config is not None:
+            max_trials = max_trials or config.max_trials
+            max_parallel = max_parallel or config.max_parallel
+        options = WorkerOptions(max_trials=max_trials, max_parallel=max_parallel,
+                                concurrency=args.concurrency,
                                 stop_timeout=args.stop_timeout,
                                 storage_retry_for=args.storage_retry_for)
         worker = Worker(study, func, options)
@@ -112,11 +114,16 @@ def _add_worker_options(parser: argparse.ArgumentParser) -> None:
                         help="the objective, e.g. train:objective for objective() in ./train.py")
     parser.add_argument("--config", metavar="STUDY_YAML",
                         help="instead of --objective: run the script a study file describes "
-                             "(see pipetune tune); its sampler, pruner and max_trials apply")
+                             "(see pipetune tune); its sampler, pruner, max_trials and "
+                             "max_parallel apply")
     parser.add_argument("--max-trials", type=_positive_int, metavar="N",
                         help="the study-wide budget: all workers together start at most N "
                              "trials that do not fail (stored with the study; default: the "
                              "stored one, else run until stopped)")
+    parser.add_argument("--max-parallel", type=_positive_int, metavar="N",
+                        help="the study-wide cap: all workers together run at most N trials at "
+                             "a time (stored with the study; default: the stored one, else "
+                             "no cap)")
     parser.add_argument("--concurrency", type=_positive_int, default=1, metavar="K",
                         help="trials this worker runs at once, in threads (default: 1)")
     parser.add_argument("--stop-timeout", type=_seconds_or_zero, default=10.0,

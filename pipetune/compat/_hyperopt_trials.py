@@ -268,10 +268,9 @@ class Trials:
                 continue
             trial_id = storage.create_trial(study_id, state=TrialState.RUNNING,
                                             system_attrs=frozen.system_attrs).trial_id
-            for name, value in frozen.params.items():
-                distribution = frozen.distributions[name]
-                storage.set_trial_param(trial_id, name, distribution.to_internal(value),
-                                        distribution)
+            storage.set_trial_params(trial_id, {
+                name: (frozen.distributions[name].to_internal(value), frozen.distributions[name])
+                for name, value in frozen.params.items()})
             for key, value in frozen.user_attrs.items():
                 storage.set_trial_attr(trial_id, key, value)
             # A trial still running when pickled can never finish now.

@@ -30,7 +30,6 @@ logger = logging.getLogger("pipetune")
 HEARTBEAT_INTERVAL_ATTR = "heartbeat_interval"
 GRACE_PERIOD_ATTR = "grace_period"
 RETRY_FAILED_ATTR = "retry_failed"
-MAX_TRIALS_ATTR = "max_trials"
 
 # Slack added to two missed beats: covers clock skew between machines (timestamps come from
 # each worker's clock) and a database pausing for a few seconds.

@@ -53,7 +53,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipetune.datatypes import FrozenTrial, TrialState
-from pipetune.errors import InvalidArgumentError, ObjectiveError, TrialPruned
+from pipetune.errors import InvalidArgumentError, ObjectiveError, PipetuneError, TrialPruned
 from pipetune.execution.gpus import GpuPool, detect_gpus, gpu_pool
 from pipetune.execution.loop import run_trial
 from pipetune.execution.process_group import run_process, terminate_all
@@ -68,6 +68,7 @@ logger = logging.getLogger("pipetune")
 
 TAKES = ("last", "min", "max")
 LOG_FILE_ATTR = "log_file"
+LOG_ARTIFACT = "output.log"  # the artifact holding a launched trial's log
 FINAL_ATTR = "final"
 _TAIL_LINES = 20
 _READ_SIZE = 1 << 16
@@ -262,6 +263,24 @@ def _argv_tuple(owner: str, value: Any) -> tuple[str, ...]:
 
 
 # -- one attempt --------------------------------------------------------------------------------
+
+
+def read_log(study_name: str, trial: FrozenTrial, tail: int | None = None) -> list[str]:
+    """The lines of ``trial``'s log (the output of the script it ran), the last ``tail`` of
+    them when given; a clear error when the trial kept none or its file is gone."""
+    path = trial.system_attrs.get(LOG_FILE_ATTR)
+    if not path:
+        raise InvalidArgumentError(
+            f"Trial {trial.number} of study {study_name!r} has no log file: only trials run by "
+            "`pipetune tune` (or a ScriptObjective) keep one.")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.readlines()
+    except FileNotFoundError:
+        raise InvalidArgumentError(
+            f"The log file of trial {trial.number} of study {study_name!r} is gone: {path!r} "
+            "no longer exists (moved or deleted).") from None
+    return lines if tail is None else lines[-tail:]
 
 
 class _Attempt:
@@ -547,6 +566,7 @@ class ScriptObjective:
                                    trial.number, number, launch.retries + 1, errors[-1])
         finally:
             os.close(log_fd)
+            _store_log(trial, files["log"])
             if gpus:
                 gpu_pool().release(gpus)
             if launch.retries:
@@ -592,6 +612,16 @@ class ScriptObjective:
                     f"Trial {trial.number}: metric {metric.name!r} not found: {source}.\n{tail}")
             values.append(_take(found, metric.take))
         return values[0] if len(values) == 1 else tuple(values)
+
+
+def _store_log(trial: Trial, path: str) -> None:
+    """Keeps the trial's log with its artifacts (``LOG_ARTIFACT``), where the dashboard and the
+    MLflow export find it; the file stays in the log folder too."""
+    try:
+        trial.log_artifact(path, name=LOG_ARTIFACT)
+    except (PipetuneError, OSError, NotImplementedError) as error:
+        logger.warning("Trial %d: could not store its log as an artifact: %s", trial.number,
+                       error)
 
 
 __all__ = ["GpuPool", "IntermediateSpec", "LaunchSpec", "MetricSpec", "ScriptObjective",

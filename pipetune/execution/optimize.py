@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError
-from pipetune.execution.loop import run_trial
+from pipetune.execution.budget import claim_within_budget
+from pipetune.execution.loop import retry_storage, run_trial
 from pipetune.stopping import Progress, StoppingCriterion, track
 
 if TYPE_CHECKING:
@@ -101,16 +102,24 @@ class _Run:
             except InvalidArgumentError:
                 self.best = None
 
+    def is_open(self) -> bool:
+        """Whether the run may still start trials: not stopped, closed or past its timeout."""
+        return not (self.closed or self.study._stop_requested
+                    or self.deadline is not None and time.monotonic() >= self.deadline)
+
     def take_slot(self) -> bool:
         with self.lock:
-            if self.closed or self.study._stop_requested:
+            if not self.is_open():
                 return False
             if self.n_trials is not None and self.started >= self.n_trials:
                 return False
-            if self.deadline is not None and time.monotonic() >= self.deadline:
-                return False
             self.started += 1
             return True
+
+    def give_back_slot(self) -> None:
+        """Returns a slot that started no trial (a claim refused for ``max_parallel``)."""
+        with self.lock:
+            self.started -= 1
 
     def finished(self, frozen: FrozenTrial) -> None:
         with self.lock:
@@ -160,14 +169,16 @@ def _worker(run: _Run, func: Callable, catch: tuple, callbacks: list) -> None:
             study.stop()
             return
         try:
-            trial = study._ask(max_trials=study._max_trials)
+            trial = retry_storage(lambda: claim_within_budget(study, keep_waiting=run.is_open),
+                                  "Claiming a trial")
         except SearchSpaceExhaustedError as error:
             logger.info("Stopping: %s", error)
             study.stop()
             return
-        if trial is None:  # the study-wide budget (pipetune worker --max-trials) is spent
-            logger.info("Stopping: study %r has its max_trials trials.", study.study_name)
-            study.stop()
+        if trial is None:  # the study-wide budget is spent, or the run ended while waiting
+            if run.is_open():
+                logger.info("Stopping: study %r has its max_trials trials.", study.study_name)
+                study.stop()
             return
         with run.lock:
             run.running[trial._trial_id] = trial

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pipetune._imports import require
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError, TrialPruned
+from pipetune.execution.budget import claim_within_budget
 
 if TYPE_CHECKING:
     from pipetune.execution.optimize import _Run
@@ -119,11 +120,13 @@ def _run_in_task(storage: Any, study_name: str, trial_id: int, tools: bytes,
     study = Study(study_name, storage, sampler=sampler, pruner=pruner)
     trial = Trial(study, study._storage.get_trial(trial_id))
     try:
-        return "ok", func(trial), None
+        outcome: tuple[str, Any, str | None] = ("ok", func(trial), None)
     except TrialPruned:
-        return "pruned", None, None
+        outcome = ("pruned", None, None)
     except Exception as error:
-        return "error", _portable_error(error), traceback.format_exc()
+        outcome = ("error", _portable_error(error), traceback.format_exc())
+    trial._flush()  # the driver tells from the stored record
+    return outcome
 
 
 # A one-machine Ray needs no open ports: unless the first variable is 0 when ``ray`` is first
@@ -194,8 +197,11 @@ def _drive(ray: Any, run: "_Run", task: Any, func_ref: Any, reference: Any, tool
     try:
         while True:
             while first_error is None and len(pending) < n_jobs and run.take_slot():
-                trial = _ask(study)
+                # With tasks of its own in flight the driver must not wait for a slot of
+                # max_parallel: only telling their results frees one.
+                trial = _ask(study, keep_waiting=lambda: not pending and run.is_open())
                 if trial is None:
+                    run.give_back_slot()
                     break
                 with run.lock:
                     run.running[trial._trial_id] = trial
@@ -222,18 +228,19 @@ def _drive(ray: Any, run: "_Run", task: Any, func_ref: Any, reference: Any, tool
         raise first_error
 
 
-def _ask(study: Any) -> "Trial | None":
-    """The next claimed trial, or None (stopping the run) when the study has nothing to give."""
+def _ask(study: Any, keep_waiting: Callable[[], bool]) -> "Trial | None":
+    """The next claimed trial, or None: the study has nothing to give (and the run stops), or
+    ``max_parallel`` trials run and ``keep_waiting`` said not to wait."""
     if study.sampler.is_exhausted(study._history):
         study.stop()
         return None
     try:
-        trial = study._ask(max_trials=study._max_trials)
+        trial = claim_within_budget(study, keep_waiting=keep_waiting)
     except SearchSpaceExhaustedError as error:
         logger.info("Stopping: %s", error)
         study.stop()
         return None
-    if trial is None:
+    if trial is None and study._budget.is_spent(study._storage, study._study_id):
         logger.info("Stopping: study %r has its max_trials trials.", study.study_name)
         study.stop()
     return trial

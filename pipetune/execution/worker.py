@@ -2,9 +2,10 @@
 until the study-wide budget is spent.
 
 Any number of workers, on any machines, run the same loop against one storage (PostgreSQL, or
-SQLite on one machine). The budget is the study's ``max_trials`` system attr, checked by the
-storage inside each claim (``BaseStorage.claim_trial``), so the workers together never start
-more than it allows. A worker that finds the budget spent while other trials still run waits
+SQLite on one machine). The budget is the study's ``max_trials`` and ``max_parallel``
+(``pipetune.execution.budget``), checked by the storage inside each claim, so the workers
+together never start more than it allows; a claim refused for ``max_parallel`` waits for a
+running trial to finish. A worker that finds ``max_trials`` spent while other trials still run waits
 when the study has heartbeats: one of those trials may belong to a dead worker, be failed by
 the heartbeat check and be retried, which frees a slot. The storage being briefly unreachable
 (a database restart) is retried with exponential backoff; SIGTERM lets the trials in flight
@@ -18,19 +19,15 @@ import math
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipetune.datatypes import TrialState
-from pipetune.errors import (
-    InvalidArgumentError,
-    StorageError,
-    StorageURLError,
-    TrialPruned,
-)
-from pipetune.execution.heartbeat import MAX_TRIALS_ATTR, default_worker_name
+from pipetune.errors import InvalidArgumentError
+from pipetune.execution.budget import Budget
+from pipetune.execution.heartbeat import default_worker_name
+from pipetune.execution.loop import retry_storage, run_trial
 
 if TYPE_CHECKING:
     from pipetune.study import Study
@@ -48,46 +45,19 @@ EXIT_STOPPED_TRIALS_FAILED = 143  # stopped by a signal; trials in flight had to
 STOP_REASON = "worker stopped by a signal before the trial finished"
 
 
-def retry_storage(call: Callable[[], T], what: str, *, give_up_after: float = 60.0,
-                  first_delay: float = 0.5, max_delay: float = 8.0) -> T:
-    """``call()``, retried with exponential backoff while the storage is unreachable.
-
-    A ``StorageError`` (other than a bad URL) is what a database restart or a network hiccup
-    looks like; it is retried until ``give_up_after`` seconds have passed, then re-raised.
-    Errors of the caller's own making (a missing study, a finished trial) are not retried.
-    """
-    deadline = time.monotonic() + give_up_after
-    delay = first_delay
-    while True:
-        try:
-            return call()
-        except StorageURLError:
-            raise
-        except StorageError as error:
-            if time.monotonic() + delay > deadline:
-                raise
-            logger.warning("%s failed; retrying in %.1fs: %s", what, delay, error)
-            time.sleep(delay)
-            delay = min(delay * 2, max_delay)
-
-
 @dataclass(frozen=True)
 class WorkerOptions:
     """How one worker process runs (see ``run_worker``)."""
 
     max_trials: int | None = None
+    max_parallel: int | None = None
     concurrency: int = 1
     stop_timeout: float = 10.0
     storage_retry_for: float = 60.0
     worker_name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.max_trials is not None and (isinstance(self.max_trials, bool) or
-                                            not isinstance(self.max_trials, int)
-                                            or self.max_trials < 1):
-            raise InvalidArgumentError(
-                f"The 'max_trials' option of the worker must be a positive int or None. "
-                f"Got {self.max_trials!r}.")
+        Budget(self.max_trials, self.max_parallel)  # checks them
         if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) \
                 or self.concurrency < 1:
             raise InvalidArgumentError(
@@ -116,13 +86,11 @@ class Worker:
         self._running: dict[int, Trial] = {}
         self._errors: list[BaseException] = []
         self.numbers: list[int] = []  # the trials this worker ran, in order
-        self.max_trials = options.max_trials
-        if self.max_trials is not None:
-            self._retry(lambda: study._storage.set_study_attr(
-                study._study_id, MAX_TRIALS_ATTR, self.max_trials, system=True),
-                "Setting the study's max_trials")
-        else:
-            self.max_trials = study._max_trials
+        given = Budget(options.max_trials, options.max_parallel)
+        if given != Budget():  # the worker sets the study-wide budget for every worker
+            self._retry(lambda: given.store(study._storage, study._study_id),
+                        "Setting the study's budget")
+            self._retry(study._load_settings, "Reading the study's settings")
 
     def _retry(self, call: Callable[[], T], what: str) -> T:
         return retry_storage(call, what, give_up_after=self.options.storage_retry_for)
@@ -130,12 +98,17 @@ class Worker:
     # -- one thread ----------------------------------------------------------------------------
 
     def _others_may_free_a_slot(self) -> bool:
-        """With heartbeats, a RUNNING trial may be a dead worker's, to be failed and retried:
-        the worker waits for it. Without, it cannot tell, and leaves it to its worker."""
+        """Whether a refused claim is worth trying again. Refused for ``max_parallel``: yes.
+        For ``max_trials``, with heartbeats, a RUNNING trial may be a dead worker's, to be
+        failed and retried: the worker waits for it. Without, it cannot tell, and leaves it to
+        its worker."""
+        storage, study_id = self.study._storage, self.study._study_id
+        if not self._retry(lambda: self.study._budget.is_spent(storage, study_id),
+                           "Counting started trials"):
+            return True  # refused for max_parallel: a running trial will free a slot
         liveness = self.study._liveness
         if liveness is None:
             return False
-        storage, study_id = self.study._storage, self.study._study_id
         if self._retry(liveness.before_claim, "Checking for dead workers"):
             return True  # failing them freed budget slots (and may have queued retries)
         return self._retry(lambda: storage.count_trials(study_id, [TrialState.RUNNING]),
@@ -146,7 +119,7 @@ class Worker:
         liveness = self.study._liveness
         poll = 0.5 if liveness is None else min(1.0, liveness.settings.heartbeat_interval)
         while not self.stop_event.is_set():
-            trial = self._retry(lambda: self.study._ask(name, self.max_trials),
+            trial = self._retry(lambda: self.study._ask(name, self.study._budget),
                                 "Claiming a trial")
             if trial is None:
                 if not self._others_may_free_a_slot():
@@ -160,22 +133,13 @@ class Worker:
             self._running[trial._trial_id] = trial
             self.numbers.append(trial.number)
         try:
-            try:
-                result = self.func(trial)
-            except TrialPruned:
-                self._retry(lambda: self.study.tell(trial, state=TrialState.PRUNED,
-                                                    skip_if_finished=True), "Storing a result")
-            except Exception as error:  # noqa: BLE001 - a failing objective fails its trial only
-                logger.warning("Trial %d failed: %s", trial.number,
-                               "".join(traceback.format_exception_only(error)).strip())
-                failure = error  # the name `error` is unbound once the except block ends
-                self._retry(lambda: self.study._fail(trial, failure), "Storing a failure")
-            else:
-                frozen = self._retry(lambda: self.study.tell(trial, result,
-                                                             skip_if_finished=True),
-                                     "Storing a result")
-                logger.info("Trial %d finished %s with values %s.", trial.number,
-                            frozen.state.name, frozen.values)
+            # A failing objective fails its trial only; an interrupt stops the thread.
+            frozen, interrupt = run_trial(self.study, self.func, trial, (Exception,),
+                                          retry=self._retry)
+            if interrupt is not None:
+                raise interrupt
+            logger.info("Trial %d finished %s with values %s.", trial.number,
+                        frozen.state.name, frozen.values)
         finally:
             with self._lock:
                 self._running.pop(trial._trial_id, None)

@@ -7,7 +7,9 @@ Authorization: with no tokens configured every request is allowed (fine on 127.0
 default bind). With tokens, every ``/api/v1`` request needs ``Authorization: Bearer <token>``:
 any configured token may read, only a ``write`` token may change anything (claiming a trial
 included). A missing or unknown token gets 401, a read-only token asking to write gets 403.
-``/api/v1/health`` and the OpenAPI spec stay open so load balancers and tools can probe.
+``/api/v1/health`` and the OpenAPI spec stay open so load balancers and tools can probe, and
+so do the web dashboard's page and scripts at ``/`` (they hold no data; the JSON they read,
+``pipetune.server.dashboard``, needs a token like any other read).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.distributions import distribution_from_json
 from pipetune.errors import ConfigError, InvalidArgumentError, PipetuneError
 from pipetune.server.errors import FORBIDDEN, UNAUTHENTICATED, status_of
+from pipetune.server.tracking_routes import add_tracking_routes
 from pipetune.storage.base import BaseStorage
 from pipetune.storage.remote import (
     API,
@@ -38,6 +41,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+
+from pipetune.server.dashboard import dashboard_router
 
 __all__ = ["BackgroundServer", "create_app", "read_token_file", "serve"]
 
@@ -99,11 +104,16 @@ class TrialIn(BaseModel):
 class ClaimIn(BaseModel):
     worker: str | None = None
     max_trials: int | None = None
+    max_parallel: int | None = None
 
 
 class ParamIn(BaseModel):
     internal_value: float | str
     distribution: dict[str, Any]
+
+
+class ParamsIn(BaseModel):
+    params: dict[str, ParamIn]
 
 
 class FinishIn(BaseModel):
@@ -254,10 +264,8 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None) ->
 
     @app.post(API + "/studies/{study_id}/trials/claim", **write)
     def claim_trial(study_id: int, body: ClaimIn) -> dict[str, Any] | None:
-        if body.max_trials is None:  # storages without budgets keep working
-            trial = st().claim_trial(study_id, body.worker)
-        else:
-            trial = st().claim_trial(study_id, body.worker, max_trials=body.max_trials)
+        trial = st().claim_trial(study_id, body.worker, max_trials=body.max_trials,
+                                 max_parallel=body.max_parallel)
         return None if trial is None else trial_to_json(trial)
 
     @app.post(API + "/studies/{study_id}/trials/fail-stale", **write)
@@ -290,10 +298,12 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None) ->
     def get_trial(trial_id: int) -> dict[str, Any]:
         return trial_to_json(st().get_trial(trial_id))
 
-    @app.put(API + "/trials/{trial_id}/params/{name:path}", **write)
-    def set_trial_param(trial_id: int, name: str, body: ParamIn) -> dict[str, bool]:
-        distribution = distribution_from_json(json.dumps(body.distribution))
-        st().set_trial_param(trial_id, name, decode_float(body.internal_value), distribution)
+    @app.post(API + "/trials/{trial_id}/params", **write)
+    def set_trial_params(trial_id: int, body: ParamsIn) -> dict[str, bool]:
+        st().set_trial_params(trial_id, {
+            name: (decode_float(param.internal_value),
+                   distribution_from_json(json.dumps(param.distribution)))
+            for name, param in body.params.items()})
         return {"stored": True}
 
     @app.post(API + "/trials/{trial_id}/finish", **write)
@@ -319,6 +329,9 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None) ->
         st().heartbeat(trial_id)
         return {"stored": True}
 
+    add_tracking_routes(app, st, read, write)
+
+    app.include_router(dashboard_router(st, reader))  # the web dashboard at /
     return app
 
 

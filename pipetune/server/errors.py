@@ -14,13 +14,15 @@ __all__ = ["ERROR_STATUS", "status_of"]
 ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (errors.StudyNotFoundError, 404),
     (errors.TrialNotFoundError, 404),
+    (errors.ArtifactNotFoundError, 404),
     (errors.DuplicateStudyError, 409),
     (errors.UpdateFinishedTrialError, 409),
     (errors.InvalidArgumentError, 400),
     (errors.ParamConflictError, 400),
     (errors.InvalidDistributionError, 400),
     (errors.StorageURLError, 400),
-    (errors.StorageError, 503),
+    (errors.StorageUnavailableError, 503),
+    (errors.StorageError, 500),
     (NotImplementedError, 501),
     (errors.PipetuneError, 400),
 )

@@ -1,8 +1,8 @@
 """The storage interface: the one place that persists studies and trials.
 
 Every method is one atomic operation: it either happens whole or raises and changes nothing.
-Call order for one trial: ``claim_trial`` (a WAITING trial, or a new one) -> ``set_trial_param``
-for each suggested param -> any number of ``set_trial_intermediate_value`` / attrs ->
+Call order for one trial: ``claim_trial`` (a WAITING trial, or a new one) -> ``set_trial_params``
+for the suggested params (in one or more batches) -> any number of ``set_trial_intermediate_value`` / attrs ->
 ``finish_trial``. A finished trial (COMPLETE, PRUNED, FAIL) never changes again, which is what
 lets ``get_trials_since`` serve study history incrementally (see ``storage/cached.py``).
 Implementations prove they keep this contract by passing ``pipetune.testing.storage``.
@@ -11,11 +11,13 @@ Implementations prove they keep this contract by passing ``pipetune.testing.stor
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+import os
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.distributions import Distribution
+from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
 STALE_REASON_ATTR = "fail_reason"
 # System attrs of a retry enqueued by fail_stale_trials: the number of the failed trial it
@@ -90,21 +92,26 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def claim_trial(self, study_id: int, worker: str | None = None,
-                    max_trials: int | None = None) -> FrozenTrial | None:
+                    max_trials: int | None = None,
+                    max_parallel: int | None = None) -> FrozenTrial | None:
         """Atomically turns the oldest WAITING trial RUNNING, or creates a new RUNNING trial.
 
         Two callers never receive the same trial, whatever process or machine they run on.
-        With ``max_trials``, the study-wide budget: nothing is claimed and None is returned
-        when the study already has ``max_trials`` started trials that did not fail (RUNNING,
-        COMPLETE or PRUNED; WAITING ones have not started and FAIL ones are retried), checked
-        in the claim's own transaction so workers on many machines never overshoot it.
+        The study-wide budget, checked in the claim's own transaction so workers on many
+        machines never overshoot it: nothing is claimed and None is returned when the study
+        already has ``max_trials`` started trials that did not fail (RUNNING, COMPLETE or
+        PRUNED; WAITING ones have not started and FAIL ones are retried), or ``max_parallel``
+        RUNNING trials.
         """
 
     @abc.abstractmethod
-    def set_trial_param(
-        self, trial_id: int, name: str, internal_value: float, distribution: Distribution
+    def set_trial_params(
+        self, trial_id: int, params: Mapping[str, tuple[float, Distribution]]
     ) -> None:
-        """Records a suggested param (internal encoding); raises if the trial is finished."""
+        """Records suggested params, name -> (internal value, distribution), all or none:
+        raises if the trial is finished or one of the names is already set on it. Trials
+        batch their suggestions (see ``pipetune.trial``), so one call usually carries all of a
+        trial's params."""
 
     @abc.abstractmethod
     def finish_trial(
@@ -159,6 +166,51 @@ class BaseStorage(abc.ABC):
         Returns True for the first caller and False for every later one. Samplers that hand out
         a finite set of candidates (the grid) use it so parallel workers never repeat one.
         """
+
+    # -- tracking: metric series, artifacts, search --------------------------------------------
+    # Metrics and artifacts are records beside a trial, not part of its FrozenTrial: they may be
+    # written in any state (an evaluation logged after the trial finished), so the cached
+    # history of finished trials stays valid.
+
+    def add_trial_metrics(self, trial_id: int, points: Sequence[MetricPoint]) -> None:
+        """Appends points to the trial's named metric series, all or none; raises
+        TrialNotFoundError for an unknown trial. A step may hold several points: the last
+        one logged is the metric's value at that step."""
+        raise NotImplementedError(f"{type(self).__name__} does not store metrics.")
+
+    def get_metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
+        """The trial's metric points (of one series with ``name``), ordered by name, step and
+        logging order."""
+        raise NotImplementedError(f"{type(self).__name__} does not store metrics.")
+
+    def get_last_metrics(self, study_id: int) -> dict[int, dict[str, float]]:
+        """trial_id -> metric name -> last value (of the largest step; the last logged on
+        ties) for every trial of the study that logged metrics."""
+        raise NotImplementedError(f"{type(self).__name__} does not store metrics.")
+
+    def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
+                     media_type: str | None = None) -> ArtifactInfo:
+        """Stores bytes (or a copy of the file at a path) as the trial's artifact ``name``
+        (a relative path; ``/`` separates sub-folders), replacing one of that name; the
+        media type defaults to a guess from the name."""
+        raise NotImplementedError(f"{type(self).__name__} does not store artifacts.")
+
+    def list_artifacts(self, trial_id: int) -> list[ArtifactInfo]:
+        """The trial's artifacts ordered by name."""
+        raise NotImplementedError(f"{type(self).__name__} does not store artifacts.")
+
+    def read_artifact(self, trial_id: int, name: str) -> bytes:
+        """The bytes of an artifact; raises ArtifactNotFoundError if the trial has none of
+        that name."""
+        raise NotImplementedError(f"{type(self).__name__} does not store artifacts.")
+
+    def search_trials(self, study_id: int, filter: str | None = None,
+                      order_by: str | None = None, limit: int | None = None,
+                      offset: int = 0) -> list[FrozenTrial]:
+        """The study's trials matching a filter of the search language
+        (``pipetune.tracking.search``), ordered by ``order_by`` (else by number), from
+        ``offset`` and at most ``limit`` of them; raises FilterSyntaxError for a bad filter."""
+        raise NotImplementedError(f"{type(self).__name__} does not search trials.")
 
     # -- liveness (heartbeats) ------------------------------------------------------------------
 

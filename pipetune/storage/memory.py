@@ -6,10 +6,11 @@ import bisect
 import copy
 import datetime as dt
 import json
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from pipetune._best import best_trial_of
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.distributions import Distribution
 from pipetune.errors import (
+    ArtifactNotFoundError,
     DuplicateStudyError,
     InvalidArgumentError,
     ParamConflictError,
@@ -31,6 +33,9 @@ from pipetune.storage.base import (
     retry_attrs,
     stale_trial_reason,
 )
+from pipetune.tracking import search as _search
+from pipetune.tracking.artifacts import check_name, media_type_of, read_source
+from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
 
 def _json_copy(value: Any) -> Any:
@@ -84,6 +89,9 @@ class InMemoryStorage(BaseStorage):
         self._trial_study: dict[int, int] = {}
         self._next_study_id = 0
         self._next_trial_id = 0
+        # tracking records, by trial id: metric points in logging order, artifacts by name
+        self._metrics: dict[int, list[MetricPoint]] = {}
+        self._artifacts: dict[int, dict[str, tuple[ArtifactInfo, bytes]]] = {}
 
     # -- studies -------------------------------------------------------------------------------
 
@@ -112,6 +120,8 @@ class InMemoryStorage(BaseStorage):
             for trial_id in study.trial_ids:
                 del self._trials[trial_id]
                 del self._trial_study[trial_id]
+                self._metrics.pop(trial_id, None)
+                self._artifacts.pop(trial_id, None)
             del self._study_ids[study.name]
             del self._studies[study_id]
 
@@ -181,10 +191,14 @@ class InMemoryStorage(BaseStorage):
                 datetime_start=start))
 
     def claim_trial(self, study_id: int, worker: str | None = None,
-                    max_trials: int | None = None) -> FrozenTrial | None:
+                    max_trials: int | None = None,
+                    max_parallel: int | None = None) -> FrozenTrial | None:
         with self._lock:
             study = self._study(study_id)
             if max_trials is not None and self.count_trials(study_id, _STARTED) >= max_trials:
+                return None
+            if max_parallel is not None and self.count_trials(
+                    study_id, (TrialState.RUNNING,)) >= max_parallel:
                 return None
             while study.waiting_ids:
                 trial = self._trials.get(study.waiting_ids.popleft())
@@ -213,17 +227,21 @@ class InMemoryStorage(BaseStorage):
         except KeyError:
             raise TrialNotFoundError(f"No trial with id {trial_id} in this storage.") from None
 
-    def set_trial_param(self, trial_id: int, name: str, internal_value: float,
-                        distribution: Distribution) -> None:
+    def set_trial_params(self, trial_id: int,
+                         params: Mapping[str, tuple[float, Distribution]]) -> None:
         with self._lock:
             trial = self._running(trial_id)
-            if name in trial.params:
-                raise ParamConflictError(
-                    f"Param {name!r} is already set on trial {trial.number}; a param is "
-                    "suggested once per trial.")
-            params = {**trial.params, name: distribution.to_external(internal_value)}
-            distributions = {**trial.distributions, name: distribution}
-            self._trials[trial_id] = _with(trial, params=params, distributions=distributions)
+            for name in params:
+                if name in trial.params:
+                    raise ParamConflictError(
+                        f"Param {name!r} is already set on trial {trial.number}; a param is "
+                        "suggested once per trial.")
+            self._trials[trial_id] = _with(
+                trial,
+                params={**trial.params, **{name: distribution.to_external(internal)
+                                           for name, (internal, distribution) in params.items()}},
+                distributions={**trial.distributions,
+                               **{name: distribution for name, (_, distribution) in params.items()}})
 
     def finish_trial(self, trial_id: int, state: TrialState,
                      values: Sequence[float] | None = None) -> bool:
@@ -330,3 +348,67 @@ class InMemoryStorage(BaseStorage):
                 if attrs is not None:
                     self.create_trial(study_id, state=TrialState.WAITING, system_attrs=attrs)
             return failed
+
+    # -- tracking ------------------------------------------------------------------------------
+
+    def add_trial_metrics(self, trial_id: int, points: Sequence[MetricPoint]) -> None:
+        points = [MetricPoint(p.name, int(p.step), float(p.value), float(p.timestamp))
+                  for p in points]
+        with self._lock:
+            self._trial(trial_id)
+            self._metrics.setdefault(trial_id, []).extend(points)
+
+    def get_metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
+        with self._lock:
+            self._trial(trial_id)
+            points = list(enumerate(self._metrics.get(trial_id, ())))
+        points.sort(key=lambda item: (item[1].name, item[1].step, item[0]))
+        return [p for _, p in points if name is None or p.name == name]
+
+    def _last_metrics(self, trial_id: int) -> dict[str, float]:
+        last: dict[str, MetricPoint] = {}
+        for point in self._metrics.get(trial_id, ()):  # logging order: a later point wins ties
+            if point.name not in last or point.step >= last[point.name].step:
+                last[point.name] = point
+        return {name: point.value for name, point in last.items()}
+
+    def get_last_metrics(self, study_id: int) -> dict[int, dict[str, float]]:
+        with self._lock:
+            return {trial_id: self._last_metrics(trial_id)
+                    for trial_id in self._study(study_id).trial_ids if trial_id in self._metrics}
+
+    def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
+                     media_type: str | None = None) -> ArtifactInfo:
+        name = check_name(name)
+        content = read_source(data)
+        info = ArtifactInfo(trial_id=trial_id, name=name, size=len(content),
+                            media_type=media_type_of(name, media_type),
+                            created_at=dt.datetime.now())
+        with self._lock:
+            self._trial(trial_id)
+            self._artifacts.setdefault(trial_id, {})[name] = (info, content)
+        return info
+
+    def list_artifacts(self, trial_id: int) -> list[ArtifactInfo]:
+        with self._lock:
+            self._trial(trial_id)
+            stored = self._artifacts.get(trial_id, {})
+            return [stored[name][0] for name in sorted(stored)]
+
+    def read_artifact(self, trial_id: int, name: str) -> bytes:
+        with self._lock:
+            trial = self._trial(trial_id)
+            stored = self._artifacts.get(trial_id, {}).get(name)
+        if stored is None:
+            raise ArtifactNotFoundError(
+                f"Trial {trial.number} has no artifact named {name!r}; list_artifacts shows "
+                "what it has.")
+        return stored[1]
+
+    def search_trials(self, study_id: int, filter: str | None = None,
+                      order_by: str | None = None, limit: int | None = None,
+                      offset: int = 0) -> list[FrozenTrial]:
+        with self._lock:
+            trials = self.get_trials(study_id)
+            last = self.get_last_metrics(study_id)
+        return _search.search(trials, last, filter, order_by, limit, offset)

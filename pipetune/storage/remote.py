@@ -22,19 +22,28 @@ import datetime as dt
 import http.client
 import json
 import math
+import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pipetune import errors
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.distributions import Distribution, distribution_from_json
-from pipetune.errors import InvalidArgumentError, StorageError, StorageURLError
+from pipetune.errors import (
+    InvalidArgumentError,
+    StorageError,
+    StorageUnavailableError,
+    StorageURLError,
+)
 from pipetune.storage.base import BaseStorage
+from pipetune.tracking.artifacts import check_name, read_source
+from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
-__all__ = ["RemoteStorage", "decode_float", "encode_float", "summary_from_json",
+__all__ = ["RemoteStorage", "artifact_from_json", "artifact_to_json", "decode_float",
+           "encode_float", "metric_point_from_json", "metric_point_to_json", "summary_from_json",
            "summary_to_json", "trial_from_json", "trial_to_json"]
 
 API = "/api/v1"
@@ -44,7 +53,9 @@ _ERROR_TYPES: dict[str, type[errors.PipetuneError]] = {
     cls.__name__: cls for cls in (
         errors.StudyNotFoundError, errors.TrialNotFoundError, errors.DuplicateStudyError,
         errors.UpdateFinishedTrialError, errors.InvalidArgumentError,
-        errors.ParamConflictError, errors.InvalidDistributionError, errors.StorageError)
+        errors.ParamConflictError, errors.InvalidDistributionError, errors.StorageError,
+        errors.StorageUnavailableError,
+        errors.ArtifactNotFoundError, errors.FilterSyntaxError)
 }
 
 # -- JSON forms ------------------------------------------------------------------------------------
@@ -152,6 +163,34 @@ def summary_from_json(data: dict[str, Any]) -> StudySummary:
         user_attrs=data["user_attrs"], system_attrs=data["system_attrs"])
 
 
+def metric_point_to_json(point: MetricPoint) -> list[Any]:
+    """A metric point as a compact JSON array: [name, step, value, timestamp]."""
+    return [point.name, int(point.step), encode_float(point.value), float(point.timestamp)]
+
+
+def metric_point_from_json(data: list[Any]) -> MetricPoint:
+    name, step, value, timestamp = data
+    if not isinstance(name, str) or isinstance(step, bool) or not isinstance(step, int):
+        raise InvalidArgumentError(
+            f"A metric point is [name, step, value, timestamp] with a string name and an int "
+            f"step. Got {data!r}.")
+    return MetricPoint(name, step, decode_float(value), decode_float(timestamp))
+
+
+def artifact_to_json(info: ArtifactInfo) -> dict[str, Any]:
+    return {"trial_id": info.trial_id, "name": info.name, "size": info.size,
+            "media_type": info.media_type, "created_at": _time(info.created_at)}
+
+
+def artifact_from_json(data: dict[str, Any]) -> ArtifactInfo:
+    return ArtifactInfo(trial_id=data["trial_id"], name=data["name"], size=data["size"],
+                        media_type=data["media_type"], created_at=_parse_time(data["created_at"]))
+
+
+def _quote_path(name: str) -> str:
+    return urllib.parse.quote(name, safe="/")
+
+
 def _json_value(value: Any) -> Any:
     """Checks that an attribute can travel as JSON, as every storage requires."""
     try:
@@ -235,13 +274,18 @@ class RemoteStorage(BaseStorage):
             self._local.connection = None
 
     def _request(self, method: str, path: str, body: Any = None,
-                 query: dict[str, Any] | None = None) -> Any:
+                 query: dict[str, Any] | None = None, *, data: bytes | None = None,
+                 content_type: str | None = None, raw: bool = False) -> Any:
+        """One request: a JSON ``body``, or raw ``data`` of ``content_type``; returns the
+        decoded JSON answer, or its bytes with ``raw``."""
         target = self._prefix + path
         if query:
             target += "?" + urllib.parse.urlencode(query)
         headers = {"Accept": "application/json"}
-        payload = None
-        if body is not None:
+        payload = data
+        if data is not None:
+            headers["Content-Type"] = content_type or "application/octet-stream"
+        elif body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         if self._token:
@@ -252,7 +296,7 @@ class RemoteStorage(BaseStorage):
                 connection = self._connection()
                 connection.request(method, target, body=payload, headers=headers)
                 response = connection.getresponse()
-                raw = response.read()
+                content = response.read()
                 break
             except (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError,
                     BrokenPipeError, http.client.RemoteDisconnected) as error:
@@ -260,18 +304,20 @@ class RemoteStorage(BaseStorage):
                 # or disconnected: usually a keep-alive connection the server closed while idle.
                 self._drop_connection()
                 if attempt == self._retries:
-                    raise StorageError(
+                    raise StorageUnavailableError(
                         f"The pipetune server at {self.url} is unreachable ({error!r}) after "
                         f"{self._retries + 1} attempts. Check that 'pipetune server' runs there "
                         "and the URL is right.") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
-            except (OSError, http.client.HTTPException) as error:
+            except (OSError, http.client.HTTPException) as error:  # e.g. a timeout
                 self._drop_connection()
-                raise StorageError(
+                raise StorageUnavailableError(
                     f"Request {method} {target} to the pipetune server at {self.url} failed: "
                     f"{error!r}.") from None
-        return self._decode(response, raw, method, target)
+        if raw and response.status < 400:
+            return content
+        return self._decode(response, content, method, target)
 
     def _decode(self, response: http.client.HTTPResponse, raw: bytes, method: str,
                 target: str) -> Any:
@@ -301,7 +347,9 @@ class RemoteStorage(BaseStorage):
         if response.status == 422:
             raise InvalidArgumentError(
                 f"The pipetune server at {self.url} rejected {method} {target}: {message}")
-        raise StorageError(
+        # A gateway between us and the server answers these while the server is away.
+        unavailable = response.status in (502, 503, 504)
+        raise (StorageUnavailableError if unavailable else StorageError)(
             f"The pipetune server at {self.url} answered {response.status} to {method} "
             f"{target}: {message}")
 
@@ -351,16 +399,18 @@ class RemoteStorage(BaseStorage):
         return trial_from_json(self._request("POST", f"/studies/{int(study_id)}/trials", body))
 
     def claim_trial(self, study_id: int, worker: str | None = None,
-                    max_trials: int | None = None) -> FrozenTrial | None:
-        body = {"worker": worker, "max_trials": max_trials}
+                    max_trials: int | None = None,
+                    max_parallel: int | None = None) -> FrozenTrial | None:
+        body = {"worker": worker, "max_trials": max_trials, "max_parallel": max_parallel}
         data = self._request("POST", f"/studies/{int(study_id)}/trials/claim", body)
         return None if data is None else trial_from_json(data)
 
-    def set_trial_param(self, trial_id: int, name: str, internal_value: float,
-                        distribution: Distribution) -> None:
-        body = {"internal_value": encode_float(internal_value),
-                "distribution": json.loads(distribution.to_json())}
-        self._request("PUT", f"/trials/{int(trial_id)}/params/{_quote(name)}", body)
+    def set_trial_params(self, trial_id: int,
+                         params: Mapping[str, tuple[float, Distribution]]) -> None:
+        body = {"params": {name: {"internal_value": encode_float(internal),
+                                  "distribution": json.loads(distribution.to_json())}
+                           for name, (internal, distribution) in params.items()}}
+        self._request("POST", f"/trials/{int(trial_id)}/params", body)
 
     def finish_trial(self, trial_id: int, state: TrialState,
                      values: Sequence[float] | None = None) -> bool:
@@ -414,4 +464,47 @@ class RemoteStorage(BaseStorage):
         data = self._request("POST", f"/studies/{int(study_id)}/trials/fail-stale",
                              {"grace_period": float(grace_period),
                               "retry_failed": int(retry_failed)})
+        return [trial_from_json(t) for t in data]
+
+    # -- tracking ------------------------------------------------------------------------------
+
+    def add_trial_metrics(self, trial_id: int, points: Sequence[MetricPoint]) -> None:
+        if points:
+            self._request("POST", f"/trials/{int(trial_id)}/metrics",
+                          {"points": [metric_point_to_json(p) for p in points]})
+
+    def get_metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
+        query = {} if name is None else {"name": name}
+        data = self._request("GET", f"/trials/{int(trial_id)}/metrics", query=query)
+        return [metric_point_from_json(p) for p in data["points"]]
+
+    def get_last_metrics(self, study_id: int) -> dict[int, dict[str, float]]:
+        data = self._request("GET", f"/studies/{int(study_id)}/metrics/last")
+        return {int(trial_id): {name: decode_float(v) for name, v in values.items()}
+                for trial_id, values in data.items()}
+
+    def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
+                     media_type: str | None = None) -> ArtifactInfo:
+        name = check_name(name)
+        answer = self._request("PUT", f"/trials/{int(trial_id)}/artifacts/{_quote_path(name)}",
+                               data=read_source(data), content_type=media_type,
+                               query={} if media_type is None else {"media_type": media_type})
+        return artifact_from_json(answer)
+
+    def list_artifacts(self, trial_id: int) -> list[ArtifactInfo]:
+        return [artifact_from_json(a)
+                for a in self._request("GET", f"/trials/{int(trial_id)}/artifacts")]
+
+    def read_artifact(self, trial_id: int, name: str) -> bytes:
+        return self._request("GET", f"/trials/{int(trial_id)}/artifacts/{_quote_path(name)}",
+                             raw=True)
+
+    def search_trials(self, study_id: int, filter: str | None = None,
+                      order_by: str | None = None, limit: int | None = None,
+                      offset: int = 0) -> list[FrozenTrial]:
+        query: dict[str, Any] = {"offset": int(offset)}
+        for key, value in (("filter", filter), ("order_by", order_by), ("limit", limit)):
+            if value is not None:
+                query[key] = value
+        data = self._request("GET", f"/studies/{int(study_id)}/trials/search", query=query)
         return [trial_from_json(t) for t in data]

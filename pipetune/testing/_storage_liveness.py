@@ -67,6 +67,45 @@ class LivenessContract:
         assert sum(t.state == TrialState.COMPLETE for t in trials) == budget
         assert [t.number for t in trials] == list(range(len(trials)))
 
+    def test_claim_with_max_parallel_counts_running_trials(self, storage: BaseStorage) -> None:
+        study_id = _study(storage)
+        first = storage.claim_trial(study_id, max_parallel=2)
+        second = storage.claim_trial(study_id, max_parallel=2)
+        storage.create_trial(study_id)  # a WAITING trial does not run yet
+        assert storage.claim_trial(study_id, max_parallel=2) is None
+        assert storage.count_trials(study_id) == 3  # a refused claim creates nothing
+        storage.finish_trial(first.trial_id, TrialState.COMPLETE, [1.0])
+        third = storage.claim_trial(study_id, max_parallel=2)  # a finished trial frees a slot
+        assert third is not None and third.state == TrialState.RUNNING
+        assert storage.claim_trial(study_id, max_parallel=2) is None
+        assert second is not None and storage.claim_trial(study_id) is not None  # no cap
+
+    def test_concurrent_claims_never_run_more_than_max_parallel(
+            self, storage: BaseStorage) -> None:
+        study_id = _study(storage)
+        cap = 2
+        observed: list[int] = []
+
+        def work(i: int) -> None:
+            done = 0
+            while done < 5:
+                trial = storage.claim_trial(study_id, worker=f"thread-{i}", max_parallel=cap)
+                if trial is None:
+                    time.sleep(0.001)
+                    continue
+                observed.append(storage.count_trials(study_id, [TrialState.RUNNING]))
+                time.sleep(0.002)  # let the other threads try to claim meanwhile
+                storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [float(i)])
+                done += 1
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert max(observed) <= cap
+        assert storage.count_trials(study_id, [TrialState.COMPLETE]) == 25
+
     # -- heartbeats ----------------------------------------------------------------------------
 
     def test_fail_stale_trials_fails_silent_running_trials_once(
@@ -95,7 +134,7 @@ class LivenessContract:
         enqueued = storage.create_trial(study_id, system_attrs={"fixed_params": {"b": "x"}})
         trial = storage.claim_trial(study_id, worker="w:1")
         assert trial.trial_id == enqueued.trial_id
-        storage.set_trial_param(trial.trial_id, "a", 0.25, FloatDistribution(0.0, 1.0))
+        storage.set_trial_params(trial.trial_id, {"a": (0.25, FloatDistribution(0.0, 1.0))})
         time.sleep(0.02)
         (failed,) = storage.fail_stale_trials(study_id, grace_period=0.0, retry_failed=1)
         (retry,) = storage.get_trials(study_id, [TrialState.WAITING])

@@ -34,12 +34,14 @@ from pipetune.distributions import (
 from pipetune.errors import (
     DuplicateStudyError,
     InvalidArgumentError,
+    ParamConflictError,
     StudyNotFoundError,
     TrialNotFoundError,
     UpdateFinishedTrialError,
 )
 from pipetune.storage.base import BaseStorage
 from pipetune.testing._storage_liveness import LivenessContract
+from pipetune.testing._storage_tracking import TrackingContract
 
 pytest = require("pytest", "test")
 
@@ -108,7 +110,7 @@ def _run_threads(n: int, target: Callable[[int], None]) -> None:
         raise errors[0]
 
 
-class StorageContract(LivenessContract):
+class StorageContract(LivenessContract, TrackingContract):
     """The behaviours of ``pipetune.storage.base.BaseStorage`` as tests over a ``storage``
     fixture; subclasses provide the fixture (see the module docstring)."""
 
@@ -292,9 +294,9 @@ class StorageContract(LivenessContract):
     def test_params_round_trip_for_every_distribution_kind(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
         trial = storage.claim_trial(study_id)
-        for name, (distribution, value) in PARAM_CASES.items():
-            storage.set_trial_param(trial.trial_id, name, distribution.to_internal(value),
-                                    distribution)
+        storage.set_trial_params(trial.trial_id, {
+            name: (distribution.to_internal(value), distribution)
+            for name, (distribution, value) in PARAM_CASES.items()})
         stored = storage.get_trial(trial.trial_id)
         assert stored.distributions == {n: d for n, (d, _) in PARAM_CASES.items()}
         for name, (distribution, value) in PARAM_CASES.items():
@@ -310,14 +312,29 @@ class StorageContract(LivenessContract):
         trial = _finished(storage, study_id)
         distribution = FloatDistribution(0.0, 1.0)
         with pytest.raises(UpdateFinishedTrialError):
-            storage.set_trial_param(trial.trial_id, "x", 0.5, distribution)
+            storage.set_trial_params(trial.trial_id, {"x": (0.5, distribution)})
         assert storage.get_trial(trial.trial_id) == trial
+
+    def test_param_batches_add_up_and_a_repeated_name_writes_nothing(
+            self, storage: BaseStorage) -> None:
+        study_id = _study(storage)
+        trial = storage.claim_trial(study_id)
+        distribution = FloatDistribution(0.0, 1.0)
+        storage.set_trial_params(trial.trial_id, {"a": (0.1, distribution)})
+        # more params than one SQL statement carries
+        many = {f"p{i}": (i / 1000, distribution) for i in range(250)}
+        storage.set_trial_params(trial.trial_id, many)
+        with pytest.raises(ParamConflictError):
+            storage.set_trial_params(trial.trial_id, {"b": (0.2, distribution),
+                                                      "a": (0.3, distribution)})
+        stored = storage.get_trial(trial.trial_id)
+        assert stored.params == {"a": 0.1, **{name: value for name, (value, _) in many.items()}}
 
     def test_writes_to_unknown_trial_raise_trial_not_found(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
         unknown = storage.claim_trial(study_id).trial_id + 1000
         distribution = FloatDistribution(0.0, 1.0)
-        for call in (lambda: storage.set_trial_param(unknown, "x", 0.5, distribution),
+        for call in (lambda: storage.set_trial_params(unknown, {"x": (0.5, distribution)}),
                      lambda: storage.finish_trial(unknown, TrialState.COMPLETE, [1.0]),
                      lambda: storage.set_trial_intermediate_value(unknown, 0, 1.0),
                      lambda: storage.set_trial_attr(unknown, "k", 1),
@@ -410,7 +427,7 @@ class StorageContract(LivenessContract):
         study_id = _study(storage)
         trial = storage.claim_trial(study_id)
         storage.set_trial_attr(trial.trial_id, "note", {"a": 1})
-        storage.set_trial_param(trial.trial_id, "x", 2.0, IntDistribution(0, 3))
+        storage.set_trial_params(trial.trial_id, {"x": (2.0, IntDistribution(0, 3))})
         storage.set_trial_intermediate_value(trial.trial_id, 0, 1.0)
         storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [0.5])
         stored = storage.get_trial(trial.trial_id)

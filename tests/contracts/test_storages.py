@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -37,8 +38,8 @@ class TestSQLiteMemoryStorage(StorageContract):
 
 class TestPostgreSQLStorage(StorageContract):
     @pytest.fixture
-    def storage(self, postgres_empty_url: str) -> Iterator[SQLStorage]:
-        backend = SQLStorage(postgres_empty_url)
+    def storage(self, postgres_empty_url: str, tmp_path: Path) -> Iterator[SQLStorage]:
+        backend = SQLStorage(postgres_empty_url, artifact_root=tmp_path / "artifacts")
         yield backend
         backend.close()
 

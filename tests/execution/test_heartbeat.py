@@ -111,7 +111,8 @@ def test_ask_checks_for_dead_workers_before_claiming(clock: Clock) -> None:
     study = pipetune.create_study(storage=storage, study_name="s", heartbeat_interval=1.0,
                                   grace_period=3.0, retry_failed=2)
     dead = storage.claim_trial(study._study_id, worker="gone:1")
-    storage.set_trial_param(dead.trial_id, "x", 0.25, pipetune.distributions.FloatDistribution(0, 1))
+    storage.set_trial_params(
+        dead.trial_id, {"x": (0.25, pipetune.distributions.FloatDistribution(0, 1))})
     clock.now += 10
     trial = study.ask()
     assert storage.get_trial(dead.trial_id).state == TrialState.FAIL

@@ -20,15 +20,20 @@ import pytest
 
 import pipetune
 from pipetune.datatypes import TrialState
-from pipetune.errors import InvalidArgumentError, StorageError, StudyNotFoundError
+from pipetune.errors import (
+    InvalidArgumentError,
+    StorageError,
+    StorageUnavailableError,
+    StudyNotFoundError,
+)
 from pipetune.execution.worker import (
     EXIT_DONE,
     EXIT_STOPPED_TRIALS_FAILED,
     STOP_REASON,
     Worker,
     WorkerOptions,
-    retry_storage,
 )
+from pipetune.execution.loop import retry_storage
 from pipetune.storage import InMemoryStorage
 
 pytestmark = pytest.mark.timeout(120)
@@ -110,6 +115,33 @@ def test_three_workers_share_the_budget_exactly(workdir: Path, storage_url: str)
     evaluated = _evaluated(workdir)
     assert sorted(evaluated) == list(range(30)) and set(evaluated.values()) == {1}
     assert len({t.worker for t in trials}) >= 1 and study.system_attrs["max_trials"] == 30
+
+
+def _most_at_once(trials: list) -> int:
+    """The largest number of trials whose [start, end] spans overlap at one moment."""
+    events = sorted([(t.datetime_start, 1) for t in trials]
+                    + [(t.datetime_complete, -1) for t in trials])
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most
+
+
+def test_workers_together_run_at_most_max_parallel_trials(workdir: Path,
+                                                          storage_url: str) -> None:
+    _create(storage_url)
+    budget = ("--max-trials", "12", "--max-parallel", "2", "--concurrency", "2")
+    workers = [_start_worker(workdir, storage_url, *budget, SLEEP="0.1") for _ in range(2)]
+    for worker in workers:
+        code, output = _finish(worker)
+        assert code == EXIT_DONE, output
+    study = pipetune.load_study(study_name="shared", storage=storage_url)
+    trials = study.trials
+    assert len(trials) == 12 and all(t.state == TrialState.COMPLETE for t in trials)
+    # four threads asked, but never more than two trials ran at once
+    assert _most_at_once(trials) <= 2
+    assert study.system_attrs["max_parallel"] == 2
 
 
 def test_a_killed_workers_trial_fails_by_heartbeat_and_is_retried(
@@ -263,7 +295,8 @@ def test_workers_ride_out_a_postgresql_restart(workdir: Path, postgres_url: str)
 
 def test_retry_storage_backs_off_until_the_storage_answers(monkeypatch) -> None:
     monkeypatch.setattr(time, "sleep", lambda _: None)
-    answers = iter([StorageError("down"), StorageError("still down"), "ok"])
+    answers = iter([StorageUnavailableError("down"), StorageUnavailableError("still down"),
+                    "ok"])
 
     def call() -> str:
         answer = next(answers)
@@ -272,18 +305,20 @@ def test_retry_storage_backs_off_until_the_storage_answers(monkeypatch) -> None:
         return answer
 
     assert retry_storage(call, "Test") == "ok"
-    with pytest.raises(StorageError):
-        retry_storage(lambda: (_ for _ in ()).throw(StorageError("down")), "Test",
+    with pytest.raises(StorageUnavailableError):
+        retry_storage(lambda: (_ for _ in ()).throw(StorageUnavailableError("down")), "Test",
                       give_up_after=0.0)
-    calls = []
+    for error in (StudyNotFoundError("no study"),  # the caller's own mistake
+                  StorageError("written by a newer pipetune")):  # no retry makes it usable
+        calls = []
 
-    def missing() -> None:
-        calls.append(1)
-        raise StudyNotFoundError("no study")
+        def fails(error: Exception = error) -> None:
+            calls.append(1)
+            raise error
 
-    with pytest.raises(StudyNotFoundError):
-        retry_storage(missing, "Test")
-    assert len(calls) == 1  # the caller's own mistake is not retried
+        with pytest.raises(type(error)):
+            retry_storage(fails, "Test")
+        assert len(calls) == 1
 
 
 def test_in_process_worker_threads_refill_failed_slots() -> None:
@@ -306,7 +341,8 @@ def test_in_process_worker_threads_refill_failed_slots() -> None:
 
 
 def test_worker_options_are_validated() -> None:
-    for kwargs in ({"max_trials": 0}, {"concurrency": 0}, {"stop_timeout": -1.0},
-                   {"max_trials": True}):
-        with pytest.raises(InvalidArgumentError, match="option of the worker"):
+    for kwargs in ({"max_trials": 0}, {"max_parallel": 0}, {"concurrency": 0},
+                   {"stop_timeout": -1.0}, {"max_trials": True}):
+        (name,) = kwargs
+        with pytest.raises(InvalidArgumentError, match=f"'{name}'"):
             WorkerOptions(**kwargs)

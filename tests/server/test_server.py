@@ -33,6 +33,7 @@ from pipetune.errors import (
     ConfigError,
     DuplicateStudyError,
     StorageError,
+    StorageUnavailableError,
     StudyNotFoundError,
     TrialNotFoundError,
     UpdateFinishedTrialError,
@@ -199,7 +200,8 @@ def test_error_statuses_follow_the_table(server: BackgroundServer) -> None:
     status, error = _http("POST", api + "/studies", {"study_name": "t", "directions": ["up"]})
     assert (status, error["error"]) == (400, "InvalidArgumentError")
     assert _http("POST", api + "/studies", {"directions": []})[0] == 422  # schema error
-    assert status_of(StorageError("down")) == 503
+    assert status_of(StorageUnavailableError("down")) == 503
+    assert status_of(StorageError("not a database")) == 500
     assert status_of(RuntimeError("bug")) == 500
 
 
@@ -262,7 +264,7 @@ def test_heartbeats_and_stale_trials_through_the_server() -> None:
 
 def test_unreachable_server_is_a_storage_error_naming_the_url() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
-    with pytest.raises(StorageError, match=url.replace(".", r"\.")):
+    with pytest.raises(StorageUnavailableError, match=url.replace(".", r"\.")):
         RemoteStorage(url, retries=1).list_studies()
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, create_engine, text
 
 import pipetune
 from pipetune.datatypes import StudyDirection, TrialState
-from pipetune.errors import StorageError, StorageURLError
+from pipetune.distributions import FloatDistribution
+from pipetune.errors import StorageError, StorageUnavailableError, StorageURLError
 from pipetune.storage import get_storage
 from pipetune.storage.sql import SQLStorage
 from pipetune.storage.sql.schema import SCHEMA_VERSION
@@ -162,7 +163,36 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     assert path.read_text().startswith("these are my notes")
 
 
-def test_unreachable_postgresql_is_a_storage_error() -> None:
+def test_unreachable_postgresql_is_a_storage_unavailable_error() -> None:
     # port 1 refuses at once on 127.0.0.1: no waiting for a timeout
-    with pytest.raises(StorageError, match="127.0.0.1"):
+    with pytest.raises(StorageUnavailableError, match="127.0.0.1"):
         SQLStorage("postgresql+psycopg://postgres@127.0.0.1:1/pipetune")
+
+
+def test_lost_postgresql_connections_are_unavailable_errors_then_reconnect(
+        postgres_url: str) -> None:
+    """What a database restart looks like to a storage: its open connections die. Workers
+    retry ``StorageUnavailableError`` (not other storage errors), and the storage must work
+    again once the database is back, without being reopened."""
+    import psycopg
+
+    storage = SQLStorage(postgres_url)
+    study_id = storage.create_study("s", [StudyDirection.MINIMIZE])
+    trial = storage.claim_trial(study_id)
+    storage.set_trial_params(trial.trial_id, {"x": (0.5, FloatDistribution(0, 1))})
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url.replace("postgresql+psycopg", "postgresql"),
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+    outcomes = []
+    for _ in range(6):  # each dead pooled connection fails once, then is replaced
+        try:
+            storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [1.0])
+            outcomes.append("ok")
+            break
+        except StorageUnavailableError:
+            outcomes.append("unavailable")
+    assert outcomes[-1] == "ok" and "unavailable" in outcomes
+    assert storage.get_trial(trial.trial_id).params == {"x": 0.5}
+    storage.close()

@@ -19,11 +19,20 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
-from pipetune.errors import StorageError
+from pipetune.errors import StorageError, StorageUnavailableError
 
 
 class Conflict(Exception):
     """A uniqueness constraint refused a write (the row exists already)."""
+
+
+def storage_failure(url: str, error: BaseException,
+                    unavailable: type[BaseException] | tuple[()]) -> StorageError:
+    """The pipetune error for a driver ``error``: ``StorageUnavailableError`` when it is an
+    ``unavailable`` one (the connection refused or lost: a restart, the network), else a
+    plain ``StorageError`` (a locked SQLite file, a file that is not a database)."""
+    cls = StorageUnavailableError if isinstance(error, unavailable) else StorageError
+    return cls(f"The storage {url} failed: {error}")
 
 
 class Statement:
@@ -38,6 +47,12 @@ class Statement:
         self.sql = compiled.string
         self._defaults = {k: v for k, v in compiled.params.items() if v is not None}
         self._positions = compiled.positiontup if compiled.positional else None
+
+    def params_many(self, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Any:
+        """``params`` of many rows given as tuples in the order of ``names``."""
+        if self._positions is not None and tuple(self._positions) == names:
+            return rows
+        return [self.params(dict(zip(names, row))) for row in rows]
 
     def params(self, values: Mapping[str, Any]) -> Any:
         values = {**self._defaults, **values}
@@ -54,6 +69,14 @@ class Cursor:
 
     def run(self, statement: Statement, **values: Any) -> "Cursor":
         self._cursor.execute(statement.sql, statement.params(values))
+        return self
+
+    def run_many(self, statement: Statement, names: tuple[str, ...],
+                 rows: list[tuple[Any, ...]]) -> "Cursor":
+        """Runs the statement once per row (values in the order of ``names``), in one driver
+        call (executemany). Rows go to the driver as they are when its placeholders take them
+        in that order, which saves a dict per row on batches of thousands."""
+        self._cursor.executemany(statement.sql, statement.params_many(names, rows))
         return self
 
     def one_or_none(self) -> tuple | None:
@@ -76,7 +99,8 @@ class RawConnections:
 
     def __init__(self, engine: Engine, url: str, *, begin_sql: str | None,
                  relaxed_commit_sql: str | None = None,
-                 serialize: threading.RLock | None) -> None:
+                 serialize: threading.RLock | None,
+                 unavailable: type[BaseException] | tuple[()] = ()) -> None:
         self._engine = engine
         self._url = url
         self._begin_sql = begin_sql  # SQLite: "BEGIN IMMEDIATE"; PostgreSQL begins implicitly
@@ -89,12 +113,23 @@ class RawConnections:
         dbapi = engine.dialect.loaded_dbapi
         self._integrity_error = dbapi.IntegrityError
         self._database_error = dbapi.DatabaseError
+        self._unavailable = unavailable  # see storage_failure
+
+    def _connect(self) -> Any:
+        """A new DBAPI connection from the engine's pool. The pool raises the driver's own
+        errors, not SQLAlchemy's wrappers, when it cannot connect (a database restarting)."""
+        try:
+            return self._engine.raw_connection()
+        except DBAPIError as error:
+            raise storage_failure(self._url, error.orig, self._unavailable) from error
+        except self._database_error as error:
+            raise storage_failure(self._url, error, self._unavailable) from error
 
     def _acquire(self) -> Any:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        connection = self._engine.raw_connection()
+        connection = self._connect()
         with self._lock:
             self._all.append(connection)
         return connection
@@ -126,10 +161,10 @@ class RawConnections:
             self._serialize.acquire()
         try:
             connection = self._acquire()
-        except DBAPIError as error:  # the database is unreachable (e.g. restarting)
+        except StorageError:  # the database is unreachable (e.g. restarting)
             if self._serialize is not None:
                 self._serialize.release()
-            raise StorageError(f"The storage {self._url} failed: {error.orig}") from error
+            raise
         try:
             cursor = connection.cursor()
             try:
@@ -149,7 +184,7 @@ class RawConnections:
             raise Conflict(str(error)) from error
         except self._database_error as error:  # locked, unreachable, not a database
             self._discard(connection)
-            raise StorageError(f"The storage {self._url} failed: {error}") from error
+            raise storage_failure(self._url, error, self._unavailable) from error
         except BaseException:
             self._release(connection)
             raise
@@ -183,7 +218,7 @@ class RawConnections:
             raise Conflict(str(error)) from error
         except self._database_error as error:
             self._discard(connection)
-            raise StorageError(f"The storage {self._url} failed: {error}") from error
+            raise storage_failure(self._url, error, self._unavailable) from error
         except BaseException:
             self._release_relaxed(connection)
             raise
@@ -194,14 +229,15 @@ class RawConnections:
         with self._lock:
             if self._relaxed_idle:
                 return self._relaxed_idle.pop()
+        connection = self._connect()
         try:
-            connection = self._engine.raw_connection()
             connection.dbapi_connection.autocommit = True
             cursor = connection.cursor()
             cursor.execute("SET synchronous_commit TO OFF")
             cursor.close()
-        except DBAPIError as error:
-            raise StorageError(f"The storage {self._url} failed: {error.orig}") from error
+        except self._database_error as error:
+            self._discard(connection)
+            raise storage_failure(self._url, error, self._unavailable) from error
         with self._lock:
             self._all.append(connection)
         return connection

@@ -10,8 +10,17 @@ from sqlalchemy import Connection, update
 from pipetune.errors import StorageError
 from pipetune.storage.sql import schema as s
 
+
+
+def _add_tracking_tables(conn: Connection) -> None:
+    """1 -> 2: metric series and artifact metadata (experiment tracking). Existing rows are
+    untouched; the new tables start empty."""
+    for table in (s.trial_metrics, s.trial_artifacts):
+        table.create(conn, checkfirst=True)
+
+
 # version -> function upgrading a database from that version to the next one
-STEPS: dict[int, Callable[[Connection], None]] = {}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _add_tracking_tables}
 
 
 def migrate(conn: Connection, version: int) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -108,4 +108,34 @@ trial_attrs = Table(
     Column("system", Integer, primary_key=True),
     Column("key", String(512), primary_key=True),
     Column("value_json", Text, nullable=False),
+)
+
+# -- tracking (schema version 2) ----------------------------------------------------------------
+
+# One row per logged point of a named metric series. metric_id orders points logged at the same
+# step (the last one logged is the metric's value there); the index serves both the history of
+# one trial and the "last value" lookups of search filters.
+trial_metrics = Table(
+    "trial_metrics", metadata,
+    Column("metric_id", Integer, primary_key=True),
+    Column("trial_id", Integer, ForeignKey("trials.trial_id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("value", Float),  # NULL stands for NaN, which SQL cannot hold
+    Column("timestamp", Float, nullable=False),
+    Index("ix_trial_metrics_trial_name_step", "trial_id", "name", "step"),
+)
+
+# Artifact metadata; the bytes live in files under the storage's artifact root, at ``path``
+# (relative to the root).
+trial_artifacts = Table(
+    "trial_artifacts", metadata,
+    Column("trial_id", Integer, ForeignKey("trials.trial_id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("name", String(1024), primary_key=True),
+    Column("path", String(2048), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
 )

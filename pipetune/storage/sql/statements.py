@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    Float,
+    String,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 
 from pipetune.storage.sql import schema as s
 from pipetune.storage.sql.connections import Statement
@@ -17,12 +30,10 @@ class WriteStatements:
     insert_direction: Statement
     delete_study_attr: Statement
     insert_study_attr: Statement
-    next_number: Statement
     insert_trial: Statement
     first_waiting: Statement
     start_waiting: Statement
     trial_state: Statement
-    insert_param: Statement
     finish: Statement
     insert_value: Statement
     intermediate_exists: Statement
@@ -31,6 +42,7 @@ class WriteStatements:
     insert_trial_attr: Statement
     insert_claimed_key: Statement
     count_started: Statement
+    count_in_state: Statement
     heartbeat: Statement
     stale_trials: Statement
     trial_system_attrs: Statement
@@ -63,12 +75,13 @@ class WriteStatements:
             insert_study_attr=c(insert(s.study_attrs).values(
                 study_id=study_id, system=bindparam("system"), key=bindparam("key"),
                 value_json=bindparam("value_json"))),
-            next_number=c(select(func.coalesce(func.max(trials.number) + 1, 0))
-                          .where(trials.study_id == study_id)),
-            insert_trial=c(insert(s.trials).values(
-                study_id=study_id, number=bindparam("number"), state=bindparam("state"),
-                started_at=bindparam("now"), heartbeat_at=bindparam("now"),
-                worker=bindparam("worker")).returning(trials.trial_id)),
+            # The next number, taken in the insert itself; the study lock keeps it unique.
+            insert_trial=c(insert(s.trials).from_select(
+                ["study_id", "number", "state", "started_at", "heartbeat_at", "worker"],
+                select(study_id, func.coalesce(func.max(trials.number) + 1, 0),
+                       bindparam("state"), bindparam("now"), bindparam("now"),
+                       bindparam("worker")).where(trials.study_id == study_id))
+                .returning(trials.trial_id, trials.number)),
             first_waiting=c(select(trials.trial_id).where(
                 trials.study_id == study_id, trials.state == bindparam("waiting"))
                 .order_by(trials.trial_id).limit(1).with_for_update(skip_locked=True)),
@@ -79,11 +92,6 @@ class WriteStatements:
                           .where(trials.trial_id == trial_id)),
             # Guarded writes: they touch only an unfinished trial (rowcount 0 otherwise), so one
             # statement both checks and writes.
-            insert_param=c(insert(s.trial_params).from_select(
-                ["trial_id", "name", "value", "distribution_json"],
-                select(trials.trial_id, bindparam("name"), bindparam("value"),
-                       bindparam("distribution_json"))
-                .where(trials.trial_id == trial_id, unfinished))),
             finish=c(update(s.trials).where(trials.trial_id == trial_id, unfinished).values(
                 state=bindparam("state"), completed_at=bindparam("now"),
                 started_at=func.coalesce(trials.started_at, bindparam("now")))),
@@ -108,6 +116,8 @@ class WriteStatements:
                 trials.study_id == study_id,
                 trials.state.in_([bindparam("running"), bindparam("complete"),
                                   bindparam("pruned")]))),
+            count_in_state=c(select(func.count()).select_from(s.trials).where(
+                trials.study_id == study_id, trials.state == bindparam("state"))),
             heartbeat=c(update(s.trials).where(trials.trial_id == trial_id,
                                                trials.state == bindparam("running"))
                         .values(heartbeat_at=bindparam("now"))),
@@ -131,3 +141,37 @@ class WriteStatements:
                    for t in (s.trials, s.study_directions, s.study_attrs, s.study_claimed_keys,
                              s.studies)]),
         )
+
+
+# SQLite refuses compound SELECTs of more than 500 parts; larger batches take several statements.
+PARAMS_PER_STATEMENT = 100
+
+
+class ParamInserts:
+    """Guarded inserts of a batch of trial params: one statement per batch size, compiled on
+    first use. Each row is written only while the trial is unfinished, so the statement both
+    checks and writes (its row count is the batch size, or 0 for a finished trial).
+
+    Values are bound as ``name{i}``, ``value{i}`` and ``distribution_json{i}``.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._by_size: dict[int, Statement] = {}
+
+    def __call__(self, size: int) -> Statement:
+        statement = self._by_size.get(size)
+        if statement is None:
+            trials = s.trials.c
+            unfinished = trials.state.in_([bindparam("running"), bindparam("waiting")])
+            # The casts give PostgreSQL the types its UNION cannot infer from bare parameters.
+            rows = [select(trials.trial_id, cast(bindparam(f"name{i}"), String),
+                           cast(bindparam(f"value{i}"), Float),
+                           cast(bindparam(f"distribution_json{i}"), Text))
+                    .where(trials.trial_id == bindparam("trial_id"), unfinished)
+                    for i in range(size)]
+            source = rows[0] if size == 1 else union_all(*rows)
+            statement = Statement(insert(s.trial_params).from_select(
+                ["trial_id", "name", "value", "distribution_json"], source), self._engine)
+            self._by_size[size] = statement  # a benign race: both threads compile the same
+        return statement

@@ -11,14 +11,13 @@ writer.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,9 +46,16 @@ from pipetune.storage.base import (
     stale_trial_reason,
 )
 from pipetune.storage.sql import schema as s
-from pipetune.storage.sql.connections import Conflict, Cursor, RawConnections
+from pipetune.storage.sql.connections import (
+    Conflict,
+    Cursor,
+    RawConnections,
+    storage_failure,
+)
+from pipetune.storage.sql.loader import datetime_of as _datetime
 from pipetune.storage.sql.migrations import migrate
-from pipetune.storage.sql.statements import WriteStatements
+from pipetune.storage.sql.statements import PARAMS_PER_STATEMENT, ParamInserts, WriteStatements
+from pipetune.storage.sql.tracking import SQLTracking
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
 # Bound to the guarded statements (statements.py) that only touch unfinished trials.
@@ -64,17 +70,6 @@ def _to_json(key: str, value: Any) -> str:
             f"The attribute {key!r} must be JSON-serializable (str, number, bool, None, list, "
             f"dict). Got a {type(value).__name__}: convert it first, e.g. str(value)."
         ) from None
-
-
-def _objective_values(by_objective: dict[int, float]) -> "float | tuple[float, ...]":
-    """One intermediate value: a float for one objective, a tuple for several."""
-    if len(by_objective) == 1 and 0 in by_objective:
-        return by_objective[0]
-    return tuple(by_objective[i] for i in sorted(by_objective))
-
-
-def _datetime(timestamp: float | None) -> dt.datetime | None:
-    return None if timestamp is None else dt.datetime.fromtimestamp(timestamp)
 
 
 def _switch_to_wal(cursor: Any) -> None:
@@ -95,14 +90,16 @@ def _switch_to_wal(cursor: Any) -> None:
             delay = min(delay * 2, 0.05)
 
 
-class SQLStorage(BaseStorage):
+class SQLStorage(SQLTracking, BaseStorage):
     """Storage in a relational database named by a SQLAlchemy URL.
 
     ``sqlite:///path/to/file.db`` (created on first use), ``sqlite://`` (a private in-memory
     database) or ``postgresql://user@host/db`` (needs the ``postgres`` extra).
+    ``artifact_root`` is the folder holding artifact files (see ``pipetune.tracking.artifacts``).
     """
 
-    def __init__(self, url: str, *, engine_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(self, url: str, *, engine_kwargs: dict[str, Any] | None = None,
+                 artifact_root: "str | os.PathLike[str] | None" = None) -> None:
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -145,14 +142,20 @@ class SQLStorage(BaseStorage):
             ) from None
         if self._is_sqlite:
             self._install_sqlite_transactions()
+        # Connection refused or lost (PostgreSQL restarting, the network): worth retrying.
+        # SQLite's errors (a locked or broken file) are not.
+        self._unavailable: type[BaseException] | tuple[()] = (
+            () if self._is_sqlite else self._engine.dialect.loaded_dbapi.OperationalError)
         self._distribution_cache: dict[str, Distribution] = {}
         self._init_schema()
+        self._init_tracking(artifact_root)
         self._sql = WriteStatements.compile(self._engine)
+        self._param_inserts = ParamInserts(self._engine)
         self._connections = RawConnections(
             self._engine, self.url, begin_sql="BEGIN IMMEDIATE" if self._is_sqlite else None,
             # SQLite in WAL mode with synchronous=NORMAL already commits without a sync.
             relaxed_commit_sql=None if self._is_sqlite else "SET LOCAL synchronous_commit TO OFF",
-            serialize=self._memory_lock)
+            serialize=self._memory_lock, unavailable=self._unavailable)
 
     # -- connections and transactions ----------------------------------------------------------
 
@@ -183,7 +186,7 @@ class SQLStorage(BaseStorage):
                 with conn.begin():
                     yield conn
         except DBAPIError as error:  # driver errors: locked, unreachable, not a database
-            raise StorageError(f"The storage {self.url} failed: {error.orig}") from error
+            raise storage_failure(self.url, error.orig, self._unavailable) from error
         finally:
             if lock is not None:
                 lock.release()
@@ -331,9 +334,9 @@ class SQLStorage(BaseStorage):
 
     def _insert_trial(self, cursor: Cursor, study_id: int, state: TrialState,
                       started: float | None, worker: str | None) -> tuple[int, int]:
-        number = cursor.run(self._sql.next_number, study_id=study_id).scalar()
-        trial_id = cursor.run(self._sql.insert_trial, study_id=study_id, number=number,
-                              state=int(state), now=started, worker=worker).scalar()
+        trial_id, number = cursor.run(self._sql.insert_trial, study_id=study_id,
+                                      state=int(state), now=started,
+                                      worker=worker).one_or_none()
         return int(trial_id), int(number)
 
     def create_trial(self, study_id: int, *, state: TrialState = TrialState.WAITING,
@@ -351,7 +354,8 @@ class SQLStorage(BaseStorage):
                            datetime_start=_datetime(started))
 
     def claim_trial(self, study_id: int, worker: str | None = None,
-                    max_trials: int | None = None) -> FrozenTrial | None:
+                    max_trials: int | None = None,
+                    max_parallel: int | None = None) -> FrozenTrial | None:
         now = time.time()
         with self._write() as cursor:
             # The study lock (PostgreSQL) or the write lock (SQLite) serializes claims, so the
@@ -361,6 +365,10 @@ class SQLStorage(BaseStorage):
                     self._sql.count_started, study_id=study_id, running=int(TrialState.RUNNING),
                     complete=int(TrialState.COMPLETE),
                     pruned=int(TrialState.PRUNED)).scalar() >= max_trials:
+                return None
+            if max_parallel is not None and cursor.run(
+                    self._sql.count_in_state, study_id=study_id,
+                    state=int(TrialState.RUNNING)).scalar() >= max_parallel:
                 return None
             waiting_id = cursor.run(self._sql.first_waiting, study_id=study_id,
                                     waiting=int(TrialState.WAITING)).scalar()
@@ -438,21 +446,37 @@ class SQLStorage(BaseStorage):
             )
         return started
 
-    def set_trial_param(self, trial_id: int, name: str, internal_value: float,
-                        distribution: Distribution) -> None:
+    def set_trial_params(self, trial_id: int,
+                         params: Mapping[str, tuple[float, Distribution]]) -> None:
+        if not params:
+            return
+        rows = [(name, float(internal), distribution.to_json())
+                for name, (internal, distribution) in params.items()]
+        batches = [rows[i:i + PARAMS_PER_STATEMENT]
+                   for i in range(0, len(rows), PARAMS_PER_STATEMENT)]
+
+        def values(batch: list[tuple[str, float, str]]) -> dict[str, Any]:
+            bound: dict[str, Any] = {"trial_id": trial_id, **_UNFINISHED}
+            for i, (name, value, distribution_json) in enumerate(batch):
+                bound.update({f"name{i}": name, f"value{i}": value,
+                              f"distribution_json{i}": distribution_json})
+            return bound
+
         try:
-            # One guarded statement: it inserts only while the trial is unfinished.
-            inserted = self._connections.run_single(
-                self._sql.insert_param, trial_id=trial_id, name=name,
-                value=float(internal_value), distribution_json=distribution.to_json(),
-                **_UNFINISHED)
+            if len(batches) == 1:  # the usual case: one autocommit round trip
+                inserted = self._connections.run_single(self._param_inserts(len(rows)),
+                                                        **values(rows))
+            else:
+                with self._write(durable=False) as cursor:
+                    inserted = sum(cursor.run(self._param_inserts(len(batch)),
+                                              **values(batch)).rowcount for batch in batches)
             if inserted == 0:  # the trial is missing or finished: say which
                 with self._write() as cursor:
                     self._check_running(cursor, trial_id)
         except Conflict:
             raise ParamConflictError(
-                f"Param {name!r} is already set on trial id {trial_id}; a param is suggested "
-                "once per trial."
+                f"One of the params {sorted(params)} is already set on trial id {trial_id}; a "
+                "param is suggested once per trial."
             ) from None
 
     def finish_trial(self, trial_id: int, state: TrialState,
@@ -508,44 +532,10 @@ class SQLStorage(BaseStorage):
 
     def _load_trials(self, conn: Connection, where: Any) -> list[FrozenTrial]:
         """Trials matching ``where`` (a condition on the trials table), ordered by number: one
-        query per table, joined in Python."""
-        t = s.trials
-        rows = conn.execute(select(t).where(where).order_by(t.c.number)).all()
-        if not rows:
-            return []
-        records: dict[int, dict[str, Any]] = {
-            row.trial_id: {"params": {}, "distributions": {}, "values": {}, "intermediate": {},
-                           "attrs": ({}, {})} for row in rows}
-
-        def related(table: Any) -> Any:
-            return conn.execute(select(table).join(t, table.c.trial_id == t.c.trial_id).where(where))
-
-        for row in related(s.trial_params):
-            record = records[row.trial_id]
-            distribution = self._distribution(row.distribution_json)
-            record["params"][row.name] = distribution.to_external(row.value)
-            record["distributions"][row.name] = distribution
-        for row in related(s.trial_values):
-            records[row.trial_id]["values"][row.objective] = row.value
-        for row in related(s.trial_intermediate_values):
-            records[row.trial_id]["intermediate"].setdefault(row.step, {})[row.objective] = (
-                math.nan if row.value is None else row.value)
-        for row in related(s.trial_attrs):
-            records[row.trial_id]["attrs"][row.system][row.key] = json.loads(row.value_json)
-        trials = []
-        for row in rows:
-            record = records[row.trial_id]
-            values = record["values"]
-            trials.append(FrozenTrial(
-                number=row.number, trial_id=row.trial_id, state=TrialState(row.state),
-                values=tuple(values[i] for i in sorted(values)) if values else None,
-                params=record["params"], distributions=record["distributions"],
-                user_attrs=record["attrs"][0], system_attrs=record["attrs"][1],
-                intermediate_values={step: _objective_values(by_objective) for step, by_objective
-                                     in sorted(record["intermediate"].items())},
-                datetime_start=_datetime(row.started_at),
-                datetime_complete=_datetime(row.completed_at), worker=row.worker))
-        return trials
+        query per table (``loader.py``)."""
+        loader = self._loader
+        return loader.load_rows(conn, conn.execute(
+            select(*loader.COLUMNS).where(where).order_by(s.trials.c.number)).all())
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._read() as conn:

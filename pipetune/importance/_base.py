@@ -1,0 +1,32 @@
+"""The interface every importance evaluator implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipetune.importance._encoding import ParamImportances
+    from pipetune.study import Study
+    from pipetune.visualization._common import Target
+
+
+class BaseImportanceEvaluator(abc.ABC):
+    """Ranks the params of a study by how much they matter to its objective.
+
+    ``evaluate`` reads the study's COMPLETE trials (pruned and failed ones have no final value
+    and are left out), restricted to ``params`` when given, and returns a ParamImportances:
+    importances summing to 1 (unless the objective never varied, or ``normalize=False``), most
+    important first, with
+    their spread and a warning when the trials are too few to trust the order."""
+
+    @abc.abstractmethod
+    def evaluate(self, study: "Study", params: Sequence[str] | None = None, *,
+                 target: "Target | None" = None, normalize: bool = True
+                 ) -> "ParamImportances":
+        """The importances of ``params`` (default: every param) for ``target`` (default: the
+        objective value; the first objective of a multi-objective study); with
+        ``normalize=False`` in the evaluator's own unit (for fANOVA: the fraction of the
+        objective's variance each param explains alone; what the sum leaves to 1 is
+        explained by interactions)."""

@@ -1,0 +1,134 @@
+"""The COMPLETE trials of a study as a numeric matrix inside a bounded box, the input of every
+importance evaluator, and the result type they all return."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pipetune.errors import InvalidArgumentError
+from pipetune.visualization._common import (
+    DEFAULT_TARGET_NAME,
+    ParamColumn,
+    Target,
+    check_study,
+    objective_table,
+)
+
+# Below this many COMPLETE trials per param an importance ranking is rough: a random forest
+# cannot separate a weak effect from noise with so few points.
+TRIALS_PER_PARAM = 10
+MIN_CONFIDENT_TRIALS = 30
+
+
+@dataclass(frozen=True)
+class EncodedTrials:
+    """Trials as rows of ``x`` (one column per param) with objective ``y``, and the box
+    ``[low, high]`` per column that stands for the whole search space.
+
+    Log params are encoded as log10 (the scale they are sampled on), a param on a grid (ints,
+    stepped floats) owns half a step beyond its ends; a categorical param with
+    k choices as the middle ``i + 0.5`` of cell ``[i, i + 1)`` of ``[0, k)``, so each choice
+    gets an equal share of the box. A conditional param absent from some trials gets an extra
+    cell below its range, sized so that its share of the box equals the fraction of trials
+    lacking it; absent trials sit in its middle. Variance over the box is then variance over
+    the space as the trials sampled it, "inactive" included."""
+
+    names: list[str]
+    x: np.ndarray
+    y: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def _encode_column(column: ParamColumn) -> tuple[np.ndarray, float, float]:
+    present = column.present
+    if column.is_categorical:
+        values = column.coords + 0.5
+        low, high = 0.0, float(len(column.labels))
+    else:
+        values = column.scaled()
+        domain = column.distribution
+        # a grid (ints, stepped floats) owns the cells around its points: equal measure each
+        half_step = (domain.step or 0.0) / 2
+        bounds = np.array([domain.low - half_step, domain.high + half_step], dtype=float)
+        if column.is_log:
+            bounds = np.log10(bounds)
+        low = float(min(bounds[0], np.min(values[present])))
+        high = float(max(bounds[1], np.max(values[present])))
+        if high == low:  # a fixed value: give it a unit cell so the box has volume
+            high = low + 1.0
+    absent_share = 1.0 - present.mean()
+    if absent_share > 0:
+        width = (high - low) * absent_share / (1.0 - absent_share)
+        values = np.where(present, values, low - width / 2)
+        low -= width
+    return values, low, high
+
+
+def encode(study: Any, params: Sequence[str] | None, target: Target | None,
+           function: str) -> EncodedTrials:
+    """The COMPLETE trials with a finite target, encoded; raises with the fix when there are
+    fewer than two (nothing to compare) or no params."""
+    check_study(study, function)
+    table = objective_table(study, function, params, target, DEFAULT_TARGET_NAME)
+    if len(table) < 2:
+        raise InvalidArgumentError(
+            f"{function} needs at least 2 COMPLETE trials with a finite value; study "
+            f"{study.study_name!r} has {len(table)}. Run more trials first.")
+    if not table.params:
+        raise InvalidArgumentError(
+            f"{function}: the trials of study {study.study_name!r} have no params to rank.")
+    columns = [_encode_column(table.columns[name]) for name in table.params]
+    x = np.column_stack([values for values, _, _ in columns])
+    low = np.array([lo for _, lo, _ in columns])
+    high = np.array([hi for _, _, hi in columns])
+    return EncodedTrials(list(table.params), x, table.target, low, high)
+
+
+class ParamImportances(dict):
+    """Param name -> importance (non-negative; normalized to sum to 1 unless every importance
+    is 0), most important first: a plain dict for code written for Optuna, plus how far to
+    trust it.
+
+    Attributes:
+        std: per param, the standard deviation of its importance across the forest's trees
+            (on the same scale): a param whose bar overlaps the next one's within ``std`` is
+            not reliably ranked above it.
+        n_trials: the COMPLETE trials the importances were computed from.
+        warning: None, or why the ranking is rough (too few trials for the number of params,
+            an objective that never varied); plots show it.
+    """
+
+    def __init__(self, importances: dict[str, float], std: dict[str, float], n_trials: int,
+                 warning: str | None = None) -> None:
+        order = sorted(importances, key=lambda name: -importances[name])
+        super().__init__((name, importances[name]) for name in order)
+        self.std = {name: std[name] for name in order}
+        self.n_trials = n_trials
+        self.warning = warning
+
+
+def summarize(names: list[str], per_tree: np.ndarray, n_trials: int,
+              normalize: bool = True) -> ParamImportances:
+    """Averages per-tree importances (rows: trees, columns: params), normalizes the mean to
+    sum to 1 if asked (scaling the spread alike) and attaches the few-trials warning."""
+    mean = per_tree.mean(axis=0) if len(per_tree) else np.zeros(len(names))
+    std = per_tree.std(axis=0) if len(per_tree) else np.zeros(len(names))
+    total = mean.sum()
+    warning = None
+    if total > 0:
+        if normalize:
+            mean, std = mean / total, std / total
+    else:
+        warning = "The objective did not vary across these trials: no param explains anything."
+    needed = max(MIN_CONFIDENT_TRIALS, TRIALS_PER_PARAM * len(names))
+    if warning is None and n_trials < needed:
+        warning = (f"Only {n_trials} COMPLETE trials for {len(names)} params (about {needed} "
+                   "make a stable ranking): treat the order of params whose spreads overlap "
+                   "as unknown.")
+    return ParamImportances(dict(zip(names, mean.tolist())), dict(zip(names, std.tolist())),
+                            n_trials, warning)

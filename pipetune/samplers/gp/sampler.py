@@ -1,0 +1,305 @@
+"""Bayesian optimization with a Gaussian process: the sampler for small budgets.
+
+After ``n_startup_trials`` random trials, each trial fits a GP (Matérn-5/2 ARD, see
+``kernel.py``) to the completed trials over the search space they share, and proposes the
+point maximizing log expected improvement (``acquisition.py``). Several objectives are turned
+into one by ParEGO's random augmented Chebyshev scalarization (Knowles 2006), drawn anew for
+each trial; constraints multiply EI by the probability of feasibility, each constraint with
+its own GP. Trials running at the same time (``n_jobs > 1``, several workers) are added to the
+model as if they had returned the model's own prediction (the Kriging believer, Ginsbourger et
+al. 2010), which shrinks the uncertainty there so parallel proposals spread out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+from pipetune.distributions import Distribution
+from pipetune.errors import InvalidArgumentError
+from pipetune.samplers._encoding import UnitSpace
+from pipetune.samplers._intersection import IntersectionSearchSpace
+from pipetune.samplers._rng import TrialRandomness
+from pipetune.samplers.base import BaseSampler
+from pipetune.samplers.gp.acquisition import (
+    log_expected_improvement,
+    log_probability_of_feasibility,
+)
+from pipetune.samplers.gp.model import GaussianProcess, Hyperparameters
+from pipetune.samplers.gp.optim import Acquisition, maximize
+from pipetune.samplers.random import RandomSampler
+
+ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
+_PAREGO_RHO = 0.05  # weight of the linear term of the augmented Chebyshev scalarization
+_N_INCUMBENTS = 5  # best observed points the acquisition search perturbs
+_ALWAYS_REFIT = 50  # hyperparameters are refit at every trial up to this many points ...
+_REFIT_GROWTH = 1.05  # ... then whenever the points have grown by 5% since the last fit
+
+
+@dataclass
+class _StudyState:
+    """What the sampler keeps per study: the shared search space, the last fitted
+    hyperparameters per model with the number of points they were fit on (warm starts) and
+    the constraint values already computed."""
+
+    space: IntersectionSearchSpace = field(default_factory=IntersectionSearchSpace)
+    hyperparameters: dict[tuple, tuple[Hyperparameters, int]] = field(default_factory=dict)
+    constraints: dict[int, tuple[float, ...]] = field(default_factory=dict)
+
+
+class GPSampler(BaseSampler):
+    """Gaussian-process Bayesian optimization with log expected improvement.
+
+    Args:
+        seed: makes a study reproducible: every random draw derives from (seed, trial number).
+        n_startup_trials: completed trials sampled at random before the model is used.
+        deterministic_objective: the objective returns the same value for the same params;
+            the model then fits no noise. Leave False for noisy objectives (the noise level is
+            learnt).
+        constraints_func: maps a finished trial to its constraint values; a trial is feasible
+            when all are <= 0. Proposals then favour points likely to be feasible.
+        constant_liar: treat other RUNNING trials as observed at the model's prediction so
+            parallel workers spread out. None (default) does so whenever others are running.
+        independent_sampler: samples the startup trials and params outside the shared space
+            (conditional ones); random by default.
+    """
+
+    def __init__(self, seed: int | None = None, n_startup_trials: int = 10, *,
+                 deterministic_objective: bool = False,
+                 constraints_func: ConstraintsFunc | None = None,
+                 constant_liar: bool | None = None,
+                 independent_sampler: BaseSampler | None = None) -> None:
+        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
+                or n_startup_trials < 1:
+            raise InvalidArgumentError(
+                f"The 'n_startup_trials' argument of GPSampler must be an int >= 1 (a model "
+                f"needs one observation). Got {n_startup_trials!r}.")
+        if constraints_func is not None and not callable(constraints_func):
+            raise InvalidArgumentError(
+                "The 'constraints_func' argument of GPSampler must be a function of a finished "
+                f"trial returning its constraint values. Got {constraints_func!r}.")
+        self._randomness = TrialRandomness(seed)
+        self._independent = independent_sampler or RandomSampler(seed=self._randomness.seed)
+        self._n_startup_trials = n_startup_trials
+        self._deterministic = bool(deterministic_objective)
+        self._constraints_func = constraints_func
+        self._constant_liar = constant_liar
+        self._states: dict[int, _StudyState] = {}
+        self._lock = threading.Lock()
+
+    def _state(self, study) -> _StudyState:
+        with self._lock:
+            return self._states.setdefault(study.history_key, _StudyState())
+
+    # -- the sampler interface ---------------------------------------------------------------
+
+    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, Distribution]:
+        return self._state(study).space.update(study.finished_log)
+
+    def sample_relative(self, study, trial: FrozenTrial,
+                        search_space: dict[str, Distribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        space = UnitSpace.of(search_space)
+        complete = [t for t in study.finished_log if t.state == TrialState.COMPLETE]
+        rows = [(space.encode(t.params), t) for t in complete]
+        rows = [(x, t) for x, t in rows if x is not None and np.all(np.isfinite(t.values))]
+        if len(rows) < self._n_startup_trials:
+            return {}
+        points = np.array([x for x, _ in rows])
+        trials = [t for _, t in rows]
+        rng = self._randomness.for_trial(trial, "gp")
+        state = self._state(study)
+        key = tuple(search_space)
+        losses = _losses(trials, study.directions, rng)
+        objective = self._fit(state, (key, "objective"), space, points, _standardize(losses))
+        constraint_models = self._constraint_models(state, key, space, points, trials)
+        feasible = np.ones(len(trials), dtype=bool)
+        for model, threshold in constraint_models:
+            feasible &= model.values <= threshold
+
+        observed = objective.values
+        pending = self._pending_points(study, trial, space)
+        if len(pending):
+            objective, constraint_models, believed, believed_feasible = _believe(
+                pending, objective, constraint_models)
+            observed = np.concatenate([observed, believed])
+            feasible = np.concatenate([feasible, believed_feasible])
+        best = float(observed[feasible].min()) if feasible.any() else None
+        acquisition = _acquisition(objective, best, constraint_models)
+        n = len(trials)
+        ranked = np.argsort(np.where(feasible[:n], observed[:n], np.inf))[:_N_INCUMBENTS]
+        point = maximize(acquisition, space, points[ranked], rng)
+        return space.decode(point)
+
+    def sample_independent(self, study, trial: FrozenTrial, name: str,
+                           distribution: Distribution) -> Any:
+        return self._independent.sample_independent(study, trial, name, distribution)
+
+    def after_trial(self, study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._randomness.forget(trial)
+        self._independent.after_trial(study, trial, state, values)
+
+    # -- the models ----------------------------------------------------------------------------
+
+    def _fit(self, state: _StudyState, key: tuple, space: UnitSpace, points: np.ndarray,
+             values: np.ndarray) -> GaussianProcess:
+        """A GP on the points; its hyperparameters are refit while the study is small and then
+        each time it has grown by a fraction, since one more point barely moves them and a
+        fit costs many O(n^3) factorizations."""
+        previous = state.hyperparameters.get(key)
+        if previous is not None and len(values) > _ALWAYS_REFIT \
+                and len(values) < previous[1] * _REFIT_GROWTH:
+            return GaussianProcess(points, values, space.categorical, previous[0])
+        model = GaussianProcess.fit(points, values, space.categorical,
+                                    start=None if previous is None else previous[0],
+                                    deterministic=self._deterministic)
+        state.hyperparameters[key] = (model.hyperparameters, len(values))
+        return model
+
+    def _constraint_models(self, state: _StudyState, key: tuple, space: UnitSpace,
+                           points: np.ndarray, trials: list[FrozenTrial]
+                           ) -> list[tuple[GaussianProcess, float]]:
+        """One GP per constraint on its standardized values, with the feasibility threshold
+        (0 in the user's units) in the same standardized units."""
+        if self._constraints_func is None:
+            return []
+        values = np.array([self._constraint_values(state, t) for t in trials], dtype=float)
+        models = []
+        for j in range(values.shape[1]):
+            column = values[:, j]
+            mean, scale = float(column.mean()), float(column.std()) or 1.0
+            model = self._fit(state, (key, "constraint", j), space, points,
+                              (column - mean) / scale)
+            models.append((model, -mean / scale))
+        return models
+
+    def _constraint_values(self, state: _StudyState, trial: FrozenTrial) -> tuple[float, ...]:
+        cached = state.constraints.get(trial.trial_id)
+        if cached is None:
+            raw = self._constraints_func(trial)
+            try:
+                cached = tuple(float(v) for v in raw)
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(
+                    f"constraints_func must return a sequence of numbers for trial "
+                    f"{trial.number}. Got {raw!r}.") from None
+            if not cached or not all(np.isfinite(cached)):
+                raise InvalidArgumentError(
+                    f"constraints_func must return at least one finite number (<= 0 means "
+                    f"feasible) for trial {trial.number}. Got {raw!r}.")
+            state.constraints[trial.trial_id] = cached
+        return cached
+
+    def _pending_points(self, study, trial: FrozenTrial, space: UnitSpace) -> np.ndarray:
+        """Points of the other RUNNING trials, when the constant liar is on."""
+        if self._constant_liar is False:
+            return np.empty((0, space.dim))
+        rows = [space.encode(t.params) for t in study.unfinished
+                if t.state == TrialState.RUNNING and t.trial_id != trial.trial_id]
+        rows = [r for r in rows if r is not None]
+        return np.array(rows) if rows else np.empty((0, space.dim))
+
+
+def _believe(pending: np.ndarray, objective: GaussianProcess,
+             constraint_models: list[tuple[GaussianProcess, float]]):
+    """The Kriging believer (Ginsbourger et al. 2010): each running trial counts as having
+    returned the models' predictions, also as a candidate incumbent, so expected improvement
+    near it drops to about nothing. Returns the conditioned models, the believed objective
+    values and whether each running trial is believed feasible."""
+    believed = objective.predict(pending)[0]
+    feasible = np.ones(len(pending), dtype=bool)
+    conditioned = []
+    for model, threshold in constraint_models:
+        believed_constraint = model.predict(pending)[0]
+        feasible &= believed_constraint <= threshold
+        conditioned.append((model.condition_on(pending, believed_constraint), threshold))
+    return objective.condition_on(pending, believed), conditioned, believed, feasible
+
+
+def _acquisition(objective: GaussianProcess, best: float | None,
+                 constraint_models: list[tuple[GaussianProcess, float]]) -> Acquisition:
+    """log EI below ``best`` plus the log probability that each constraint holds; with no
+    feasible incumbent yet, the feasibility terms alone (find a feasible point first)."""
+    parts = [] if best is None else [
+        (objective, lambda m, v: log_expected_improvement(m, v, best))]
+    parts += [(model, lambda m, v, t=threshold: log_probability_of_feasibility(m, v, t))
+              for model, threshold in constraint_models]
+
+    def acquisition(x: np.ndarray, with_gradient: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        value = np.zeros(len(x))
+        gradient = np.zeros_like(x) if with_gradient else None
+        for model, score in parts:
+            if with_gradient:
+                mean, variance, mean_grad, variance_grad = model.predict_with_gradients(x)
+            else:
+                mean, variance = model.predict(x)
+            part = score(mean, variance)
+            value += part.value
+            if with_gradient:
+                gradient += (part.d_mean[:, None] * mean_grad
+                             + part.d_variance[:, None] * variance_grad)
+        return value, gradient
+
+    return acquisition
+
+
+def _standardize(values: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance after a Yeo-Johnson power transform (Yeo & Johnson 2000):
+    it is monotone, so the best trial stays the best, and it spreads the small differences
+    near the optimum that a few huge values would otherwise flatten (as HEBO does,
+    Cowen-Rivers et al. 2022). A constant objective becomes all zeros."""
+    scale = float(values.std())
+    if not scale > 0:
+        return np.zeros_like(values)
+    centred = (values - values.mean()) / scale
+    if WARP:
+        centred = _yeo_johnson(centred)
+    return (centred - centred.mean()) / float(centred.std())
+
+
+WARP = True
+_LAMBDAS = np.linspace(-2.0, 2.0, 41)
+
+
+def _yeo_johnson(x: np.ndarray) -> np.ndarray:
+    """The Yeo-Johnson transform of ``x`` with the exponent of highest profile likelihood on a
+    grid (a grid instead of a 1-D optimizer: vectorized, and precise enough for a warp)."""
+    positive = x >= 0
+    lam = _LAMBDAS[:, None]
+    with np.errstate(all="ignore"):
+        pos = np.where(np.abs(lam) < 1e-12, np.log1p(np.abs(x)),
+                       ((1.0 + np.abs(x)) ** lam - 1.0) / np.where(lam == 0, 1.0, lam))
+        lam2 = 2.0 - lam
+        neg = np.where(np.abs(lam2) < 1e-12, -np.log1p(np.abs(x)),
+                       -((1.0 + np.abs(x)) ** lam2 - 1.0) / np.where(lam2 == 0, 1.0, lam2))
+        transformed = np.where(positive, pos, neg)  # (n_lambdas, n)
+        variance = transformed.var(axis=1)
+        jacobian = (lam[:, 0] - 1.0) * np.sum(np.sign(x) * np.log1p(np.abs(x)))
+        likelihood = -0.5 * len(x) * np.log(variance) + jacobian
+    likelihood = np.where(np.isfinite(likelihood) & (variance > 0), likelihood, -np.inf)
+    if not np.isfinite(likelihood).any():
+        return x
+    return transformed[int(np.argmax(likelihood))]
+
+
+def _losses(trials: list[FrozenTrial], directions: Sequence[StudyDirection],
+            rng: np.random.Generator) -> np.ndarray:
+    """One loss per trial (smaller is better): the signed value for one objective; for several,
+    ParEGO's augmented Chebyshev scalarization of the objectives normalized to [0, 1] with a
+    weight vector drawn uniformly from the simplex (Knowles 2006)."""
+    signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
+    values = np.array([t.values for t in trials], dtype=float) * signs
+    if len(signs) == 1:
+        return values[:, 0]
+    low, high = values.min(axis=0), values.max(axis=0)
+    normalized = (values - low) / np.where(high > low, high - low, 1.0)
+    weights = rng.dirichlet(np.ones(len(signs)))
+    weighted = normalized * weights
+    return weighted.max(axis=1) + _PAREGO_RHO * weighted.sum(axis=1)

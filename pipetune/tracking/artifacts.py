@@ -1,0 +1,112 @@
+"""Artifact files: names, media types, and the folder (the artifact root) that holds the bytes.
+
+A SQL storage keeps artifact metadata in its database and the bytes in files under its
+artifact root, at ``<root>/<study_id>/<trial_id>/<name>``. By default the root is the folder
+``<db stem>-artifacts/`` next to a SQLite file (where launched scripts' logs go too), else
+``$PIPETUNE_ARTIFACT_ROOT``, else ``./pipetune-artifacts``; give ``SQLStorage(url,
+artifact_root=...)`` a shared folder when workers on several machines write to one PostgreSQL
+database, or run them against a ``pipetune server``, which accepts and serves the bytes.
+Files are written to a temporary name in the same folder and renamed, so a reader never sees a
+half-written artifact.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipetune.errors import ArtifactNotFoundError, InvalidArgumentError
+
+__all__ = ["ARTIFACT_ROOT_ENV", "ArtifactFiles", "check_name", "check_source", "default_root",
+           "media_type_of", "read_source"]
+
+ARTIFACT_ROOT_ENV = "PIPETUNE_ARTIFACT_ROOT"
+
+
+def check_name(name: str) -> str:
+    """An artifact name as stored: a relative path with ``/`` separators, no ``..``."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError(f"An artifact name must be a non-empty string. Got {name!r}.")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or any(p in ("", ".", "..") for p in parts) or ":" in parts[0]:
+        raise InvalidArgumentError(
+            f"An artifact name must be a relative path like 'plots/loss.png' (no leading '/', "
+            f"no '..', no empty part). Got {name!r}.")
+    return "/".join(parts)
+
+
+def media_type_of(name: str, given: str | None = None) -> str:
+    """The media type of an artifact: the one given, else guessed from its name."""
+    if given:
+        return given
+    if name.endswith((".log", ".txt", ".out", ".err")):
+        return "text/plain"
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
+
+
+def default_root(url: str | None) -> str:
+    """The artifact root of a storage URL when none is configured (see the module doc)."""
+    path = ""
+    if url and url.startswith("sqlite") and ":///" in url:
+        path = url.split(":///", 1)[1].split("?", 1)[0]
+    if path and path != ":memory:":
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return os.path.join(os.path.dirname(os.path.abspath(path)), f"{stem}-artifacts")
+    return os.path.abspath(os.environ.get(ARTIFACT_ROOT_ENV) or "pipetune-artifacts")
+
+
+class ArtifactFiles:
+    """The artifact root of one storage: atomic writes and reads of relative paths."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+
+    def _path(self, relative: str) -> Path:
+        return Path(self.root, *relative.split("/"))
+
+    def write(self, relative: str, data: "bytes | os.PathLike[str]") -> int:
+        """Writes bytes, or a copy of a file, at ``relative``; returns the size."""
+        target = self._path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    out.write(data)
+                else:
+                    with open(data, "rb") as source:
+                        shutil.copyfileobj(source, out, 1 << 20)
+            os.replace(temporary, target)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+        return target.stat().st_size
+
+    def read(self, relative: str, label: str) -> bytes:
+        try:
+            return self._path(relative).read_bytes()
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(
+                f"The file of artifact {label} is missing from the artifact root "
+                f"{self.root!r} (moved or deleted).") from None
+
+
+def check_source(data: "bytes | os.PathLike[str] | str") -> "bytes | str":
+    """What an artifact is made from: bytes, or the path of an existing file (as a str)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, (str, os.PathLike)) and os.path.isfile(data):
+        return os.fspath(data)
+    raise InvalidArgumentError(
+        f"An artifact takes bytes or the path of an existing file. Got {data!r}.")
+
+
+def read_source(data: "bytes | os.PathLike[str] | str") -> bytes:
+    """The bytes to store: as given, or read from a file path."""
+    source = check_source(data)
+    return source if isinstance(source, bytes) else Path(source).read_bytes()

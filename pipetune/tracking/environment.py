@@ -1,0 +1,119 @@
+"""What a study records about where and how it ran, as an MLflow parent run does: user, host,
+command line, working folder with its git commit and dirty flag, Python and package versions,
+and per ``optimize`` call the sampler and pruner with their settings and seeds, the budget and
+the start and end times. Stored as study system attrs (``environment``, ``sampler``,
+``pruner``, ``optimize``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import getpass
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipetune.study import Study
+
+__all__ = ["ENVIRONMENT_ATTR", "OPTIMIZE_ATTR", "PRUNER_ATTR", "SAMPLER_ATTR", "describe",
+           "environment", "git_state", "record_optimize_end", "record_optimize_start"]
+
+ENVIRONMENT_ATTR = "environment"
+SAMPLER_ATTR = "sampler"
+PRUNER_ATTR = "pruner"
+OPTIMIZE_ATTR = "optimize"
+
+
+def git_state(folder: str) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the git working tree holding ``folder``; (None, None) outside one
+    or without git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=folder, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    return commit.stdout.strip(), dirty
+
+
+@functools.lru_cache(maxsize=1)
+def _packages() -> dict[str, str]:
+    # Scanning the installed distributions takes tens of ms: once per process.
+    versions: dict[str, str] = {}
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"]
+        if name:
+            versions[name.lower()] = distribution.version
+    return dict(sorted(versions.items()))
+
+
+@functools.lru_cache(maxsize=1)
+def _process_environment(cwd: str) -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        user = None
+    commit, dirty = git_state(cwd)
+    return {"user": user, "host": socket.gethostname(), "pid": os.getpid(),
+            "command": [sys.executable, *sys.argv], "cwd": cwd, "git_commit": commit,
+            "git_dirty": dirty, "python": platform.python_version(),
+            "platform": platform.platform(), "packages": _packages()}
+
+
+def environment() -> dict[str, Any]:
+    """The environment of this process (computed once per process and working folder)."""
+    return dict(_process_environment(os.getcwd()))
+
+
+def _json_ready(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def describe(component: Any) -> dict[str, Any]:
+    """A sampler or pruner as JSON: its class, its JSON-ready settings (the constructor
+    arguments it keeps), and its seed when it has one."""
+    settings = {}
+    for key, value in vars(component).items():
+        name = key.lstrip("_")
+        if _json_ready(value) and not isinstance(value, (dict, list)) or (
+                isinstance(value, (list, tuple)) and _json_ready(list(value))):
+            settings[name] = list(value) if isinstance(value, tuple) else value
+    randomness = getattr(component, "_randomness", None)
+    seed = getattr(randomness, "seed", settings.get("seed"))
+    cls = type(component)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "settings": settings,
+            "seed": seed}
+
+
+def record_optimize_start(study: "Study", n_trials: int | None, timeout: float | None,
+                          n_jobs: int) -> dict[str, Any]:
+    """Stores what an ``optimize`` call runs with; returns the record ``record_optimize_end``
+    completes."""
+    storage, study_id = study._storage, study._study_id
+    record = {"n_trials": n_trials, "timeout": timeout, "n_jobs": n_jobs,
+              "started": dt.datetime.now().isoformat(), "ended": None}
+    storage.set_study_attr(study_id, ENVIRONMENT_ATTR, environment(), system=True)
+    storage.set_study_attr(study_id, SAMPLER_ATTR, describe(study.sampler), system=True)
+    storage.set_study_attr(study_id, PRUNER_ATTR, describe(study.pruner), system=True)
+    storage.set_study_attr(study_id, OPTIMIZE_ATTR, record, system=True)
+    return record
+
+
+def record_optimize_end(study: "Study", record: dict[str, Any]) -> None:
+    study._storage.set_study_attr(study._study_id, OPTIMIZE_ATTR,
+                                  {**record, "ended": dt.datetime.now().isoformat()},
+                                  system=True)

@@ -1,0 +1,131 @@
+"""Standalone runs: a training run outside any search (the final model, a baseline) tracked
+with the same API as a trial, and listed beside the studies of its experiment.
+
+A run is stored as a study of one trial whose system attr ``kind`` is ``"run"``: its params,
+metrics, artifacts and attributes are that trial's, so search, the dashboard and the MLflow
+exporter treat runs and trials alike.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from pipetune.datatypes import FrozenTrial, TrialState
+from pipetune.distributions import (
+    CategoricalDistribution,
+    Distribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from pipetune.errors import InvalidArgumentError
+from pipetune.tracking.environment import ENVIRONMENT_ATTR, environment
+from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, KIND_ATTR, RUN_KIND
+from pipetune.tracking.records import ArtifactInfo
+
+if TYPE_CHECKING:
+    from pipetune.storage.base import BaseStorage
+    from pipetune.study import Study
+    from pipetune.trial import Trial
+
+__all__ = ["Run", "start_run"]
+
+
+def _fixed_domain(name: str, value: Any) -> Distribution:
+    """The one-point domain a logged param is stored with."""
+    if value is None or isinstance(value, (bool, str)):
+        return CategoricalDistribution((value,))
+    if isinstance(value, int):
+        return IntDistribution(value, value)
+    if isinstance(value, float) and math.isfinite(value):
+        return FloatDistribution(value, value)
+    raise InvalidArgumentError(
+        f"The param {name!r} must be a str, bool, None, int or finite float. Got {value!r}: "
+        "store other values with set_user_attr.")
+
+
+class Run:
+    """A standalone run: log params, metrics and artifacts, then ``end`` it (or use it as a
+    context manager, which ends it COMPLETE, or FAIL when the block raises)."""
+
+    def __init__(self, study: "Study", trial: "Trial") -> None:
+        self.study = study
+        self._trial = trial
+        self._ended: TrialState | None = None
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    @property
+    def trial_id(self) -> int:
+        return self._trial._trial_id
+
+    def log_param(self, name: str, value: Any) -> None:
+        """Records a param (the setting of this run, e.g. the best trial's learning rate)."""
+        self._trial._suggest(name, _fixed_domain(name, value))
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        for name, value in params.items():
+            self.log_param(name, value)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self._trial.set_user_attr(key, value)
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        self._trial.log_metric(name, value, step)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self._trial.log_metrics(metrics, step)
+
+    def log_artifact(self, path: str, name: str | None = None) -> ArtifactInfo:
+        return self._trial.log_artifact(path, name)
+
+    def log_text(self, text: str, name: str) -> ArtifactInfo:
+        return self._trial.log_text(text, name)
+
+    def log_figure(self, figure: Any, name: str) -> ArtifactInfo:
+        return self._trial.log_figure(figure, name)
+
+    def end(self, value: float | None = None,
+            state: "TrialState | str" = "COMPLETE") -> FrozenTrial:
+        """Ends the run (COMPLETE, or FAIL) with an optional objective ``value``; ending it
+        again returns the stored record."""
+        state = TrialState.parse(state)
+        if state not in (TrialState.COMPLETE, TrialState.FAIL):
+            raise InvalidArgumentError(f"A run ends COMPLETE or FAIL. Got {state.name}.")
+        storage = self.study._storage
+        if self._ended is None:
+            if value is not None and state == TrialState.COMPLETE:
+                self.study.tell(self._trial, value)
+            else:
+                self._trial._flush()
+                storage.finish_trial(self.trial_id, state, None)
+                self._trial._told = state
+            self._ended = state
+        return storage.get_trial(self.trial_id)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._ended is None:
+            self.end(state=TrialState.COMPLETE if error is None else TrialState.FAIL)
+
+
+def start_run(experiment: str = DEFAULT_EXPERIMENT, name: str | None = None,
+              storage: "str | BaseStorage | None" = None) -> Run:
+    """Starts a standalone run in ``experiment`` (``name`` must be new in the storage; default
+    ``run-<random>``). It records the environment (user, host, git commit, packages) as a
+    study does."""
+    from pipetune.study import create_study
+
+    name = name if name is not None else f"run-{uuid.uuid4().hex[:12]}"
+    study = create_study(storage=storage, study_name=name, experiment=experiment)
+    study._storage.set_study_attr(study._study_id, KIND_ATTR, RUN_KIND, system=True)
+    study._storage.set_study_attr(study._study_id, ENVIRONMENT_ATTR, environment(),
+                                  system=True)
+    return Run(study, study.ask())

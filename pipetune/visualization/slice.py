@@ -1,0 +1,61 @@
+"""``plot_slice``: the objective against each param on its own, one panel per param."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pipetune.visualization._common import (
+    DEFAULT_TARGET_NAME,
+    Target,
+    empty_figure,
+    grid_size,
+    objective_table,
+    scatter_class,
+    style,
+)
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from pipetune.study import Study
+
+
+def plot_slice(study: "Study", params: Sequence[str] | None = None, *,
+               target: Target | None = None,
+               target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
+    """One scatter per param of the target value against that param's value, coloured by trial
+    number (late trials dark): where the good values of each param lie and whether the sampler
+    has narrowed in on them. Log params get a log axis, categorical ones their choices; a trial
+    lacking a conditional param is left out of that param's panel only."""
+    table = objective_table(study, "plot_slice", params, target, target_name)
+    title = "Slice Plot"
+    if not len(table):
+        return empty_figure(title, "No COMPLETE trials yet.")
+    if not table.params:
+        return empty_figure(title, "The trials have no params.")
+    from plotly.subplots import make_subplots
+
+    rows, cols = grid_size(len(table.params))
+    figure = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
+                           horizontal_spacing=0.04, vertical_spacing=0.18 / rows)
+    style(figure, title, height=max(400, 320 * rows), showlegend=False)
+    for i, name in enumerate(table.params):
+        column = table.columns[name]
+        row, col = divmod(i, cols)
+        present = column.present
+        x = column.coords[present]
+        scatter = scatter_class(len(x))
+        figure.add_trace(scatter(
+            x=x, y=table.target[present], mode="markers", name=name,
+            marker={"color": table.numbers[present], "colorscale": "Blues", "size": 6,
+                    "line": {"width": 0.5, "color": "grey"},
+                    "showscale": i == 0, "colorbar": {"title": {"text": "Trial"}}},
+            customdata=table.numbers[present], text=column.display()[present],
+            hovertemplate=f"trial %{{customdata}}<br>{name}: %{{text}}<br>"
+                          f"{table.target_name}: %{{y:.6g}}<extra></extra>"),
+            row=row + 1, col=col + 1)
+        figure.update_xaxes(column.axis(), row=row + 1, col=col + 1)
+        if col == 0:
+            figure.update_yaxes(title={"text": table.target_name}, row=row + 1, col=1)
+    return figure

@@ -1,0 +1,77 @@
+"""AutoSampler: which sampler a study gets by objectives, space and budget; and the names
+of the GP, CMA-ES and auto samplers in YAML configs and on the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+import pipetune
+from pipetune.cli.optimize import _make_sampler
+from pipetune.config import parse_config
+from pipetune.samplers import AutoSampler, CmaEsSampler, GPSampler, TPESampler
+
+
+def _chosen(study: pipetune.Study) -> type:
+    sampler = study.sampler
+    assert isinstance(sampler, AutoSampler)
+    return type(sampler.choose(study._view()))
+
+
+def fixed(trial) -> float:
+    x = trial.suggest_float("x", -2, 2)
+    kind = trial.suggest_categorical("kind", ["a", "b"])
+    return x ** 2 + (kind == "b")
+
+
+def test_fixed_single_objective_space_uses_the_gp_then_tpe():
+    study = pipetune.create_study(sampler=AutoSampler(seed=0, gp_trials=15))
+    study.optimize(fixed, n_trials=12)
+    assert _chosen(study) is GPSampler
+    assert study.best_value < 0.5
+    study.optimize(fixed, n_trials=5)
+    assert _chosen(study) is TPESampler
+    assert len(study.trials) == 17
+
+
+def test_conditional_space_and_several_objectives_use_tpe():
+    def conditional(trial) -> float:
+        if trial.suggest_categorical("model", ["a", "b"]) == "a":
+            return trial.suggest_float("a", 0, 1)
+        return trial.suggest_int("b", 0, 3)
+
+    study = pipetune.create_study(sampler=AutoSampler(seed=0))
+    study.optimize(conditional, n_trials=8)
+    assert _chosen(study) is TPESampler
+    both = pipetune.create_study(directions=["minimize", "minimize"], sampler=AutoSampler(seed=0))
+    both.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=4)
+    assert _chosen(both) is TPESampler
+
+
+def test_same_seed_gives_the_same_trials():
+    runs = []
+    for _ in range(2):
+        study = pipetune.create_study(sampler=AutoSampler(seed=4))
+        study.optimize(fixed, n_trials=12)
+        runs.append([t.params for t in study.trials])
+    assert runs[0] == runs[1]
+
+
+def test_bad_gp_budget_is_refused():
+    with pytest.raises(pipetune.PipetuneError, match="gp_trials"):
+        AutoSampler(gp_trials=-1)
+
+
+@pytest.mark.parametrize("name, options, cls", [
+    ("gp", "{n_startup_trials: 5, deterministic_objective: true}", GPSampler),
+    ("cmaes", "{sigma0: 0.2}", CmaEsSampler),
+    ("auto", "{gp_trials: 50}", AutoSampler),
+])
+def test_the_samplers_are_named_in_yaml_and_on_the_command_line(tmp_path, name, options, cls):
+    text = ("study: s\ncommand: [python, train.py]\nparams:\n  lr: {type: float, low: 0.001, "
+            "high: 0.1, scale: log}\nobjective: {metric: loss, regex: 'loss=([0-9.]+)'}\n"
+            f"sampler: {{name: {name}, seed: 1, **OPTIONS}}\n").replace(
+        "{name: " + name + ", seed: 1, **OPTIONS}", "{name: " + name + ", seed: 1, "
+        + options[1:])
+    config = parse_config(text, "study.yaml", str(tmp_path))
+    assert isinstance(config.build_sampler(), cls)
+    assert isinstance(_make_sampler(name, 3), cls)
