@@ -13,10 +13,12 @@ storage. pipetune and Optuna each get their own SQLite file and their own Postgr
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import multiprocessing as mp
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 import threading
@@ -203,19 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help=f"comma-separated, from {', '.join(BACKENDS)} (default all)")
     parser.add_argument("--processes", default="1,2", help="process counts (default 1,2)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="measurements of each cell, each on a fresh study; the table shows "
+                             "their median (default 3: one run of a few seconds is noisy)")
     args = parser.parse_args(argv)
     backends = parse_names(args.backends, BACKENDS, "backends")
     counts = [int(p) for p in args.processes.split(",") if p.strip()]
     quiet_logging()
 
     ours, theirs = args.trials_per_process, args.optuna_trials_per_process
-    rates: dict[tuple[str, str, int], float] = {}
+    measured: dict[tuple[str, str, int], list[float]] = {}
     errors: list[str] = []
 
     def run(backend: str, target: Target, processes: int) -> None:
         n = ours if target.library == "pipetune" else theirs
         rate, error = measure(target, processes, n)
-        rates[(backend, target.library, processes)] = rate
+        measured.setdefault((backend, target.library, processes), []).append(rate)
         if error:
             errors.append(f"{backend}/{target.library}/{processes}p: {error}")
         print(f"  {backend:8} {target.library:8} {processes}p  {_rate(rate):>8} trials/s",
@@ -225,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         def fresh(name: str) -> str:
             return os.path.join(tmp, f"{name}_{secrets.token_hex(3)}")
 
-        for processes in counts:
+        for _, processes in itertools.product(range(args.repeat), counts):
             for backend in backends:
                 if backend == "sqlite":
                     run(backend, Target("pipetune", "url", f"sqlite:///{fresh('pt')}.db"),
@@ -248,9 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                     run(backend, Target("optuna", "journal", f"{fresh('journal')}.log"),
                         processes)
 
+    rates = {cell: statistics.median(values) for cell, values in measured.items()}
     v = versions(("pipetune", "optuna", "SQLAlchemy", "psycopg"))
     print("Storage throughput: " + ", ".join(f"{k} {x}" for k, x in v.items()))
-    print(f"trials per process: pipetune {ours}, optuna {theirs}; trivial objective, random "
+    print(f"median of {args.repeat} measurements per cell; "
+          f"trials per process: pipetune {ours}, optuna {theirs}; trivial objective, random "
           f"sampler, 6 params; spawned processes, timed from a common barrier to the last "
           f"one's end. remote = pipetune server (own process) over a SQLite file; its optuna "
           f"column is Optuna's RDB storage on SQLite.\n")

@@ -12,6 +12,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -31,6 +32,7 @@ class WriteStatements:
     delete_study_attr: Statement
     insert_study_attr: Statement
     insert_trial: Statement
+    insert_unless_waiting: Statement
     first_waiting: Statement
     start_waiting: Statement
     trial_state: Statement
@@ -58,6 +60,7 @@ class WriteStatements:
         trials = s.trials.c
         trial_ids_of_study = select(trials.trial_id).where(trials.study_id == study_id)
         unfinished = trials.state.in_([bindparam("running"), bindparam("waiting")])
+        waiting_trials = s.trials.alias("waiting_trials")
         return cls(
             # On PostgreSQL the row lock serializes numbering; SQLite's IMMEDIATE transaction
             # already holds the database's one write lock.
@@ -81,6 +84,16 @@ class WriteStatements:
                 select(study_id, func.coalesce(func.max(trials.number) + 1, 0),
                        bindparam("state"), bindparam("now"), bindparam("now"),
                        bindparam("worker")).where(trials.study_id == study_id))
+                .returning(trials.trial_id, trials.number)),
+            # A claim's usual case in one statement: a new RUNNING trial, unless a WAITING one
+            # is there to be taken first (then nothing is inserted).
+            insert_unless_waiting=c(insert(s.trials).from_select(
+                ["study_id", "number", "state", "started_at", "heartbeat_at", "worker"],
+                select(study_id, func.coalesce(func.max(trials.number) + 1, 0),
+                       bindparam("state"), bindparam("now"), bindparam("now"),
+                       bindparam("worker")).where(trials.study_id == study_id)
+                .having(~exists().where(waiting_trials.c.study_id == study_id,
+                                        waiting_trials.c.state == bindparam("waiting"))))
                 .returning(trials.trial_id, trials.number)),
             first_waiting=c(select(trials.trial_id).where(
                 trials.study_id == study_id, trials.state == bindparam("waiting"))

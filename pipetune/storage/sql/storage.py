@@ -370,11 +370,15 @@ class SQLStorage(SQLTracking, BaseStorage):
                     self._sql.count_in_state, study_id=study_id,
                     state=int(TrialState.RUNNING)).scalar() >= max_parallel:
                 return None
-            waiting_id = cursor.run(self._sql.first_waiting, study_id=study_id,
-                                    waiting=int(TrialState.WAITING)).scalar()
-            if waiting_id is None:
-                trial_id, number = self._insert_trial(cursor, study_id, TrialState.RUNNING, now,
-                                                      worker)
+            inserted = cursor.run(self._sql.insert_unless_waiting, study_id=study_id,
+                                  state=int(TrialState.RUNNING), now=now, worker=worker,
+                                  waiting=int(TrialState.WAITING)).one_or_none()
+            waiting_id = None if inserted is not None else cursor.run(
+                self._sql.first_waiting, study_id=study_id,
+                waiting=int(TrialState.WAITING)).scalar()
+            if waiting_id is None:  # (or every WAITING trial is locked by another writer)
+                trial_id, number = inserted or self._insert_trial(
+                    cursor, study_id, TrialState.RUNNING, now, worker)
                 return FrozenTrial(number=number, trial_id=trial_id, state=TrialState.RUNNING,
                                    datetime_start=_datetime(now), worker=worker)
             cursor.run(self._sql.start_waiting, trial_id=waiting_id,
