@@ -17,19 +17,19 @@ import numbers
 import os
 from typing import Any
 
+from pipetune._numbers import real_number
 from pipetune.errors import InvalidArgumentError
 
 REPORT_FILE_ENV = "PIPETUNE_REPORT_FILE"
 
 
 def _number(name: str, value: Any) -> float:
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / torch scalar
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    number = real_number(value)
+    if number is None:
         raise InvalidArgumentError(
             f"pipetune.report takes numbers as metrics. Got {name}={value!r} "
             f"({type(value).__name__}).")
-    return float(value)
+    return number
 
 
 def report(step: int | None = None, **metrics: float) -> None:

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pipetune._numbers import real_number
 from pipetune._param_buffer import ParamBuffer
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.distributions import (
@@ -217,7 +218,7 @@ class Trial:
             raise InvalidArgumentError(
                 f"The 'value' argument of Trial.report must be {expected}. Got {value!r}."
             )
-        floats = [_as_float(each) for each in values]
+        floats = [real_number(each) for each in values]
         if None in floats:
             expected = "a number (the study has one objective)" if n_objectives == 1 else "numbers"
             raise InvalidArgumentError(
@@ -302,7 +303,7 @@ def check_values(values: Any, n_objectives: int) -> tuple[tuple[float, ...] | No
                       f"{n_objectives} objective(s).")
     floats = []
     for value in values:
-        number = _as_float(value)
+        number = real_number(value)
         if number is None:
             return None, (f"The objective returned {value!r} ({type(value).__name__}); it must "
                           "return a number.")
@@ -310,13 +311,3 @@ def check_values(values: Any, n_objectives: int) -> tuple[tuple[float, ...] | No
             return None, "The objective returned NaN."
         floats.append(number)
     return tuple(floats), None
-
-
-def _as_float(value: Any) -> float | None:
-    """A real number (numpy and torch scalars included) as a float; None for anything else,
-    bools too."""
-    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    return float(value)

@@ -10,10 +10,10 @@ a stored study rebuilds them in a later process.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from pipetune._numbers import real_number
 from pipetune.compat._hyperopt_space import Node, Param
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.errors import InvalidArgumentError, ObjectiveError
@@ -44,15 +44,6 @@ LOSS_ATTR = "hyperopt_loss"
 
 class AllTrialsFailedError(ObjectiveError):
     """No trial returned status ``ok`` with a loss, so there is no best point."""
-
-
-def real_number(value: Any) -> float | None:
-    """``value`` as a float when it is a real number (numpy scalars too), else None."""
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    return float(value)
 
 
 class Trials:

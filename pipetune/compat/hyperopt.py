@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from pipetune._numbers import real_number
 from pipetune.compat._hyperopt_space import (
     NORMAL_SIGMAS,
     Choice,
@@ -71,7 +72,6 @@ from pipetune.compat._hyperopt_trials import (
     STATUS_SUSPENDED,
     AllTrialsFailedError,
     Trials,
-    real_number,
 )
 from pipetune.datatypes import TrialState
 from pipetune.distributions import IntDistribution, contains_external

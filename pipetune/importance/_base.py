@@ -6,6 +6,8 @@ import abc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from pipetune.errors import InvalidArgumentError
+
 if TYPE_CHECKING:
     from pipetune.importance._encoding import ParamImportances
     from pipetune.study import Study
@@ -30,3 +32,21 @@ class BaseImportanceEvaluator(abc.ABC):
         ``normalize=False`` in the evaluator's own unit (for fANOVA: the fraction of the
         objective's variance each param explains alone; what the sum leaves to 1 is
         explained by interactions)."""
+
+
+class ForestImportanceEvaluator(BaseImportanceEvaluator):
+    """An evaluator built on a random forest of ``n_trees`` trees, at most ``max_depth`` deep,
+    with leaves of at least ``min_samples_leaf`` trials, grown from ``seed``."""
+
+    def __init__(self, *, n_trees: int, max_depth: int, min_samples_leaf: int,
+                 seed: int | None) -> None:
+        for name, value in (("n_trees", n_trees), ("max_depth", max_depth),
+                            ("min_samples_leaf", min_samples_leaf)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(
+                    f"The {name!r} argument of {type(self).__name__} must be a positive int. "
+                    f"Got {value!r}.")
+        self.n_trees = n_trees
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.seed = seed

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipetune._imports import require
-from pipetune.errors import InvalidArgumentError
-from pipetune.importance._base import BaseImportanceEvaluator
+from pipetune.importance._base import ForestImportanceEvaluator
 from pipetune.importance._encoding import EncodedTrials, ParamImportances, encode, summarize
 
 if TYPE_CHECKING:
@@ -82,7 +81,7 @@ def main_effects(lo: np.ndarray, hi: np.ndarray, prediction: np.ndarray, low: np
     return effects / total
 
 
-class FanovaImportanceEvaluator(BaseImportanceEvaluator):
+class FanovaImportanceEvaluator(ForestImportanceEvaluator):
     """fANOVA importances (Hutter et al. 2014) from a random forest of ``n_trees`` trees,
     deterministic for a given ``seed``. The default evaluator: it measures what each param
     does to the objective across the whole space, so a param that only fits noise (a random
@@ -90,16 +89,8 @@ class FanovaImportanceEvaluator(BaseImportanceEvaluator):
 
     def __init__(self, *, n_trees: int = 32, max_depth: int = 32, min_samples_leaf: int = 1,
                  seed: int | None = 0) -> None:
-        for name, value in (("n_trees", n_trees), ("max_depth", max_depth),
-                            ("min_samples_leaf", min_samples_leaf)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(
-                    f"The {name!r} argument of FanovaImportanceEvaluator must be a positive "
-                    f"int. Got {value!r}.")
-        self.n_trees = n_trees
-        self.max_depth = max_depth
-        self.min_samples_leaf = min_samples_leaf
-        self.seed = seed
+        super().__init__(n_trees=n_trees, max_depth=max_depth,
+                         min_samples_leaf=min_samples_leaf, seed=seed)
 
     def per_tree(self, encoded: EncodedTrials) -> np.ndarray:
         """Main-effect shares of every param in every tree (rows: trees)."""

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipetune._imports import require
-from pipetune.errors import InvalidArgumentError
-from pipetune.importance._base import BaseImportanceEvaluator
+from pipetune.importance._base import ForestImportanceEvaluator
 from pipetune.importance._encoding import ParamImportances, encode, summarize
 
 if TYPE_CHECKING:
@@ -24,23 +23,15 @@ if TYPE_CHECKING:
     from pipetune.visualization._common import Target
 
 
-class MeanDecreaseImpurityImportanceEvaluator(BaseImportanceEvaluator):
+class MeanDecreaseImpurityImportanceEvaluator(ForestImportanceEvaluator):
     """Importances from the impurity decrease of a random forest's splits (Breiman 2001):
     ``n_trees`` trees of depth at most ``max_depth``, leaves of at least ``min_samples_leaf``
     trials, deterministic for a given ``seed``."""
 
     def __init__(self, *, n_trees: int = 64, max_depth: int = 8, min_samples_leaf: int = 3,
                  seed: int | None = 0) -> None:
-        for name, value in (("n_trees", n_trees), ("max_depth", max_depth),
-                            ("min_samples_leaf", min_samples_leaf)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(
-                    f"The {name!r} argument of MeanDecreaseImpurityImportanceEvaluator must be "
-                    f"a positive int. Got {value!r}.")
-        self.n_trees = n_trees
-        self.max_depth = max_depth
-        self.min_samples_leaf = min_samples_leaf
-        self.seed = seed
+        super().__init__(n_trees=n_trees, max_depth=max_depth,
+                         min_samples_leaf=min_samples_leaf, seed=seed)
 
     def evaluate(self, study: "Study", params: Sequence[str] | None = None, *,
                  target: "Target | None" = None, normalize: bool = True) -> ParamImportances:

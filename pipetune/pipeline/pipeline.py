@@ -30,11 +30,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from pipetune._numbers import real_number
 from pipetune.errors import InvalidArgumentError, ObjectiveError, TrialPruned
 from pipetune.pipeline.cache import CachedOutput, StageCache
 from pipetune.pipeline.fingerprint import data_fingerprint, stage_key
 from pipetune.pipeline.stage import PROGRESS_ARG, Stage
-from pipetune.trial import _as_float
 
 if TYPE_CHECKING:
     from pipetune.datatypes import FrozenTrial
@@ -100,7 +100,7 @@ class Progress:
         self.reports: list[tuple[int, float]] = []
 
     def report(self, value: float, step: int) -> None:
-        number = _as_float(value)
+        number = real_number(value)
         if number is None or isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise InvalidArgumentError(
                 f"progress.report takes a number and an int step >= 0. Got value={value!r}, "
@@ -303,7 +303,7 @@ class Pipeline:
         """The objective the last stage's output stands for (NaN passes: a study records it as
         a failed trial and goes on)."""
         value = output if self._value is None else self._value(output)
-        number = _as_float(value)
+        number = real_number(value)
         if number is None:
             hint = " or pass Pipeline(value=...) to pick it from the output" \
                 if self._value is None else ""

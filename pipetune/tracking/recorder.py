@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipetune._numbers import real_number
 from pipetune._param_buffer import cancel_flush, schedule_flush
 from pipetune.errors import InvalidArgumentError
 from pipetune.tracking.records import ArtifactInfo, MetricPoint
@@ -34,13 +35,12 @@ PLOTLY_MEDIA_TYPE = "application/vnd.plotly.v1+json"
 
 
 def _metric_value(name: str, value: Any) -> float:
-    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # numpy / torch scalars
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    number = real_number(value)
+    if number is None:
         raise InvalidArgumentError(
             f"The value of metric {name!r} must be a number. Got {value!r} "
             f"({type(value).__name__}).")
-    return float(value)
+    return number
 
 
 def _metric_step(name: str, step: Any) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Engine,
@@ -61,6 +62,16 @@ class WriteStatements:
         trial_ids_of_study = select(trials.trial_id).where(trials.study_id == study_id)
         unfinished = trials.state.in_([bindparam("running"), bindparam("waiting")])
         waiting_trials = s.trials.alias("waiting_trials")
+        # The next number, taken in the insert itself; the study lock keeps it unique.
+        new_trial = select(study_id, func.coalesce(func.max(trials.number) + 1, 0),
+                           bindparam("state"), bindparam("now"), bindparam("now"),
+                           bindparam("worker")).where(trials.study_id == study_id)
+
+        def insert_new_trial(source: Any) -> Any:
+            return insert(s.trials).from_select(
+                ["study_id", "number", "state", "started_at", "heartbeat_at", "worker"],
+                source).returning(trials.trial_id, trials.number)
+
         return cls(
             # On PostgreSQL the row lock serializes numbering; SQLite's IMMEDIATE transaction
             # already holds the database's one write lock.
@@ -78,23 +89,12 @@ class WriteStatements:
             insert_study_attr=c(insert(s.study_attrs).values(
                 study_id=study_id, system=bindparam("system"), key=bindparam("key"),
                 value_json=bindparam("value_json"))),
-            # The next number, taken in the insert itself; the study lock keeps it unique.
-            insert_trial=c(insert(s.trials).from_select(
-                ["study_id", "number", "state", "started_at", "heartbeat_at", "worker"],
-                select(study_id, func.coalesce(func.max(trials.number) + 1, 0),
-                       bindparam("state"), bindparam("now"), bindparam("now"),
-                       bindparam("worker")).where(trials.study_id == study_id))
-                .returning(trials.trial_id, trials.number)),
+            insert_trial=c(insert_new_trial(new_trial)),
             # A claim's usual case in one statement: a new RUNNING trial, unless a WAITING one
             # is there to be taken first (then nothing is inserted).
-            insert_unless_waiting=c(insert(s.trials).from_select(
-                ["study_id", "number", "state", "started_at", "heartbeat_at", "worker"],
-                select(study_id, func.coalesce(func.max(trials.number) + 1, 0),
-                       bindparam("state"), bindparam("now"), bindparam("now"),
-                       bindparam("worker")).where(trials.study_id == study_id)
-                .having(~exists().where(waiting_trials.c.study_id == study_id,
-                                        waiting_trials.c.state == bindparam("waiting"))))
-                .returning(trials.trial_id, trials.number)),
+            insert_unless_waiting=c(insert_new_trial(new_trial.having(~exists().where(
+                waiting_trials.c.study_id == study_id,
+                waiting_trials.c.state == bindparam("waiting"))))),
             first_waiting=c(select(trials.trial_id).where(
                 trials.study_id == study_id, trials.state == bindparam("waiting"))
                 .order_by(trials.trial_id).limit(1).with_for_update(skip_locked=True)),
