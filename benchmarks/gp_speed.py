@@ -7,23 +7,23 @@ just before each checkpoint (default 100 and 300; a GP's cost grows with the tri
 Target: pipetune's ms/trial is at most 1/3 of Optuna's at each checkpoint, with a best value
 at least as good.
 
-Run: ``.venv/bin/python benchmarks/gp_speed.py`` (1 seed, ~3 minutes; ``--seeds 3`` for more;
+Both run with the machine's default thread settings, as a user's process does (pipetune's GP
+limits BLAS to one thread itself, see ``pipetune/samplers/gp/blas_threads.py``; Optuna's runs
+on torch's default threads). Set ``OMP_NUM_THREADS=1`` (and ``OPENBLAS_NUM_THREADS=1``) to
+compare both single-threaded.
+
+Run: ``.venv/bin/python benchmarks/gp_speed.py`` (1 seed, ~6 minutes; ``--seeds 3`` for more;
 ``--help``). Needs torch for Optuna's GPSampler (the bench extra).
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -24,9 +24,9 @@ line, the key path and the fix. The schema, with every key (only ``study``, ``co
                                          # or {metric: val_rmse, reported: true} (pipetune.report)
     intermediate: {metric: val_rmse, regex: 'epoch=(?P<step>\\d+) val_rmse=(?P<value>\\S+)'}
                                          # or {metric: val_rmse, reported: true}; needed by a pruner
-    sampler: {name: tpe, seed: 42}       # tpe | random | qmc | grid | gp | cmaes | auto; other
-                                         # keys are the sampler's arguments (grid: values:
-                                         # {lr: [...]})
+    sampler: {name: tpe, seed: 42}       # auto (default) | tpe | random | qmc | grid | gp |
+                                         # cmaes; other keys are the sampler's arguments
+                                         # (grid: values: {lr: [...]})
     pruner: {name: hyperband, min_resource: 1, max_resource: 30}
                                          # none | median | percentile | asha | hyperband | patient
     trial_timeout: 600                   # seconds; a trial past it is killed and FAIL
@@ -37,7 +37,8 @@ line, the key path and the fix. The schema, with every key (only ``study``, ``co
     gpus_per_trial: 0
     log_dir: logs                        # per-trial logs (default: next to the SQLite file)
     stopping: {target_value: 0.1, no_improvement: 20, max_failed_in_a_row: 5}
-    final: {args: [--full-data, --epochs, "50"]}   # re-run the best params with these args
+    final: {args: [--full-data, --epochs, "50"]}   # re-run the best params with these args,
+                                         # as the standalone run <study>-final
 
 ``load_config(path)`` returns a frozen ``StudyConfig``; ``build_sampler()`` and
 ``build_pruner()`` make fresh algorithm objects from it for each study handle.
@@ -125,7 +126,7 @@ _GRID_MAX_AXIS = 1000  # an int range longer than this must be given as explicit
 class SamplerSpec:
     """A sampler by name with its constructor arguments (``grid``: ``values`` per param)."""
 
-    name: str = "tpe"
+    name: str = "auto"
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def build(self) -> samplers.BaseSampler:

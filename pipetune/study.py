@@ -46,12 +46,13 @@ FAIL_REASON_ATTR = "fail_reason"
 TRACEBACK_ATTR = "traceback"
 
 
-def _default_sampler(directions: Sequence[StudyDirection]) -> BaseSampler:
-    """TPE for one objective and for several (MOTPE ranking): it beat random and Optuna's and
-    Hyperopt's TPE in benchmarks/quality.py."""
-    from pipetune.samplers.tpe import TPESampler
+def _default_sampler() -> BaseSampler:
+    """AutoSampler: a GP for the first trials of one objective over a fixed space, TPE for
+    several objectives, conditional spaces, pruned studies and long studies (the rule and the
+    benchmarks behind it are in ``pipetune/samplers/auto.py``)."""
+    from pipetune.samplers.auto import AutoSampler
 
-    return TPESampler()
+    return AutoSampler()
 
 
 class Study:
@@ -72,7 +73,7 @@ class Study:
             raise InvalidArgumentError(
                 f"pruner must be a pipetune pruner (e.g. pipetune.pruners.NopPruner()). "
                 f"Got {pruner!r}.")
-        self.sampler = sampler or _default_sampler(self._directions)
+        self.sampler = sampler or _default_sampler()
         self.pruner = pruner or NopPruner()
         self._history = StudyHistory(self._storage, self._study_id, study_name, self._directions)
         self._stop_requested = False
@@ -243,10 +244,16 @@ class Study:
 
     def tell(self, trial: "Trial | int", values: "float | Sequence[float] | None" = None,
              state: TrialState | str | None = None, *,
-             skip_if_finished: bool = False) -> FrozenTrial:
+             skip_if_finished: bool = False, value: "float | None" = None) -> FrozenTrial:
         """Finishes a trial started by ``ask``: COMPLETE with its value(s) by default, or
         PRUNED / FAIL. Values that are not numbers (or NaN) make the trial FAIL with the reason
-        recorded; the returned record says what was stored."""
+        recorded; the returned record says what was stored. ``value=`` is another spelling of
+        ``values=`` for a single objective."""
+        if value is not None:
+            if values is not None:
+                raise InvalidArgumentError(
+                    "Study.tell got both value= and values=; give the result once.")
+            values = value
         if not isinstance(trial, Trial):
             trial = self._trial_by_number(trial)
         state = TrialState.COMPLETE if state is None else TrialState.parse(state)

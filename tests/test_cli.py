@@ -82,6 +82,29 @@ def test_storage_comes_from_the_environment(storage, capsys, monkeypatch):
     assert {s["study_name"] for s in json.loads(out)} == {"demo", "mo", "empty"}
 
 
+def test_default_storage_is_pipetune_db_in_the_working_folder(storage, capsys, monkeypatch):
+    monkeypatch.delenv("PIPETUNE_STORAGE", raising=False)
+    monkeypatch.chdir(Path(storage.removeprefix("sqlite:///")).parent)
+    code, out, _ = run(capsys, "studies", "--format", "json")
+    assert code == 0
+    assert {s["study_name"] for s in json.loads(out)} == {"demo", "mo", "empty"}
+
+
+def test_studies_and_best_as_csv(storage, capsys):
+    code, out, _ = run(capsys, "studies", "--storage", storage, "--format", "csv")
+    assert code == 0
+    by_name = {row["study_name"]: row for row in csv.DictReader(io.StringIO(out))}
+    assert set(by_name) == {"demo", "mo", "empty"}
+    assert by_name["demo"]["n_trials"] == "3" and by_name["demo"]["best_trial"] == "1"
+    assert float(by_name["demo"]["best_value"]) == pytest.approx(0.03)
+
+    code, out, _ = run(capsys, "best", "demo", "--storage", storage, "--format", "csv")
+    assert code == 0
+    (best,) = csv.DictReader(io.StringIO(out))
+    assert best["number"] == "1" and best["params_act"] == "tanh"
+    assert float(best["value"]) == pytest.approx(0.03)
+
+
 def test_trials_table_has_one_column_per_param(storage, capsys):
     code, out, _ = run(capsys, "trials", "demo", "--storage", storage)
     assert code == 0

@@ -80,6 +80,15 @@ def test_n_trials_runs_exactly_that_many_into_the_sqlite_file(folder, sqlite_url
     assert f"Best trial {study.best_trial.number}: value" in out
 
 
+def test_timeout_alone_stops_the_run(folder, sqlite_url, capsys):
+    code, out, err = optimize(capsys, sqlite_url, "quadratic", "--timeout", "0.3",
+                              "--sampler", "random", "--seed", "0")
+    assert code == 0, err
+    trials = pipetune.load_study(study_name="s", storage=sqlite_url).trials
+    assert len(trials) >= 1 and {t.state.name for t in trials} == {"COMPLETE"}
+    assert "the timeout of" in out and "passed" in out
+
+
 def test_target_value_stops_once_reached(folder, sqlite_url, capsys):
     code, out, _ = optimize(capsys, sqlite_url, "quadratic", "--n-trials", "200",
                             "--target-value", "1.0", "--sampler", "random", "--seed", "0")

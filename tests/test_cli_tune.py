@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import math
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 import pipetune
 from pipetune.cli import main
 from pipetune.cli.live import LiveDisplay
+from pipetune.tracking.experiments import list_experiments
 
 # Loss (x - 0.3)^2 + 1/epoch: a learning curve that ends lower for x near 0.3. With
 # --full-data (the final run) it is 0.05 lower. --fail makes it crash after one epoch.
@@ -126,6 +128,19 @@ def test_parallel_runs_trials_at_the_same_time(folder, sqlite_url, capsys):
     assert overlapping
 
 
+def test_parallel_overrides_the_max_parallel_of_the_yaml_file(folder, sqlite_url, capsys):
+    text = STUDY.replace("command: [python, train.py]",
+                         "command: [python, train.py, --pause, '0.05']") + "max_parallel: 1\n"
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url, "--parallel", "2")
+    assert code == 0, err
+    assert "2 at a time" in out
+    study = load(sqlite_url)
+    assert study.system_attrs["max_parallel"] == 2  # the study-wide cap workers follow too
+    trials = study.trials
+    assert any(a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
+               for a in trials for b in trials if a is not b)
+
+
 def test_the_ray_backend_runs_each_trial_in_a_ray_task(folder, sqlite_url, capsys, monkeypatch):
     if importlib.util.find_spec("ray") is None:
         if os.environ.get("CI"):
@@ -153,18 +168,69 @@ def test_the_final_run_trains_the_best_params_to_completion(folder, sqlite_url, 
     text = STUDY + "final: {args: [--full-data, --epochs, 8]}\n"
     code, out, err = tune(capsys, folder, text, "--storage", sqlite_url)
     assert code == 0, err
-    trials = load(sqlite_url).trials
-    assert len(trials) == 5
-    final, search = trials[-1], trials[:-1]
+    study = load(sqlite_url)
+    search = study.trials
+    assert [t.number for t in search] == [0, 1, 2, 3]  # the final run is no trial of the search
     best = min(search, key=lambda t: t.values[0])
-    assert final.user_attrs.get("final") is True
+    assert study.best_trial.number == best.number
+    assert study.system_attrs["final_run"] == "s-final"
+    [final] = load(sqlite_url, "s-final").trials
     assert final.state.name == "COMPLETE"
     assert final.params["x"] == best.params["x"] and final.params["kind"] == best.params["kind"]
+    assert final.user_attrs == {"study": "s", "best_trial": best.number}
     assert max(final.intermediate_values) == 8
     assert math.isclose(final.values[0], (best.params["x"] - 0.3) ** 2 + 1 / 8 - 0.05,
                         abs_tol=1e-5)
+    [experiment] = list_experiments(sqlite_url)
+    assert (experiment.n_studies, experiment.n_runs) == (1, 1)
     assert f"Best trial {best.number}: loss" in out
-    assert f"Final run (trial {final.number}, best params to completion): COMPLETE" in out
+    assert (f"Final run 's-final' (best params of trial {best.number} to completion): "
+            f"COMPLETE, loss ") in out
+    assert f"(its log: pipetune logs s-final 0 --storage {sqlite_url})" in out
+    assert main(["logs", "s-final", "0", "--storage", sqlite_url]) == 0
+    assert "epoch=8 loss=" in capsys.readouterr().out
+
+
+def test_the_json_report_names_the_final_run(folder, sqlite_url, capsys):
+    text = STUDY + "final: {args: [--full-data]}\n"
+    (folder / "study.yaml").write_text(text)
+    code = main(["--format", "json", "tune", "study.yaml", "--storage", sqlite_url])
+    assert code == 0
+    [record] = json.loads(capsys.readouterr().out)
+    final = record["final"]
+    assert final["run"] == "s-final" and final["ran_now"] is True
+    assert final["state"] == "COMPLETE" and final["number"] == 0
+    assert final["best_trial"] == record["best_trial"]["number"]
+    assert final["log_file"].endswith("s-final/trial-0/output.log")
+
+
+def test_a_failing_final_run_is_a_failed_run_and_a_failed_command(folder, sqlite_url, capsys):
+    text = STUDY + "final: {args: [--fail]}\n"
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url)
+    assert code == 1, err
+    study = load(sqlite_url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    [final] = load(sqlite_url, "s-final").trials
+    assert final.state.name == "FAIL"
+    assert "error: the data file is missing" in final.system_attrs["fail_reason"]
+    assert "Final run 's-final' (best params of trial " in out and "): FAIL, no value" in out
+    assert "Final run failed: the command exited with code 1; last output: error: the data " \
+        "file is missing" in out
+
+
+def test_resume_runs_the_final_run_again_only_after_new_trials(folder, sqlite_url, capsys):
+    text = STUDY.replace("max_trials: 4", "max_trials: 2") + "final: {args: [--full-data]}\n"
+    assert tune(capsys, folder, text, "--storage", sqlite_url)[0] == 0
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url, "--resume")
+    assert code == 0, err
+    assert "Final run 's-final' (best params of trial " in out and ", done before" in out
+    code, out, err = tune(capsys, folder, text, "--storage", sqlite_url, "--resume",
+                          "--n-trials", "3")
+    assert code == 0, err
+    assert len(load(sqlite_url).trials) == 3
+    assert load(sqlite_url).system_attrs["final_run"] == "s-final-2"
+    assert "Final run 's-final-2'" in out and ", done before" not in out
+    assert [e.n_runs for e in list_experiments(sqlite_url)] == [2]
 
 
 def test_resume_continues_the_numbering_up_to_max_trials(folder, sqlite_url, capsys):
@@ -274,19 +340,20 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "script" / "study.y
 
 def test_the_example_runs_with_pruning_two_at_a_time_and_a_final_run(tmp_path, capsys,
                                                                      monkeypatch):
-    if importlib.util.find_spec("sklearn") is None:  # found, not imported: that is slow
+    # found, not imported: that is slow. The test extra has scikit-learn, so CI never skips.
+    if importlib.util.find_spec("sklearn") is None and not os.environ.get("CI"):
         pytest.skip("the example reads the diabetes data bundled with scikit-learn")
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'example.db'}"
     code = main(["tune", str(EXAMPLE), "--storage", url, "--n-trials", "8"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    trials = load(url, "diabetes-mlp").trials
-    search, final = trials[:-1], trials[-1]
-    assert len(search) == 8 and final.user_attrs.get("final") is True
+    search = load(url, "diabetes-mlp").trials
+    assert len(search) == 8
     assert any(t.state.name == "COMPLETE" for t in search)
+    [final] = load(url, "diabetes-mlp-final").trials
     assert final.state.name == "COMPLETE" and max(final.intermediate_values) == 60
-    assert "Final run (trial 8, best params to completion): COMPLETE" in out
+    assert "Final run 'diabetes-mlp-final' (best params of trial " in out
 
 
 SLEEPER = """\

@@ -101,7 +101,7 @@ def test_a_minimal_file_gets_the_defaults(tmp_path):
     assert config.directions == ("minimize",) and config.storage is None
     assert config.launch.workdir == str(tmp_path)  # the YAML file's folder
     assert config.launch.objective.take == "last" and config.launch.intermediate is None
-    assert (config.sampler.name, config.pruner.name) == ("tpe", "none")
+    assert (config.sampler.name, config.pruner.name) == ("auto", "none")
     assert isinstance(config.build_pruner(), pruners.NopPruner)
     assert (config.max_trials, config.max_parallel, config.final) == (None, None, None)
     assert [type(c) for c in config.stopping.criteria()] == [FailedInARow]

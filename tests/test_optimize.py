@@ -147,12 +147,14 @@ def test_error_in_a_thread_propagates_and_leaves_nothing_running():
     assert study.trials[3].state == TrialState.FAIL
 
 
-@pytest.mark.parametrize("result", [float("nan"), "0.3", None, [1.0, 2.0]])
-def test_unusable_return_value_fails_the_trial(storage, result):
+@pytest.mark.parametrize(("result", "reason"), [
+    (float("nan"), "returned NaN"), ("0.3", "'0.3' (str)"), (None, "None (NoneType)"),
+    ([1.0, 2.0], "2 values for a study with 1 objective")])
+def test_unusable_return_value_fails_the_trial(storage, result, reason):
     study = pipetune.create_study(storage=storage)
     study.optimize(lambda t: result, n_trials=2)  # no exception: the study goes on
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
-    assert study.trials[0].system_attrs["fail_reason"]
+    assert reason in study.trials[0].system_attrs["fail_reason"]
 
 
 def test_pruned_trials(storage):
@@ -228,6 +230,10 @@ def test_non_callable_objective():
 def test_show_progress_bar(storage, capsys):
     study = pipetune.create_study(storage=storage)
     study.optimize(quadratic, n_trials=4, show_progress_bar=True)
+    first = capsys.readouterr().err.replace("\r", "\n").splitlines()[-1]
+    # The last state of the bar: trials done of the budget, and the best value and trial.
+    assert "4/4" in first
+    assert f"best={study.best_value:.6g}" in first and f"trial={study.best_trial.number}" in first
     study.optimize(quadratic, timeout=0.05, show_progress_bar=True, n_jobs=2)
     assert len(study.trials) >= 5
     assert "trial" in capsys.readouterr().err

@@ -170,6 +170,19 @@ def test_ask_tell_values(storage):
     assert study.trials[1].value == 5.0
 
 
+def test_tell_takes_value_and_values_keywords(storage):
+    study = pipetune.create_study(storage=storage)
+    study.tell(study.ask(), value=0.25)
+    study.tell(study.ask(), values=0.5, state="complete")
+    assert [t.value for t in study.trials] == [0.25, 0.5]
+    trial = study.ask()
+    with pytest.raises(InvalidArgumentError, match="both value= and values="):
+        study.tell(trial, 1.0, value=2.0)
+    study.tell(trial, value=math.nan)  # a NaN through value= fails like one through values=
+    assert study.trials[2].state == TrialState.FAIL
+    assert "NaN" in study.trials[2].system_attrs["fail_reason"]
+
+
 def test_tell_pruned_keeps_last_intermediate_value(storage):
     study = pipetune.create_study(storage=storage)
     trial = study.ask()
@@ -306,8 +319,8 @@ def test_trials_dataframe_columns(storage):
 
     study.optimize(objective, n_trials=4)
     frame = study.trials_dataframe()
-    assert list(frame.columns) == ["number", "value", "datetime_start", "datetime_complete",
-                                   "duration", "state", "params_n", "params_x",
+    assert list(frame.columns) == ["number", "value", "state", "datetime_start",
+                                   "datetime_complete", "duration", "params_n", "params_x",
                                    "user_attrs_fold"]
     assert list(frame["number"]) == [0, 1, 2, 3]
     assert list(frame["state"]) == ["COMPLETE"] * 4

@@ -336,8 +336,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 def add_sampler_and_pruner_options(parser: Any, applies: str = "") -> None:
     """``--sampler``, ``--seed`` and ``--pruner`` (built by _make_sampler / _make_pruner);
     ``applies`` says when they apply, e.g. ", with --objective"."""
-    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe",
-                        help=f"how params are proposed{applies} (default: tpe)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
+                        help=f"how params are proposed{applies} (default: auto, see AutoSampler)")
     parser.add_argument("--seed", type=int, metavar="S", help="seed of the sampler")
     parser.add_argument("--pruner", choices=PRUNERS, default="none",
                         help=f"how trials reporting intermediate values stop early{applies} "

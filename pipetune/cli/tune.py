@@ -36,7 +36,7 @@ from pipetune.cli.output import (
 from pipetune.cli.studies import _check_storage
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.execution.budget import Budget
-from pipetune.execution.launcher import LOG_FILE_ATTR, read_log
+from pipetune.execution.launcher import FINAL_RUN_ATTR, LOG_FILE_ATTR, read_log
 from pipetune.errors import (
     InvalidArgumentError,
     ObjectiveError,
@@ -49,8 +49,6 @@ if TYPE_CHECKING:  # imported when a command runs: the other commands need neith
     from pipetune.config import StudyConfig
     from pipetune.execution.launcher import ScriptObjective
 
-FINAL_ATTR = "final"  # user attr of the run of the best params to completion
-
 
 def _storage_of(args: argparse.Namespace, config: StudyConfig) -> str:
     """``--storage`` when given, else the YAML's ``storage:``, else $PIPETUNE_STORAGE or the
@@ -61,14 +59,12 @@ def _storage_of(args: argparse.Namespace, config: StudyConfig) -> str:
     return config.storage
 
 
-def _is_final(trial: FrozenTrial) -> bool:
-    return bool(trial.user_attrs.get(FINAL_ATTR))
-
-
-def _open_study(config: StudyConfig, storage: str, resume: bool) -> pipetune.Study:
+def _open_study(config: StudyConfig, storage: str, resume: bool,
+                max_parallel: int | None) -> pipetune.Study:
     """The study of ``config``: created when new; an existing one only with ``resume`` (or
-    when it holds no trial yet), and only with the same directions. ``max_parallel`` becomes
-    the study-wide cap that workers joining the study follow too."""
+    when it holds no trial yet), and only with the same directions. ``max_parallel`` (the
+    YAML's, or ``--parallel``'s) becomes the study-wide cap that workers joining the study
+    follow too."""
     sampler, pruner = config.build_sampler(), config.build_pruner()
     try:
         study = pipetune.load_study(study_name=config.study, storage=storage, sampler=sampler,
@@ -76,7 +72,7 @@ def _open_study(config: StudyConfig, storage: str, resume: bool) -> pipetune.Stu
     except StudyNotFoundError:
         return pipetune.create_study(study_name=config.study, storage=storage, sampler=sampler,
                                      pruner=pruner, directions=list(config.directions),
-                                     max_parallel=config.max_parallel)
+                                     max_parallel=max_parallel)
     stored = [d.name.lower() for d in study.directions]
     if stored != list(config.directions):
         raise InvalidArgumentError(
@@ -88,18 +84,19 @@ def _open_study(config: StudyConfig, storage: str, resume: bool) -> pipetune.Stu
             f"Study {config.study!r} already has {n_trials} trial(s) in {storage}. Pass --resume "
             f"to continue it (numbering goes on from trial {n_trials}), or change study: in "
             f"{config.path} to start a new one.")
-    if config.max_parallel is not None:
-        Budget(max_parallel=config.max_parallel).store(study._storage, study._study_id)
+    if max_parallel is not None:
+        Budget(max_parallel=max_parallel).store(study._storage, study._study_id)
         study._load_settings()
     return study
 
 
 def _budget(total: int | None, trials: list[FrozenTrial]) -> int | None:
     """How many trials this run starts: ``total`` counts the whole search, so a resumed study
-    only runs the rest. Enqueued (WAITING) trials and the final run do not count as done."""
+    only runs the rest. Enqueued (WAITING) trials do not count as done (nor does the final
+    run, a run of its own outside the study)."""
     if total is None:
         return None
-    done = sum(1 for t in trials if t.state != TrialState.WAITING and not _is_final(t))
+    done = sum(1 for t in trials if t.state != TrialState.WAITING)
     return max(total - done, 0)
 
 
@@ -152,19 +149,19 @@ def _inspect_hints(study_name: str, storage: str, trial: int | None) -> list[str
 
 def _summary(study: pipetune.Study, config: StudyConfig, storage: str, numbers: set[int],
              reason: str, elapsed: float, final: FrozenTrial | None,
-             final_error: str | None) -> Report:
+             final_error: str | None, final_now: bool) -> Report:
     """What ``tune`` prints at the end: this run's trials by state, why it stopped, the best
-    trial of the search and the final run."""
+    trial of the search and the final run (``final``: the trial of the run the study's
+    ``final_run`` names, made by this command when ``final_now``, else by an earlier one)."""
     trials = study.trials
     counts: dict[str, int] = {}
     for trial in trials:
         if trial.number in numbers:
             counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
     failed = [t for t in trials if t.number in numbers and t.state == TrialState.FAIL]
-    search = [t for t in trials if not _is_final(t)]
-    best = best_trial_of(search, study.directions)
-    pareto = [] if len(study.directions) == 1 else \
-        [t for t in study.best_trials if not _is_final(t)]
+    best = best_trial_of(trials, study.directions)
+    pareto = [] if len(study.directions) == 1 else study.best_trials
+    final_name = study.system_attrs.get(FINAL_RUN_ATTR) if final is not None else None
 
     def brief(trial: FrozenTrial | None) -> dict[str, Any] | None:
         if trial is None:
@@ -179,16 +176,21 @@ def _summary(study: pipetune.Study, config: StudyConfig, storage: str, numbers: 
               "n_trials_run": len(numbers), "states": counts, "stopped_because": reason,
               "elapsed": elapsed, "metrics": [m.name for m in _metrics(config)],
               "best_trial": brief(best), "pareto_trials": [brief(t) for t in pareto],
-              "final": brief(final), "final_error": final_error,
+              "final": None if final is None else {
+                  "run": final_name, "ran_now": final_now, **brief(final),
+                  "best_trial": final.user_attrs.get("best_trial"),
+                  "reason": final.system_attrs.get("fail_reason")},
+              "final_error": final_error,
               "last_failure": None if not failed else {
                   "number": failed[-1].number,
                   "reason": failed[-1].system_attrs.get("fail_reason")},
               "inspect": _inspect_hints(study.study_name, storage,
                                         best.number if best is not None else None)}
     columns = ["study_name", "n_trials_run", "stopped_because", "best_trial", "best_value",
-               "final_trial", "final_value"]
+               "final_run", "final_state", "final_value"]
     row = [study.study_name, len(numbers), reason, None if best is None else best.number,
-           None if best is None else best.values[0], None if final is None else final.number,
+           None if best is None else best.values[0], final_name,
+           None if final is None else final.state.name,
            None if final is None or final.values is None else final.values[0]]
     return Report([record], columns, [row])
 
@@ -231,17 +233,35 @@ def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
                   f"{_storage_option(record['storage'])})\n")
     final = record["final"]
     if final is not None:
-        out.write(f"Final run (trial {final['number']}, best params to completion): "
-                  f"{final['state']}, {values_text(final)}\n")
+        of = "" if final["best_trial"] is None else f" of trial {final['best_trial']}"
+        of += "" if final["ran_now"] else ", done before"
+        logs = f"pipetune logs {shlex.quote(final['run'])} {final['number']}" \
+               f"{_storage_option(record['storage'])}"
+        out.write(f"Final run {final['run']!r} (best params{of} to completion): "
+                  f"{final['state']}, {values_text(final)} (its log: {logs})\n")
     if record["final_error"]:
-        out.write(f"Final run failed: {record['final_error']}\n")
+        out.write(f"Final run failed: {first_line(record['final_error'])}\n")
     out.write("Inspect: " + "\n         ".join(record["inspect"]) + "\n")
+
+
+def _earlier_final(study: pipetune.Study) -> FrozenTrial | None:
+    """The trial of the final run an earlier ``tune`` made for ``study``, if it is still
+    stored."""
+    name = study.system_attrs.get(FINAL_RUN_ATTR)
+    if name is None:
+        return None
+    try:
+        trials = pipetune.load_study(study_name=name, storage=study._storage).trials
+    except StudyNotFoundError:
+        return None
+    return trials[0] if trials else None
 
 
 def _run_final(objective: ScriptObjective, study: pipetune.Study, config: StudyConfig,
                live: TextIO) -> tuple[FrozenTrial | None, str | None]:
-    """Runs the best params of the search with the ``final:`` arguments, as its own trial."""
-    best = best_trial_of([t for t in study.trials if not _is_final(t)], study.directions)
+    """Runs the best params of the search with the ``final:`` arguments as a standalone run
+    outside the study; returns that run's trial and, when it failed, why."""
+    best = best_trial_of(study.trials, study.directions)
     if best is None:
         return None, "no COMPLETE trial in the search, so no best params to run"
     extra = config.final.args if config.final is not None else ()
@@ -249,9 +269,10 @@ def _run_final(objective: ScriptObjective, study: pipetune.Study, config: StudyC
     live.write(f"Final run: the params of trial {best.number} with {args}\n")
     live.flush()
     try:
-        final = objective.run_final(study, dict(best.params), extra)
+        run = objective.run_final(study, dict(best.params), extra, best_trial=best.number)
     except ObjectiveError as error:
         return None, str(error)
+    final = run.study.trials[0]
     if final.state != TrialState.COMPLETE:
         reason = final.system_attrs.get("fail_reason", f"it ended {final.state.name}")
         return final, str(reason)
@@ -265,10 +286,13 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     storage = _check_new_storage(_storage_of(args, config))
     objective = ScriptObjective(config.space, config.launch)  # checks before a study exists
-    study = _open_study(config, storage, args.resume)
+    n_jobs = args.parallel or config.max_parallel or 1
+    # --parallel overrides max_parallel, the study-wide cap too (-1 sets none): otherwise the
+    # cap would hold this run to fewer trials at a time than asked for.
+    cap = config.max_parallel if not args.parallel else None if n_jobs == -1 else n_jobs
+    study = _open_study(config, storage, args.resume, cap)
     before = {t.number for t in study.trials}
     n_trials = _budget(args.n_trials or config.max_trials, study.trials)
-    n_jobs = args.parallel or config.max_parallel or 1
     out: TextIO = sys.stdout if args.format == "table" else sys.stderr
     tty = out.isatty()
     param_names = [p.name for p in config.space.params]
@@ -279,7 +303,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     criteria = [_Noted(c, reasons) for c in config.stopping.criteria()]
     resumed = f" (resumed after trial {max(before)})" if before else ""
     size = "until stopped" if n_trials is None else f"{n_trials} trial(s)"
-    out.write(f"Tuning study {config.study!r} in {storage}{resumed}: {size}, {n_jobs} at a "
+    at_a_time = "one per CPU" if n_jobs == -1 else f"{n_jobs}"
+    out.write(f"Tuning study {config.study!r} in {storage}{resumed}: {size}, {at_a_time} at a "
               f"time, sampler {config.sampler.name}, pruner {config.pruner.name}.\n")
     out.flush()
     started = time.monotonic()
@@ -294,8 +319,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                                    stop_when=criteria, **_backend_options(args, config))
                 finally:
                     display.stop()
-            if config.final is not None and (n_trials != 0 or not
-                                             any(_is_final(t) for t in study.trials)):
+            if config.final is not None and (n_trials != 0 or
+                                             FINAL_RUN_ATTR not in study.system_attrs):
                 final, final_error = _run_final(objective, study, config, out)
                 if final_error is not None:
                     code = EXIT_FAILED
@@ -306,15 +331,18 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             # Trials running in worker threads cannot be interrupted; their processes can.
             terminate_all(grace=config.launch.grace_period)
             code, reason = EXIT_INTERRUPTED, "interrupted"
-    numbers = {t.number for t in study.trials if t.number not in before and not _is_final(t)}
+    numbers = {t.number for t in study.trials if t.number not in before}
     if not reason:
         reason = reasons[0] if reasons else (
             "nothing left to run: the study already has max_trials trials (pass a larger "
             "--n-trials to run more)" if n_trials == 0 else
             f"ran the {n_trials} trial(s) asked for" if n_trials is not None
             and len(numbers) >= n_trials else "the sampler had no candidate left")
+    final_now = final is not None
+    if final is None and final_error is None and config.final is not None:
+        final = _earlier_final(study)
     report = _summary(study, config, storage, numbers, reason, time.monotonic() - started,
-                      final, final_error)
+                      final, final_error, final_now)
     _print_summary(report, args.format, sys.stdout)
     return code
 
@@ -363,7 +391,8 @@ def _add_tune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-trials", type=_positive_int, metavar="N",
                         help="trials in the whole search (overrides max_trials)")
     parser.add_argument("--parallel", type=_jobs_type, metavar="K",
-                        help="trials at a time (overrides max_parallel; -1: one per CPU)")
+                        help="trials at a time (overrides max_parallel, also as the "
+                             "study-wide cap; -1: one per CPU, no cap)")
     parser.add_argument("--resume", action="store_true",
                         help="continue a study that already has trials, up to its max_trials")
     parser.add_argument("--backend", choices=("thread", "ray"), default="thread",

@@ -33,6 +33,10 @@ Additions to the issue-5 design contract (nothing renamed):
 - ``terminate_all()`` ends every trial process this process started (for a CLI's Ctrl-C path:
   worker threads cannot be interrupted, their processes can).
 - ``ScriptObjective.argv(params)`` shows the command a trial with ``params`` runs.
+- ``ScriptObjective.run_final(study, params, extra_args)`` re-runs params to completion as a
+  standalone run (``pipetune.tracking.runs``) named ``<study>-final``, not as a trial of the
+  search: its value is measured another way and must not feed the search's best trial, sampler
+  or pruner. The search study's system attr ``final_run`` names it.
 
 Process groups are handled in ``process_group.py`` and GPUs in ``gpus.py``; POSIX only.
 Processes left behind by a script that exited normally are ended too (SIGTERM, SIGKILL after
@@ -52,8 +56,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipetune.datatypes import FrozenTrial, TrialState
-from pipetune.errors import InvalidArgumentError, ObjectiveError, PipetuneError, TrialPruned
+from pipetune.datatypes import FrozenTrial
+from pipetune.errors import (
+    DuplicateStudyError,
+    InvalidArgumentError,
+    ObjectiveError,
+    PipetuneError,
+    TrialPruned,
+)
 from pipetune.execution.gpus import GpuPool, detect_gpus, gpu_pool
 from pipetune.execution.loop import run_trial
 from pipetune.execution.process_group import run_process, terminate_all
@@ -63,13 +73,14 @@ from pipetune.trial import FIXED_PARAMS_ATTR, Trial
 
 if TYPE_CHECKING:
     from pipetune.study import Study
+    from pipetune.tracking.runs import Run
 
 logger = logging.getLogger("pipetune")
 
 TAKES = ("last", "min", "max")
 LOG_FILE_ATTR = "log_file"
 LOG_ARTIFACT = "output.log"  # the artifact holding a launched trial's log
-FINAL_ATTR = "final"
+FINAL_RUN_ATTR = "final_run"  # system attr of a search study: the name of its final run
 _TAIL_LINES = 20
 _READ_SIZE = 1 << 16
 _MAX_LINE = 1 << 20  # a "line" without a newline is parsed once it is this long
@@ -463,26 +474,49 @@ class ScriptObjective:
                 lambda m: _format(params[m.group(1)]) if m.group(1) else m.group(0)[0], item))
         return argv + list(extra_args)
 
-    def run_final(self, study: "Study", params: dict[str, Any],
-                  extra_args: Sequence[str] = ()) -> FrozenTrial:
+    def run_final(self, study: "Study", params: Mapping[str, Any],
+                  extra_args: Sequence[str] = (), *, best_trial: int | None = None) -> "Run":
         """Runs ``params`` (the best trial's, say) once more with ``extra_args`` appended
-        (``--full-data --epochs 50``) as a new trial with user attr ``final=True``, never
-        pruned, and returns it finished (FAIL if the script failed; the reason is recorded)."""
+        (``--full-data --epochs 50``) as a standalone tracked run, outside the search so that
+        its value, measured another way, never becomes the search's best trial nor an
+        observation of its sampler and pruner.
+
+        The run (``pipetune.start_run``) is in the study's experiment, named
+        ``<study>-final`` (``-final-2``, ... when taken), with the search study's directions;
+        the search study's system attr ``final_run`` names it. The run records the params, the
+        user attrs ``study`` and ``best_trial`` (when given), the system attr ``final_args``,
+        and, like a trial, the intermediate values, the log (``pipetune logs <run> 0``) and the
+        value; it is never pruned. Returns the ended ``Run``: COMPLETE, or FAIL with the
+        reason in its trial's system attr ``fail_reason`` when the script failed."""
+        from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, EXPERIMENT_ATTR
+
         if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
             raise InvalidArgumentError(
                 f"run_final takes a dict of param name -> value. Got {params!r}.")
+        if best_trial is not None and (isinstance(best_trial, bool)
+                                       or not isinstance(best_trial, int)):
+            raise InvalidArgumentError(
+                f"best_trial is the number of the trial whose params these are. Got "
+                f"{best_trial!r}.")
         extra = _argv_tuple("extra_args", extra_args)
-        frozen = study._storage.create_trial(
-            study._study_id, state=TrialState.RUNNING,
-            system_attrs={FIXED_PARAMS_ATTR: dict(params), "final_args": list(extra)})
-        trial = Trial(study, frozen)
-        trial.set_user_attr(FINAL_ATTR, True)
+        experiment = study.system_attrs.get(EXPERIMENT_ATTR) or DEFAULT_EXPERIMENT
+        run = _start_final_run(study, experiment)
+        study._storage.set_study_attr(study._study_id, FINAL_RUN_ATTR, run.name, system=True)
+        trial = run._trial
+        # Fixed params, as an enqueued trial's: the search space suggests exactly these.
+        trial._fixed_params.update(params)
+        trial.set_system_attr(FIXED_PARAMS_ATTR, dict(params))
+        trial.set_system_attr("final_args", list(extra))
+        run.set_user_attr("study", study.study_name)
+        if best_trial is not None:
+            run.set_user_attr("best_trial", best_trial)
         args = self.launch.extra_args + extra
-        finished, error = run_trial(study, lambda t: self._run(t, args, prune=False), trial,
+        finished, error = run_trial(run.study, lambda t: self._run(t, args, prune=False), trial,
                                     (ObjectiveError,))
+        run._ended = finished.state  # told by run_trial, as a trial is
         if error is not None:
             raise error
-        return finished
+        return run
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -612,6 +646,24 @@ class ScriptObjective:
                     f"Trial {trial.number}: metric {metric.name!r} not found: {source}.\n{tail}")
             values.append(_take(found, metric.take))
         return values[0] if len(values) == 1 else tuple(values)
+
+
+def _start_final_run(study: "Study", experiment: str) -> "Run":
+    """A new run named after ``study``: ``<study>-final``, else the first free
+    ``<study>-final-<n>`` (the storage refuses a taken name, so two processes never share
+    one)."""
+    from pipetune.tracking.runs import start_run
+
+    base = f"{study.study_name}-final"
+    number = 1
+    while True:
+        name = base if number == 1 else f"{base}-{number}"
+        number += 1
+        try:
+            return start_run(experiment=experiment, name=name, storage=study._storage,
+                             directions=study.directions)
+        except DuplicateStudyError:
+            continue
 
 
 def _store_log(trial: Trial, path: str) -> None:

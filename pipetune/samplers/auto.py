@@ -3,16 +3,18 @@
 - Several objectives: TPESampler (MOTPE ranking).
 - A conditional search space (completed trials differ in which params they have): TPESampler,
   whose groups model each branch; a GP models one fixed space.
+- Pruned trials (a pruner is stopping runs early): TPESampler, which learns from how far each
+  pruned trial got; a GP sees complete trials only, so it would ignore most of the history.
 - Otherwise (one objective, one fixed space of floats, ints and categoricals): GPSampler for
-  the first ``gp_trials`` trials (default 200), then TPESampler, whose cost stays flat while a
-  GP's grows with the cube of the number of trials.
+  the first ``gp_trials`` trials (default 200), then TPESampler, whose cost grows linearly
+  with the number of trials where a GP's grows with its cube.
 
-Why (benchmarks/quality.py --suite gp, 5 seeds, 50 and 100 trials): the GP's median regret
-is below TPE's on Branin, Hartmann6, Ackley 5D and the mixed categorical problem at both
-budgets and ties on the SVM problem at 50; TPE wins Rosenbrock 5D (and the SVM problem at
-100). CMA-ES needs larger budgets than these to pay. A study that names no sampler still gets TPESampler (study.py): the GP
-spends tens of milliseconds per trial where TPE spends one or two, which matters for cheap
-objectives and long studies and not at all when a trial trains a model.
+Why (benchmarks/quality.py --suite gp, 5 seeds, 50 and 100 trials): the GP's median regret is
+below TPE's on Branin, Hartmann6, Rosenbrock 5D, Ackley 5D and the mixed categorical problem
+at both budgets. CMA-ES needs larger budgets than these to pay. The price is the GP's cost:
+tens of milliseconds a trial where TPE spends a few, nothing next to a trial that trains a
+model, which is what a study that names no sampler is assumed to run; a study of a cheap
+function over thousands of trials should name TPESampler.
 
 The choice is made once per trial, before its first suggestion, and every hook of that trial
 goes to the same sampler. Each delegate is seeded from ``seed``, so a seeded study repeats.
@@ -34,17 +36,19 @@ from pipetune.samplers.tpe import TPESampler
 
 
 class _Shape:
-    """How many trials completed and whether they all share one set of params, read
-    incrementally from ``finished_log``."""
+    """How many trials completed, whether they all share one set of params and whether any
+    was pruned, read incrementally from ``finished_log``."""
 
     def __init__(self) -> None:
         self.read = 0
         self.n_complete = 0
         self.names: frozenset[str] | None = None
         self.conditional = False
+        self.pruned = False
 
     def update(self, finished_log: Sequence[FrozenTrial]) -> None:
         for trial in finished_log[self.read:]:
+            self.pruned |= trial.state == TrialState.PRUNED
             if trial.state != TrialState.COMPLETE:
                 continue
             self.n_complete += 1
@@ -83,7 +87,7 @@ class AutoSampler(BaseSampler):
         with self._lock:
             shape = self._shapes.setdefault(study.history_key, _Shape())
             shape.update(study.finished_log)
-            if study.is_multi_objective or shape.conditional \
+            if study.is_multi_objective or shape.conditional or shape.pruned \
                     or shape.n_complete >= self._gp_trials:
                 return self._tpe
             return self._gp

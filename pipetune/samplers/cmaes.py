@@ -11,12 +11,24 @@ at least 1 / (n lambda), so rounding cannot freeze them (Hamano et al. 2022, "CM
 margin", here the diagonal correction only). Categorical params, and params outside the space
 every trial shares, come from ``independent_sampler``.
 
-The evolution's state lives in this sampler object: processes sharing a study each run their
-own evolution on the trials they proposed.
+The evolution lives in the study, not in this object. Each trial it proposes records in its
+system attr ``cmaes`` which draw it holds: the space, the restart, the generation, its index in
+the generation, the unit-cube point before rounding, and the seed. The state is replayed from
+the finished trials carrying such a record, generation by generation from the seeded start
+(a generation counts once all its ``lambda`` draws have finished), and cached per study so a
+trial reads only what finished since the last one. So a study resumed in a new process
+continues exactly, and workers sharing a study (threads, processes, machines) run one
+evolution: each index is claimed atomically in the storage, never handed out twice. A draw
+derives from the seed, the restart and the generation alone; the seed is the one the study's
+first draw was made with, so workers created without a seed still agree. A trial started while
+every index of the current generation is out gets an extra draw from the current
+distribution, which no update uses.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import threading
 from collections.abc import Sequence
@@ -39,6 +51,7 @@ _TOL_X = 1e-11  # restart when sigma * the largest axis of C is below this (unit
 _TOL_FUN = 1e-12  # ... or a generation's values all lie within this
 _MAX_CONDITION = 1e14  # ... or the covariance is this ill-conditioned
 _MAX_RESAMPLES = 100  # draws tried to land inside the cube before clipping
+CMAES_ATTR = "cmaes"  # trial system attr: which draw of the evolution the trial holds
 
 
 class _Evolution:
@@ -130,18 +143,22 @@ class _Evolution:
 
 
 @dataclass
-class _Run:
-    """The evolution of one study: the current run and generation, which trial holds which
-    candidate, and the results in so far."""
+class _Lineage:
+    """The evolution of one study over one shared space, as replayed from the trials' records:
+    the current run and generation, and the finished draws not replayed yet."""
 
-    names: tuple[str, ...]
     space: UnitSpace
+    distributions: dict[str, Distribution]
+    space_key: str
     evolution: _Evolution
+    seed: int | None = None  # the seed the study's first draw was made with, once known
     restarts: int = 0
-    candidates: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
-    holders: dict[int, int] = field(default_factory=dict)  # trial_id -> candidate index
-    losses: dict[int, float] = field(default_factory=dict)  # candidate index -> loss
-    read: int = 0  # how much of finished_log has been consumed
+    # (restart, generation) -> index -> (unit-cube point, loss), for generations not yet used
+    finished: dict[tuple[int, int], dict[int, tuple[np.ndarray, float]]] = field(
+        default_factory=dict)
+    draws: tuple[int, np.ndarray] | None = None  # (seed, the current generation's draws)
+    next_index: int = 0  # the current generation's indices below this are claimed
+    read: int = 0  # how much of finished_log has been replayed
 
 
 class CmaEsSampler(BaseSampler):
@@ -149,7 +166,8 @@ class CmaEsSampler(BaseSampler):
 
     Args:
         seed: makes a study reproducible (every draw derives from the seed, the restart and
-            the generation).
+            the generation). A study keeps the seed its first draw was made with, so a
+            resumed study or a second worker continues the same evolution.
         sigma0: initial step size as a fraction of each param's range (default 1/6).
         population_size: points per generation of the first run (default 4 + 3 ln n);
             each restart doubles it.
@@ -176,27 +194,47 @@ class CmaEsSampler(BaseSampler):
         self._population_size = population_size
         self._restart = restart
         self._spaces: dict[int, IntersectionSearchSpace] = {}
-        self._runs: dict[int, _Run] = {}
+        self._lineages: dict[int, dict[str, _Lineage]] = {}  # history_key -> space key -> ...
+        self._space_keys: dict[tuple, str] = {}
         self._lock = threading.Lock()
+
+    def before_trial(self, study, trial: FrozenTrial) -> dict[str, Any]:
+        """Gives the trial the next draw of the study's evolution and records which one."""
+        if study.is_multi_objective:
+            return {}  # infer_relative_search_space says why
+        search_space = self._shared_space(study)
+        if not search_space:
+            return {}
+        with self._lock:
+            lineage = self._lineage_for(study, search_space)
+            self._replay(lineage, study)
+            return {CMAES_ATTR: self._propose(lineage, study, trial)}
 
     def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, Distribution]:
         if study.is_multi_objective:
             raise InvalidArgumentError(
                 "CmaEsSampler optimizes one objective; for several use TPESampler or GPSampler.")
-        with self._lock:
-            space = self._spaces.setdefault(study.history_key, IntersectionSearchSpace())
-        return {name: d for name, d in space.update(study.finished_log).items()
-                if not isinstance(d, CategoricalDistribution)}
+        record = trial.system_attrs.get(CMAES_ATTR)
+        if isinstance(record, dict):  # the space the trial's draw was made in
+            with self._lock:
+                lineage = self._lineages.get(study.history_key, {}).get(record.get("space"))
+            if lineage is not None:
+                return dict(lineage.distributions)
+        return self._shared_space(study)
 
     def sample_relative(self, study, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
         if not search_space:
             return {}
+        record = trial.system_attrs.get(CMAES_ATTR)
         with self._lock:
-            run = self._run_for(study, search_space)
-            self._absorb(run, study)
-            point = self._hand_out(run, trial)
-        return run.space.decode(point)
+            lineage = self._lineage_for(study, search_space)
+            if isinstance(record, dict) and record.get("space") == lineage.space_key:
+                point = np.array(record["point"], dtype=float)
+            else:  # the shared space changed after the trial started: an unrecorded extra draw
+                self._replay(lineage, study)
+                point = lineage.evolution.ask(self._randomness.for_trial(trial, "cmaes"))
+        return lineage.space.decode(point)
 
     def sample_independent(self, study, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
@@ -207,18 +245,27 @@ class CmaEsSampler(BaseSampler):
         self._randomness.forget(trial)
         self._independent.after_trial(study, trial, state, values)
 
-    # -- the evolution ---------------------------------------------------------------------
+    # -- the evolution, replayed from the study ---------------------------------------------
 
-    def _run_for(self, study, search_space: dict[str, Distribution]) -> _Run:
-        run = self._runs.get(study.history_key)
-        names = tuple(search_space)
-        if run is None or run.names != names:  # a new study, or its shared space changed
+    def _shared_space(self, study) -> dict[str, Distribution]:
+        with self._lock:
+            space = self._spaces.setdefault(study.history_key, IntersectionSearchSpace())
+        return {name: d for name, d in space.update(study.finished_log).items()
+                if not isinstance(d, CategoricalDistribution)}
+
+    def _lineage_for(self, study, search_space: dict[str, Distribution]) -> _Lineage:
+        items = tuple(search_space.items())
+        key = self._space_keys.get(items)
+        if key is None:
+            key = self._space_keys[items] = _space_key(search_space)
+        lineages = self._lineages.setdefault(study.history_key, {})
+        lineage = lineages.get(key)
+        if lineage is None:  # a new study, or its shared space changed: a fresh evolution
             space = UnitSpace.of(search_space)
-            run = _Run(names, space, self._new_evolution(space, 0, np.full(space.dim, 0.5)),
-                       read=len(study.finished_log))
-            self._runs[study.history_key] = run
-            self._new_generation(run)
-        return run
+            lineage = _Lineage(space, dict(search_space), key,
+                               self._new_evolution(space, 0, np.full(space.dim, 0.5)))
+            lineages[key] = lineage
+        return lineage
 
     def _new_evolution(self, space: UnitSpace, restarts: int, mean: np.ndarray) -> _Evolution:
         n = space.dim
@@ -226,50 +273,109 @@ class CmaEsSampler(BaseSampler):
         return _Evolution(mean, self._sigma0, base * 2 ** restarts,
                           [_cell_edges(space, j) for j in range(n)])
 
-    def _generation_rng(self, run: _Run) -> np.random.Generator:
-        return np.random.default_rng(
-            [self._randomness.seed, run.restarts, run.evolution.generation])
-
-    def _new_generation(self, run: _Run) -> None:
-        rng = self._generation_rng(run)
-        run.candidates = np.array([run.evolution.ask(rng)
-                                   for _ in range(run.evolution.population)])
-        run.holders, run.losses = {}, {}
-
-    def _absorb(self, run: _Run, study) -> None:
-        """Reads newly finished trials; a complete generation updates the evolution."""
+    def _replay(self, lineage: _Lineage, study) -> None:
+        """Reads the trials finished since the last call; each generation all of whose draws
+        have finished updates the evolution, in order."""
         sign = 1.0 if study.directions[0] == StudyDirection.MINIMIZE else -1.0
-        for t in study.finished_log[run.read:]:
-            index = run.holders.get(t.trial_id)
-            if index is None:
+        for t in study.finished_log[lineage.read:]:
+            slot = _slot(t.system_attrs.get(CMAES_ATTR), lineage.space_key)
+            if slot is None:
                 continue
+            record, restart, generation, index = slot
+            if (restart, generation) < (lineage.restarts, lineage.evolution.generation):
+                continue  # a generation already replayed
+            if lineage.seed is None and (restart, generation, index) == (0, 0, 0):
+                lineage.seed = int(record["seed"])
             ok = t.state == TrialState.COMPLETE and t.values and math.isfinite(t.values[0])
-            # A failed or pruned candidate ranks last: CMA-ES only uses the order.
-            run.losses[index] = sign * t.values[0] if ok else math.inf
-        run.read = len(study.finished_log)
-        if len(run.losses) < len(run.candidates):
-            return
-        losses = np.array([run.losses[i] for i in range(len(run.candidates))])
+            # A failed or pruned draw ranks last: CMA-ES only uses the order.
+            loss = sign * t.values[0] if ok else math.inf
+            results = lineage.finished.setdefault((restart, generation), {})
+            results.setdefault(index, (np.array(record["point"], dtype=float), loss))
+        lineage.read = len(study.finished_log)
+        while True:
+            current = (lineage.restarts, lineage.evolution.generation)
+            results = lineage.finished.get(current, {})
+            if not all(i in results for i in range(lineage.evolution.population)):
+                return
+            del lineage.finished[current]
+            self._update(lineage, results)
+
+    def _update(self, lineage: _Lineage, results: dict[int, tuple[np.ndarray, float]]) -> None:
+        """One complete generation moves the evolution on (or restarts it, IPOP)."""
+        population = range(lineage.evolution.population)
+        points = np.array([results[i][0] for i in population])
+        losses = np.array([results[i][1] for i in population])
         finite = np.isfinite(losses)
         if finite.any():
             losses = np.where(finite, losses, losses[finite].max() + 1.0)
-            run.evolution.tell(run.candidates, losses)
-        if self._restart and (not finite.any() or run.evolution.stalled(losses)):
-            run.restarts += 1
-            mean = self._generation_rng(run).random(run.space.dim)
-            run.evolution = self._new_evolution(run.space, run.restarts, mean)
-        self._new_generation(run)
+            lineage.evolution.tell(points, losses)
+        if self._restart and (not finite.any() or lineage.evolution.stalled(losses)):
+            lineage.restarts += 1
+            mean = self._generation_rng(lineage, lineage.evolution.generation).random(
+                lineage.space.dim)
+            lineage.evolution = self._new_evolution(lineage.space, lineage.restarts, mean)
+        elif not finite.any():  # nothing to learn from: draw a new generation all the same
+            lineage.evolution.generation += 1
+        lineage.draws, lineage.next_index = None, 0
+        lineage.finished = {k: v for k, v in lineage.finished.items()
+                            if k >= (lineage.restarts, lineage.evolution.generation)}
 
-    def _hand_out(self, run: _Run, trial: FrozenTrial) -> np.ndarray:
-        """The next candidate nobody holds; when all are out (more trials running than the
-        population), an extra draw from the current distribution that the update ignores."""
-        if trial.trial_id in run.holders:
-            return run.candidates[run.holders[trial.trial_id]]
-        index = len(run.holders)
-        if index < len(run.candidates):
-            run.holders[trial.trial_id] = index
-            return run.candidates[index]
-        return run.evolution.ask(self._randomness.for_trial(trial, "cmaes"))
+    def _generation_rng(self, lineage: _Lineage, generation: int) -> np.random.Generator:
+        seed = self._randomness.seed if lineage.seed is None else lineage.seed
+        return np.random.default_rng([seed, lineage.restarts, generation])
+
+    def _propose(self, lineage: _Lineage, study, trial: FrozenTrial) -> dict[str, Any]:
+        """Claims the current generation's lowest free index for ``trial`` (the claim is
+        atomic in the storage, so parallel workers never share one) and returns the record of
+        its draw. With every index taken, an extra draw from the current distribution that
+        no update uses."""
+        restart, generation = lineage.restarts, lineage.evolution.generation
+        population = lineage.evolution.population
+        taken = set(lineage.finished.get((restart, generation), {}))
+        for t in study.unfinished:
+            slot = _slot(t.system_attrs.get(CMAES_ATTR), lineage.space_key)
+            if slot is not None:
+                if (slot[1], slot[2], slot[3]) == (0, 0, 0) and lineage.seed is None:
+                    lineage.seed = int(slot[0]["seed"])
+                if slot[1:3] == (restart, generation):
+                    taken.add(slot[3])
+        index = lineage.next_index
+        while index < population and (index in taken or not study.claim_key(
+                f"cmaes:{lineage.space_key}:{restart}:{generation}:{index}", trial.trial_id)):
+            index += 1
+        lineage.next_index = min(index + 1, population)
+        if index == 0 and (restart, generation) == (0, 0) and lineage.seed is None:
+            lineage.seed = self._randomness.seed  # the study's first draw: its seed is ours
+        seed = self._randomness.seed if lineage.seed is None else lineage.seed
+        if index < population:
+            if lineage.draws is None or lineage.draws[0] != seed:
+                rng = self._generation_rng(lineage, generation)
+                lineage.draws = (seed, np.array([lineage.evolution.ask(rng)
+                                                 for _ in range(population)]))
+            point, slot_index = lineage.draws[1][index], index
+        else:
+            point = lineage.evolution.ask(self._randomness.for_trial(trial, "cmaes"))
+            slot_index = None
+        return {"space": lineage.space_key, "seed": seed, "restart": restart,
+                "generation": generation, "index": slot_index,
+                "point": [float(u) for u in point]}
+
+
+def _space_key(search_space: dict[str, Distribution]) -> str:
+    """A short name for a search space, the same in every process."""
+    text = json.dumps([[name, repr(d)] for name, d in search_space.items()])
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _slot(record: Any, space_key: str) -> tuple[dict, int, int, int] | None:
+    """(record, restart, generation, index) of a trial's counted draw in ``space_key``; None
+    for another space, an extra draw, or no draw."""
+    if not isinstance(record, dict) or record.get("space") != space_key:
+        return None
+    slot = record.get("restart"), record.get("generation"), record.get("index")
+    if not all(isinstance(v, int) and v >= 0 for v in slot):
+        return None
+    return (record, *slot)
 
 
 def _cell_edges(space: UnitSpace, j: int) -> np.ndarray | None:

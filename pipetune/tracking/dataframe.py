@@ -11,8 +11,9 @@ from pipetune.datatypes import FrozenTrial, StudyDirection
 if TYPE_CHECKING:
     import pandas
 
-DEFAULT_ATTRS = ("number", "value", "datetime_start", "datetime_complete", "duration", "params",
-                 "user_attrs", "state")
+# The default columns in their order: identity and outcome, timings, then params and user attrs.
+DEFAULT_ATTRS = ("number", "value", "state", "datetime_start", "datetime_complete", "duration",
+                 "params", "user_attrs")
 KNOWN_ATTRS = DEFAULT_ATTRS + ("system_attrs", "intermediate_values", "worker")
 
 

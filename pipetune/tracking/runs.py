@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pipetune.datatypes import FrozenTrial, TrialState
+from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import (
     CategoricalDistribution,
     Distribution,
@@ -117,14 +118,17 @@ class Run:
 
 
 def start_run(experiment: str = DEFAULT_EXPERIMENT, name: str | None = None,
-              storage: "str | BaseStorage | None" = None) -> Run:
+              storage: "str | BaseStorage | None" = None, *,
+              directions: "Sequence[str | StudyDirection] | None" = None) -> Run:
     """Starts a standalone run in ``experiment`` (``name`` must be new in the storage; default
     ``run-<random>``). It records the environment (user, host, git commit, packages) as a
-    study does."""
+    study does. ``directions`` (default minimize) says how the run's value reads, e.g. those
+    of the search whose best params it re-runs."""
     from pipetune.study import create_study
 
     name = name if name is not None else f"run-{uuid.uuid4().hex[:12]}"
-    study = create_study(storage=storage, study_name=name, experiment=experiment)
+    study = create_study(storage=storage, study_name=name, experiment=experiment,
+                         directions=directions)
     study._storage.set_study_attr(study._study_id, KIND_ATTR, RUN_KIND, system=True)
     study._storage.set_study_attr(study._study_id, ENVIRONMENT_ATTR, environment(),
                                   system=True)

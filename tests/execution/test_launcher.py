@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import pipetune
-from pipetune.datatypes import TrialState
+from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.errors import InvalidArgumentError, ObjectiveError
 from pipetune.execution import gpus as gpus_module
 from pipetune.execution.launcher import (
@@ -26,6 +26,7 @@ from pipetune.execution.launcher import (
 from pipetune.pruners.base import BasePruner
 from pipetune.samplers import RandomSampler
 from pipetune.space import SearchSpace
+from pipetune.tracking.experiments import list_experiments
 
 SCRIPTS = Path(__file__).parent / "scripts"
 TRAIN = str(SCRIPTS / "train.py")
@@ -334,28 +335,70 @@ def test_workdir_is_where_relative_paths_start(tmp_path):
 # -- final run, parallel trials, GPUs ------------------------------------------------------------
 
 
-def test_run_final_records_its_own_unpruned_trial(tmp_path):
+def test_run_final_records_a_standalone_unpruned_run_outside_the_search(tmp_path):
     dump = tmp_path / "dump.jsonl"
     objective = ScriptObjective(x_space(), make_launch(tmp_path, "--dump", str(dump),
                                                        intermediate=EPOCHS))
-    study = make_study(pruner=PruneFrom(1))
+    study = pipetune.create_study(study_name="search", sampler=RandomSampler(seed=1),
+                                  pruner=PruneFrom(1), experiment="taxi")
     study.optimize(objective, n_trials=1)
     assert study.trials[0].state == TrialState.PRUNED
-    final = objective.run_final(study, {"x": 1.5}, ("--epochs", "5"))
-    assert final.state == TrialState.COMPLETE and final.number == 1
-    assert final.user_attrs == {"final": True}
+    run = objective.run_final(study, {"x": 1.5}, ("--epochs", "5"), best_trial=0)
+    assert run.name == "search-final"
+    [final] = run.study.trials
+    assert final.state == TrialState.COMPLETE and final.number == 0
+    assert final.user_attrs == {"study": "search", "best_trial": 0}
+    assert final.system_attrs["final_args"] == ["--epochs", "5"]
     assert final.params == {"x": 1.5} and final.value == 1.5
     assert sorted(final.intermediate_values) == [0, 1, 2, 3, 4]  # the pruner left it alone
     assert dumped(dump)[-1]["argv"][-2:] == ["--epochs", "5"]
-    assert study.trials[1].user_attrs["final"] is True
+    # The search study holds only its own trial and names the run.
+    assert [t.number for t in study.trials] == [0]
+    assert study.system_attrs["final_run"] == "search-final"
+    # The run is a run of the study's experiment, with its log as a trial keeps it.
+    [experiment] = [e for e in list_experiments(study._storage) if e.name == "taxi"]
+    assert experiment.n_studies == 1 and experiment.n_runs == 1
+    assert experiment.study_names == ("search", "search-final")
+    log = Path(final.system_attrs["log_file"])
+    assert log.parent == tmp_path / "logs" / "search-final" / "trial-0"
+    assert "final_loss=" in log.read_text()
+    assert b"final_loss=" in run.study.read_artifact(final, "output.log")
 
 
-def test_run_final_returns_a_failed_trial_when_the_script_fails(tmp_path):
+def test_run_final_takes_the_next_free_name_and_leaves_best_trial_to_the_search(tmp_path):
+    objective = ScriptObjective(x_space(), make_launch(tmp_path))
+    study = pipetune.create_study(study_name="s", sampler=RandomSampler(seed=1))
+    study.optimize(objective, n_trials=2)
+    best = study.best_trial
+    names = [objective.run_final(study, {"x": 0.5}).name for _ in range(3)]
+    assert names == ["s-final", "s-final-2", "s-final-3"]
+    assert study.system_attrs["final_run"] == "s-final-3"
+    assert len(study.trials) == 2 and study.best_trial.number == best.number
+    assert pipetune.load_study(study_name="s-final-2", storage=study._storage).best_value == 0.5
+
+
+def test_run_final_keeps_the_direction_of_the_search(tmp_path):
+    objective = ScriptObjective(x_space(), make_launch(tmp_path))
+    study = pipetune.create_study(study_name="up", direction="maximize")
+    run = objective.run_final(study, {"x": 1.0})
+    assert run.study.direction == StudyDirection.MAXIMIZE
+
+
+def test_run_final_returns_a_failed_run_when_the_script_fails(tmp_path):
     objective = ScriptObjective(x_space(), make_launch(tmp_path))
     study = make_study()
-    final = objective.run_final(study, {"x": 1.0}, ("--exit", "2"))
+    run = objective.run_final(study, {"x": 1.0}, ("--exit", "2"))
+    [final] = run.study.trials
     assert final.state == TrialState.FAIL
     assert "exited with code 2" in final.system_attrs["fail_reason"]
+    assert Path(final.system_attrs["log_file"]).exists()
+    assert study.trials == []
+
+
+def test_run_final_refuses_a_best_trial_that_is_not_a_number(tmp_path):
+    objective = ScriptObjective(x_space(), make_launch(tmp_path))
+    with pytest.raises(InvalidArgumentError, match="best_trial"):
+        objective.run_final(make_study(), {"x": 1.0}, best_trial="3")
 
 
 def test_script_objective_runs_trials_in_parallel(tmp_path, sqlite_url):

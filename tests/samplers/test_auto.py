@@ -47,6 +47,31 @@ def test_conditional_space_and_several_objectives_use_tpe():
     assert _chosen(both) is TPESampler
 
 
+def test_a_study_naming_no_sampler_gets_the_auto_choice():
+    study = pipetune.create_study()
+    study.optimize(fixed, n_trials=12)
+    assert _chosen(study) is GPSampler
+    both = pipetune.create_study(directions=["minimize", "maximize"])
+    both.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=3)
+    assert _chosen(both) is TPESampler
+
+
+def test_pruned_trials_move_the_study_to_tpe():
+    def curve(trial) -> float:
+        x = trial.suggest_float("x", -2, 2)
+        trial.report(x * x + 1, step=1)
+        if trial.number == 11:
+            raise pipetune.TrialPruned()
+        return x * x
+
+    study = pipetune.create_study(sampler=AutoSampler(seed=0))
+    study.optimize(curve, n_trials=11)
+    assert _chosen(study) is GPSampler
+    study.optimize(curve, n_trials=1)
+    assert study.trials[-1].state == pipetune.TrialState.PRUNED
+    assert _chosen(study) is TPESampler
+
+
 def test_same_seed_gives_the_same_trials():
     runs = []
     for _ in range(2):

@@ -1,17 +1,19 @@
 """CmaEsSampler: converges on a quadratic, handles ints (margin), categoricals (independent
-sampler), failures and parallel trials, repeats with a seed, restarts, and refuses what it
-cannot do."""
+sampler), failures and parallel trials, repeats with a seed, restarts, continues a resumed
+study exactly, runs one evolution for workers sharing a study, and refuses what it cannot
+do."""
 
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
 
 import pipetune
 from pipetune.samplers import CmaEsSampler, RandomSampler
-from pipetune.samplers.cmaes import _Evolution
+from pipetune.samplers.cmaes import CMAES_ATTR, _Evolution
 
 
 def quadratic(trial) -> float:
@@ -65,12 +67,6 @@ def test_categorical_params_come_from_the_independent_sampler():
 
 
 def test_same_seed_repeats_and_failures_do_not_stall_it():
-    def sometimes_failing(trial) -> float:
-        value = quadratic(trial)
-        if trial.number % 7 == 3:
-            raise RuntimeError("a failed run")
-        return value
-
     runs = []
     for _ in range(2):
         study = pipetune.create_study(sampler=CmaEsSampler(seed=5))
@@ -85,6 +81,8 @@ def test_parallel_trials_all_get_params():
     study.optimize(quadratic, n_trials=40, n_jobs=3)
     assert len(study.trials) == 40
     assert all(t.state == pipetune.TrialState.COMPLETE for t in study.trials)
+    slots = _slots(study)
+    assert len(set(slots)) == len(slots)  # no draw handed out twice
 
 
 def test_a_stalled_run_restarts_with_a_larger_population():
@@ -93,12 +91,83 @@ def test_a_stalled_run_restarts_with_a_larger_population():
         trial.suggest_float("y", 0, 1)
         return 1.0
 
-    sampler = CmaEsSampler(seed=0)
-    study = pipetune.create_study(sampler=sampler)
+    study = pipetune.create_study(sampler=CmaEsSampler(seed=0))
     study.optimize(flat, n_trials=40)
-    run = next(iter(sampler._runs.values()))
-    assert run.restarts >= 1
-    assert run.evolution.population > 6
+    draws = _draws(study)
+    assert max(d["restart"] for d in draws) >= 1
+    first_restart = [d["index"] for d in draws if d["restart"] == 1]
+    assert max(first_restart) + 1 > 6  # the first run's population: 4 + 3 ln 2 = 6
+
+
+def _draws(study: pipetune.Study) -> list[dict]:
+    return [t.system_attrs[CMAES_ATTR] for t in study.trials if CMAES_ATTR in t.system_attrs]
+
+
+def _slots(study: pipetune.Study) -> list[tuple[int, int, int]]:
+    return [(d["restart"], d["generation"], d["index"]) for d in _draws(study)
+            if d["index"] is not None]
+
+
+def sometimes_failing(trial) -> float:
+    value = quadratic(trial)
+    if trial.number % 7 == 3:
+        raise RuntimeError("a failed run")
+    return value
+
+
+def flat(trial) -> float:
+    trial.suggest_float("x", 0, 1)
+    trial.suggest_int("k", 0, 10)
+    return 1.0
+
+
+@pytest.mark.parametrize("objective", [sometimes_failing, flat], ids=["failures", "restarts"])
+def test_study_resumed_with_a_new_sampler_continues_like_an_uninterrupted_one(
+        sqlite_url: str, objective):
+    whole = pipetune.create_study(sampler=CmaEsSampler(seed=4))
+    whole.optimize(objective, n_trials=70, catch=(RuntimeError,))
+
+    first = pipetune.create_study(storage=sqlite_url, study_name="resume",
+                                  sampler=CmaEsSampler(seed=4))
+    first.optimize(objective, n_trials=23, catch=(RuntimeError,))  # mid-generation
+    resumed = pipetune.load_study(study_name="resume", storage=sqlite_url,
+                                  sampler=CmaEsSampler(seed=4))
+    resumed.optimize(objective, n_trials=47, catch=(RuntimeError,))
+
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert _draws(resumed) == _draws(whole)
+    if objective is flat:
+        assert max(d["restart"] for d in _draws(resumed)) >= 1
+
+
+def _as_worker(name: str):
+    def objective(trial) -> float:
+        trial.set_user_attr("worker", name)
+        return quadratic(trial)
+    return objective
+
+
+def test_two_workers_sharing_a_study_run_one_evolution(sqlite_url: str):
+    alone = pipetune.create_study(sampler=CmaEsSampler(seed=2))
+    alone.optimize(quadratic, n_trials=60)
+
+    pipetune.create_study(storage=sqlite_url, study_name="shared")
+    # The second worker has no seed: it continues the evolution the first one started with
+    # the first draw (trial 1; trial 0 comes from the independent sampler).
+    workers = [pipetune.load_study(study_name="shared", storage=sqlite_url,
+                                   sampler=CmaEsSampler(seed=seed)) for seed in (2, None)]
+    for number in range(60):
+        worker = (number + 1) % 2
+        workers[worker].optimize(_as_worker(f"w{worker}"), n_trials=1)
+
+    shared = workers[0]
+    slots = _slots(shared)
+    assert len(slots) == 59 and len(set(slots)) == len(slots)  # trial 0 precedes the space
+    by_worker = {"w0": set(), "w1": set()}
+    for t in shared.trials[1:]:
+        by_worker[t.user_attrs["worker"]].add(t.system_attrs[CMAES_ATTR]["generation"])
+    assert max(by_worker["w0"]) >= 5 and max(by_worker["w1"]) >= 5
+    assert [t.params for t in shared.trials[1:]] == [t.params for t in alone.trials[1:]]
 
 
 def test_several_objectives_and_bad_arguments_are_refused():
@@ -110,3 +179,22 @@ def test_several_objectives_and_bad_arguments_are_refused():
         CmaEsSampler(sigma0=0)
     with pytest.raises(pipetune.PipetuneError, match="population_size"):
         CmaEsSampler(population_size=1)
+
+
+def test_concurrent_workers_never_get_the_same_draw(sqlite_url: str):
+    pipetune.create_study(storage=sqlite_url, study_name="concurrent")
+    workers = [pipetune.load_study(study_name="concurrent", storage=sqlite_url,
+                                   sampler=CmaEsSampler(seed=seed)) for seed in (1, 2)]
+    threads = [threading.Thread(target=w.optimize, args=(quadratic,), kwargs={"n_trials": 25})
+               for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    study = pipetune.load_study(study_name="concurrent", storage=sqlite_url)
+    assert len(study.trials) == 50
+    assert all(t.state == pipetune.TrialState.COMPLETE for t in study.trials)
+    slots = _slots(study)
+    assert len(set(slots)) == len(slots)
+    assert max(generation for _, generation, _ in slots) >= 2

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -225,3 +227,34 @@ def test_conditional_params_come_from_the_independent_sampler():
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(pipetune.PipetuneError, match=next(iter(kwargs))):
         GPSampler(**kwargs)
+
+
+def test_blas_runs_on_one_thread_inside_the_gp_and_as_before_outside():
+    import threadpoolctl  # the test extra has it, through scikit-learn
+
+    from pipetune.samplers.gp.blas_threads import one_blas_thread
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                if lib["user_api"] == "blas"]
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert before and set(before) == {2}
+        entered = threading.Event()
+        seen: list[list[int]] = []
+
+        def second_thread() -> None:
+            with one_blas_thread():
+                entered.set()
+                time.sleep(0.2)  # still inside once the first thread starts to leave
+                seen.append(blas_threads())
+
+        helper = threading.Thread(target=second_thread)
+        with one_blas_thread():
+            assert set(blas_threads()) == {1}
+            helper.start()
+            assert entered.wait(5)
+        helper.join(5)
+        assert seen and set(seen[0]) == {1}
+        assert blas_threads() == before

@@ -55,12 +55,6 @@ def quadratic(trial) -> float:
 # -- reproducibility ---------------------------------------------------------------------------
 
 
-def test_default_sampler_is_tpe_for_one_and_several_objectives():
-    assert isinstance(pipetune.create_study().sampler, TPESampler)
-    both = pipetune.create_study(directions=["minimize", "minimize"])
-    assert isinstance(both.sampler, TPESampler)
-
-
 def test_same_seed_gives_the_same_trials():
     a = pipetune.create_study(sampler=TPESampler(seed=3))
     b = pipetune.create_study(sampler=TPESampler(seed=3))
@@ -321,6 +315,37 @@ def test_pruned_trials_count_towards_startup_and_guide_sampling():
         tpe = run(TPESampler(seed=seed, n_startup_trials=5))
         random = run(RandomSampler(seed=seed))
         assert np.median(tpe) < np.median(random) / 2, (np.median(tpe), np.median(random))
+
+
+def test_pruned_trials_are_compared_at_equal_budget():
+    """Hyperband's brackets stop trials at different steps: a trial that led at step 3 in an
+    aggressive bracket must rank above one that trailed at every step but ran to step 9 in a
+    conservative bracket (BOHB compares configurations at one budget, Falkner et al. 2018)."""
+    from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+    from pipetune.distributions import FloatDistribution
+    from pipetune.samplers.tpe.observations import Observations
+
+    curves = {
+        "leads_at_3": {1: 0.2, 3: 0.25},                        # pruned at 3
+        "trails_to_9": {1: 0.9, 3: 0.85, 9: 0.8},               # pruned at 9, worst throughout
+        "leads_at_9": {1: 0.3, 3: 0.2, 9: 0.1},                 # pruned at 9
+        "middling_at_3": {1: 0.5, 3: 0.6},                      # pruned at 3
+    }
+    trials = [FrozenTrial(number=i, trial_id=i, state=TrialState.PRUNED,
+                          params={"x": i / 10}, distributions={"x": FloatDistribution(0, 1)},
+                          intermediate_values=curve)
+              for i, curve in enumerate(curves.values())]
+    observations = Observations((StudyDirection.MINIMIZE,))
+    observations.update(trials)
+    ranked = observations.rank(lambda n: 2, observations.n)
+    names = list(curves)
+    good = {names[row] for row in ranked.order[:ranked.n_below]}
+    assert good == {"leads_at_9", "leads_at_3"}
+    # A complete trial still comes first, however it compares.
+    observations.update(trials + [FrozenTrial(
+        number=4, trial_id=4, state=TrialState.COMPLETE, values=(0.95,), params={"x": 0.4},
+        distributions={"x": FloatDistribution(0, 1)}, intermediate_values={1: 0.99, 9: 0.95})])
+    assert observations.rank(lambda n: 2, observations.n).order[0] == 4
 
 
 def test_failed_trials_are_ignored():

@@ -159,6 +159,14 @@ def test_a_run_that_raises_ends_failed() -> None:
     assert run.end().state == pipetune.TrialState.FAIL  # ending again changes nothing
 
 
+def test_a_run_reads_its_value_in_the_directions_given() -> None:
+    storage = InMemoryStorage()
+    run = pipetune.start_run(storage=storage, name="accuracy", directions=["maximize"])
+    run.end(0.9)
+    study = pipetune.load_study(study_name="accuracy", storage=storage)
+    assert study.direction == pipetune.StudyDirection.MAXIMIZE and study.best_value == 0.9
+
+
 def test_a_launched_scripts_log_is_an_artifact(sqlite_url: str, tmp_path: Path) -> None:
     from pipetune.execution.launcher import LaunchSpec, MetricSpec, ScriptObjective
     from pipetune.space import SearchSpace

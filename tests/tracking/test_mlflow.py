@@ -90,7 +90,7 @@ def test_export_nests_trials_under_the_study_and_is_idempotent(tracking_uri: str
     parent = client.get_run(parent_id)
     assert parent.data.tags["pipetune.role"] == "study" and parent.info.run_name == "export"
     assert parent.data.metrics["best_value"] == pytest.approx(0.03)
-    assert parent.data.params["sampler"] == "TPESampler"
+    assert parent.data.params["sampler"] == "AutoSampler"
     all_runs = runs(tracking_uri, "exp-export")
     assert len(all_runs) == 4  # the parent and three trials
     (failed,) = runs(tracking_uri, "exp-export", "tags.\"pipetune.state\" = 'FAIL'")

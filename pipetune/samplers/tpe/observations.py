@@ -4,6 +4,8 @@ is read once) and ranked best-first for the split into good and bad trials."""
 
 from __future__ import annotations
 
+import bisect
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +38,9 @@ class Observations:
         self._state_rank: list[int] = []  # 0 complete, 1 pruned
         self._losses: list[tuple[float, ...]] = []  # sign-adjusted so smaller is better
         self._pruned_steps: list[int] = []
+        # One objective: per step, the sorted losses every finished COMPLETE or PRUNED trial
+        # reported there, the cohort a pruned trial is compared with at its own last step.
+        self._at_step: dict[int, list[float]] = {}
         self._values: dict[str, list] = {}  # name -> external value or None per row
         self.distributions: dict[str, Distribution] = {}  # latest seen, per name
         self._encoded: dict[tuple[str, Distribution], np.ndarray] = {}
@@ -49,14 +54,18 @@ class Observations:
             self._read = len(finished_log)
 
     def _add(self, trial: FrozenTrial) -> None:
+        if len(self.signs) == 1 and trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            for step, value in trial.intermediate_values.items():
+                loss = float(np.atleast_1d(np.asarray(value, dtype=float))[0]) * self.signs[0]
+                if not math.isnan(loss):
+                    bisect.insort(self._at_step.setdefault(step, []), loss)
         if trial.state == TrialState.COMPLETE and trial.values is not None:
             self._state_rank.append(0)
             self._losses.append(tuple(np.asarray(trial.values) * self.signs))
             self._pruned_steps.append(0)
         elif trial.state == TrialState.PRUNED and trial.intermediate_values:
-            # A pruned trial counts as worse than every complete one, and among pruned ones
-            # the one that got further (a higher budget) is better: the comparison BOHB makes
-            # between budgets (Falkner et al. 2018).
+            # A pruned trial counts as worse than every complete one; pruned ones are compared
+            # at equal budget (see rank).
             step = max(trial.intermediate_values)
             losses = np.atleast_1d(np.asarray(trial.intermediate_values[step], dtype=float))
             if len(losses) != len(self.signs) or np.isnan(losses).any():
@@ -75,24 +84,37 @@ class Observations:
         self.numbers.append(trial.number)
         self.n += 1
 
-    def column(self, name: str, distribution: Distribution) -> np.ndarray:
-        """The param's values as internal floats for ``distribution`` (NaN where a trial lacks
-        it, or holds a value outside the domain, e.g. a choice since removed). Encoded
-        incrementally: each row is converted once per domain."""
+    def column(self, name: str, distribution: Distribution, n_rows: int) -> np.ndarray:
+        """The param's values in the first ``n_rows`` rows as internal floats for
+        ``distribution`` (NaN where a trial lacks it, or holds a value outside the domain, e.g.
+        a choice since removed). Encoded incrementally: each row is converted once per domain.
+
+        Callers pass the ``n`` they read once, so that the columns and the ranking of one
+        suggestion cover the same rows while other threads add trials."""
         with self._lock:
             key = (name, distribution)
             encoded = self._encoded.get(key, np.empty(0))
             if len(encoded) < self.n:
                 values = self._values.get(name)
-                new_rows = [None] * (self.n - len(encoded)) if values is None else values[len(encoded):]
+                new_rows = [None] * (self.n - len(encoded)) if values is None \
+                    else values[len(encoded):]
                 encoded = np.concatenate([encoded, _encode(new_rows, distribution)])
                 self._encoded[key] = encoded
-            return encoded[:self.n]
+            return encoded[:n_rows]
 
-    def rank(self, gamma: "callable") -> Ranked:
-        """Usable trials best-first: complete ones by loss (by Pareto rank, then crowding, for
-        several objectives), then pruned ones by how far they got, then by their last value."""
-        if self.n == 0:
+    def rank(self, gamma: "callable", n_rows: int) -> Ranked:
+        """The first ``n_rows`` usable trials best-first: complete ones by loss (by Pareto rank,
+        then crowding, for several objectives), then pruned ones.
+
+        With one objective a pruned trial is ranked by its standing at its own last step: the
+        share of finished trials that reported a better value at that step. BOHB (Falkner et
+        al. 2018) fits its model only on observations made at one budget, so that a run cut
+        short is never compared with the values of runs that went on; here every pruned trial
+        is compared with all trials at the budget it got. Under Hyperband that keeps a trial
+        that led its aggressive bracket at a small step ahead of one that trailed a
+        conservative bracket at a large step, which its bracket merely let run longer. Ties go
+        to the trial that got further, then to the lower value."""
+        if n_rows == 0:
             return Ranked(np.empty(0, dtype=int), 0)
         with self._lock:
             # Extend the arrays by the rows added since the last call only.
@@ -104,12 +126,21 @@ class Observations:
                                     np.array(self._losses[k:], dtype=float)])
                 steps = np.concatenate([steps, self._pruned_steps[k:]])
                 self._ranked_arrays = (state, losses, steps)
+            state, losses, steps = state[:n_rows], losses[:n_rows], steps[:n_rows]
+            n_usable = n_rows
+            n_below = min(gamma(n_usable), n_usable)
+            standing = np.zeros(n_usable)
+            # Only pruned trials that enter the good set need their standing.
+            if losses.shape[1] == 1 and int(np.count_nonzero(state == 0)) < n_below:
+                for row in np.flatnonzero(state == 1):
+                    cohort = self._at_step.get(int(steps[row]), [])
+                    if cohort:
+                        standing[row] = bisect.bisect_left(cohort, losses[row, 0]) / len(cohort)
         if losses.shape[1] == 1:
-            order = np.lexsort((losses[:, 0], -steps, state))
+            order = np.lexsort((losses[:, 0], -steps, standing, state))
         else:
             order = _multi_objective_order(losses, state)
-        n_complete_or_pruned = len(order)
-        return Ranked(order, min(gamma(n_complete_or_pruned), n_complete_or_pruned))
+        return Ranked(order, n_below)
 
 
 def _encode(values: list, distribution: Distribution) -> np.ndarray:

@@ -113,12 +113,14 @@ class TPESampler(BaseSampler):
         if not search_space or observed.n < self._n_startup_trials:
             return {}
         rng = self._randomness.for_trial(trial, "tpe")
-        groups = self._groups(observed, search_space) if self._group else [list(search_space)]
+        n_rows = observed.n  # other threads may add rows meanwhile: this suggestion uses these
+        groups = self._groups(observed, search_space, n_rows) if self._group \
+            else [list(search_space)]
         liars = self._use_liar(study, trial)
         params: dict[str, Any] = {}
         for names in groups:
-            params.update(self._sample_group(observed, liars, [Axis.of(n, search_space[n])
-                                                                for n in names], rng))
+            axes = [Axis.of(name, search_space[name]) for name in names]
+            params.update(self._sample_group(observed, n_rows, liars, axes, rng))
         return params
 
     def sample_independent(self, study, trial: FrozenTrial, name: str,
@@ -128,7 +130,8 @@ class TPESampler(BaseSampler):
             return self._random.sample_independent(study, trial, name, distribution)
         rng = self._randomness.for_trial(trial, f"tpe:{name}")
         liars = self._use_liar(study, trial)
-        return self._sample_group(observed, liars, [Axis.of(name, distribution)], rng)[name]
+        return self._sample_group(observed, observed.n, liars, [Axis.of(name, distribution)],
+                                  rng)[name]
 
     def after_trial(self, study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
@@ -137,20 +140,21 @@ class TPESampler(BaseSampler):
 
     # -- the model -----------------------------------------------------------------------------
 
-    def _groups(self, observed: Observations, space: dict[str, Distribution]) -> list[list[str]]:
+    def _groups(self, observed: Observations, space: dict[str, Distribution],
+                n_rows: int) -> list[list[str]]:
         """The coarsest partition of the space such that every trial's params are a union of
         parts: params that always occur together form one part."""
-        present = {name: ~np.isnan(observed.column(name, d)) for name, d in space.items()}
+        present = {name: ~np.isnan(observed.column(name, d, n_rows)) for name, d in space.items()}
         parts: dict[bytes, list[str]] = {}
         for name, mask in present.items():
             parts.setdefault(mask.tobytes(), []).append(name)
         return list(parts.values())
 
-    def _sample_group(self, observed: Observations, liars: list[FrozenTrial], axes: list[Axis],
-                      rng: np.random.Generator) -> dict[str, Any]:
+    def _sample_group(self, observed: Observations, n_rows: int, liars: list[FrozenTrial],
+                      axes: list[Axis], rng: np.random.Generator) -> dict[str, Any]:
         columns = np.column_stack([
-            _coordinates(observed.column(a.name, a.distribution), a) for a in axes])
-        ranked = observed.rank(self._gamma)
+            _coordinates(observed.column(a.name, a.distribution, n_rows), a) for a in axes])
+        ranked = observed.rank(self._gamma, n_rows)
         below_rows = ranked.order[:ranked.n_below]
         above_rows = ranked.order[ranked.n_below:]
         below = columns[below_rows]
