@@ -9,11 +9,13 @@ numpy's and scipy's BLAS to one thread while it fits and searches, through threa
 it is installed (it comes with scikit-learn, and with the ``gp`` extra); without it nothing
 changes.
 
-The limit is process-wide: the first thread to enter sets it for all threads inside the GP at
-the same time, and gives it back when it leaves, after waiting (at most a second) for the
-others to leave. It must be that thread: OpenBLAS ignores a raised thread count from a thread
-other than the one that lowered it (seen with threadpoolctl 3.8 and OpenBLAS 0.3.30 and
-0.3.31, those of the scipy and numpy wheels).
+The limit is process-wide: the first thread to enter sets it, for every thread inside the GP
+meanwhile, and gives it back as it leaves; a thread entering while the limit is set runs under
+it, and one still inside when it is given back runs as before (slower, never wrong). Only the
+thread that set the limit can give it back: OpenBLAS ignores a raised thread count from another
+thread (seen with threadpoolctl 3.8 and OpenBLAS 0.3.30 and 0.3.31, those of the scipy and
+numpy wheels), so waiting for the last thread to leave is not an option. With 4 threads
+suggesting at once this way was as fast as the owner waiting for the others to leave.
 """
 
 from __future__ import annotations
@@ -23,10 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-_OWNER_WAIT = 1.0  # seconds the thread that set the limit waits for the others to leave
-_condition = threading.Condition()
-_inside = 0  # threads inside one_blas_thread()
-_limiter: Any = None  # the active limit
+_lock = threading.Lock()
+_limiter: Any = None  # the active limit, given back by the thread that set it
 _controller: Any = None  # threadpoolctl's view of the loaded BLAS libraries; False: none
 
 
@@ -45,20 +45,16 @@ def _blas_controller() -> Any:
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Runs the block with BLAS limited to one thread (see the module docstring)."""
-    global _inside, _limiter
-    with _condition:
+    global _limiter
+    with _lock:
         controller = _blas_controller()
         owner = bool(controller) and _limiter is None
         if owner:
             _limiter = controller.limit(limits=1, user_api="blas")
-        _inside += 1
     try:
         yield
     finally:
-        with _condition:
-            _inside -= 1
-            _condition.notify_all()
-            if owner:
-                _condition.wait_for(lambda: _inside == 0, timeout=_OWNER_WAIT)
+        if owner:
+            with _lock:
                 _limiter.restore_original_limits()
                 _limiter = None
