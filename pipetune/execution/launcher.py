@@ -69,7 +69,7 @@ from pipetune.execution.loop import run_trial
 from pipetune.execution.process_group import run_process, terminate_all
 from pipetune.reporting import REPORT_FILE_ENV
 from pipetune.space import SearchSpace
-from pipetune.trial import FIXED_PARAMS_ATTR, Trial
+from pipetune.trial import Trial
 
 if TYPE_CHECKING:
     from pipetune.study import Study
@@ -500,20 +500,16 @@ class ScriptObjective:
                 f"{best_trial!r}.")
         extra = _argv_tuple("extra_args", extra_args)
         experiment = study.system_attrs.get(EXPERIMENT_ATTR) or DEFAULT_EXPERIMENT
-        run = _start_final_run(study, experiment)
+        run = _start_final_run(study, experiment, params)
         study._storage.set_study_attr(study._study_id, FINAL_RUN_ATTR, run.name, system=True)
         trial = run._trial
-        # Fixed params, as an enqueued trial's: the search space suggests exactly these.
-        trial._fixed_params.update(params)
-        trial.set_system_attr(FIXED_PARAMS_ATTR, dict(params))
         trial.set_system_attr("final_args", list(extra))
         run.set_user_attr("study", study.study_name)
         if best_trial is not None:
             run.set_user_attr("best_trial", best_trial)
         args = self.launch.extra_args + extra
-        finished, error = run_trial(run.study, lambda t: self._run(t, args, prune=False), trial,
-                                    (ObjectiveError,))
-        run._ended = finished.state  # told by run_trial, as a trial is
+        _, error = run_trial(run.study, lambda t: self._run(t, args, prune=False), trial,
+                             (ObjectiveError,))
         if error is not None:
             raise error
         return run
@@ -648,7 +644,7 @@ class ScriptObjective:
         return values[0] if len(values) == 1 else tuple(values)
 
 
-def _start_final_run(study: "Study", experiment: str) -> "Run":
+def _start_final_run(study: "Study", experiment: str, params: Mapping[str, Any]) -> "Run":
     """A new run named after ``study``: ``<study>-final``, else the first free
     ``<study>-final-<n>`` (the storage refuses a taken name, so two processes never share
     one)."""
@@ -661,7 +657,7 @@ def _start_final_run(study: "Study", experiment: str) -> "Run":
         number += 1
         try:
             return start_run(experiment=experiment, name=name, storage=study._storage,
-                             directions=study.directions)
+                             directions=study.directions, params=dict(params))
         except DuplicateStudyError:
             continue
 

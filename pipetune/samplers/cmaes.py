@@ -284,8 +284,7 @@ class CmaEsSampler(BaseSampler):
             record, restart, generation, index = slot
             if (restart, generation) < (lineage.restarts, lineage.evolution.generation):
                 continue  # a generation already replayed
-            if lineage.seed is None and (restart, generation, index) == (0, 0, 0):
-                lineage.seed = int(record["seed"])
+            _adopt_seed(lineage, slot)
             ok = t.state == TrialState.COMPLETE and t.values and math.isfinite(t.values[0])
             # A failed or pruned draw ranks last: CMA-ES only uses the order.
             loss = sign * t.values[0] if ok else math.inf
@@ -320,9 +319,11 @@ class CmaEsSampler(BaseSampler):
         lineage.finished = {k: v for k, v in lineage.finished.items()
                             if k >= (lineage.restarts, lineage.evolution.generation)}
 
+    def _seed(self, lineage: _Lineage) -> int | None:
+        return self._randomness.seed if lineage.seed is None else lineage.seed
+
     def _generation_rng(self, lineage: _Lineage, generation: int) -> np.random.Generator:
-        seed = self._randomness.seed if lineage.seed is None else lineage.seed
-        return np.random.default_rng([seed, lineage.restarts, generation])
+        return np.random.default_rng([self._seed(lineage), lineage.restarts, generation])
 
     def _propose(self, lineage: _Lineage, study, trial: FrozenTrial) -> dict[str, Any]:
         """Claims the current generation's lowest free index for ``trial`` (the claim is
@@ -335,8 +336,7 @@ class CmaEsSampler(BaseSampler):
         for t in study.unfinished:
             slot = _slot(t.system_attrs.get(CMAES_ATTR), lineage.space_key)
             if slot is not None:
-                if (slot[1], slot[2], slot[3]) == (0, 0, 0) and lineage.seed is None:
-                    lineage.seed = int(slot[0]["seed"])
+                _adopt_seed(lineage, slot)
                 if slot[1:3] == (restart, generation):
                     taken.add(slot[3])
         index = lineage.next_index
@@ -346,7 +346,7 @@ class CmaEsSampler(BaseSampler):
         lineage.next_index = min(index + 1, population)
         if index == 0 and (restart, generation) == (0, 0) and lineage.seed is None:
             lineage.seed = self._randomness.seed  # the study's first draw: its seed is ours
-        seed = self._randomness.seed if lineage.seed is None else lineage.seed
+        seed = self._seed(lineage)
         if index < population:
             if lineage.draws is None or lineage.draws[0] != seed:
                 rng = self._generation_rng(lineage, generation)
@@ -365,6 +365,14 @@ def _space_key(search_space: dict[str, Distribution]) -> str:
     """A short name for a search space, the same in every process."""
     text = json.dumps([[name, repr(d)] for name, d in search_space.items()])
     return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _adopt_seed(lineage: _Lineage, slot: tuple[dict, int, int, int]) -> None:
+    """The study's first draw (restart 0, generation 0, index 0) fixes the evolution's seed,
+    whichever process made it."""
+    record, restart, generation, index = slot
+    if lineage.seed is None and (restart, generation, index) == (0, 0, 0):
+        lineage.seed = int(record["seed"])
 
 
 def _slot(record: Any, space_key: str) -> tuple[dict, int, int, int] | None:

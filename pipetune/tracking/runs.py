@@ -54,7 +54,6 @@ class Run:
     def __init__(self, study: "Study", trial: "Trial") -> None:
         self.study = study
         self._trial = trial
-        self._ended: TrialState | None = None
 
     @property
     def name(self) -> str:
@@ -98,14 +97,13 @@ class Run:
         if state not in (TrialState.COMPLETE, TrialState.FAIL):
             raise InvalidArgumentError(f"A run ends COMPLETE or FAIL. Got {state.name}.")
         storage = self.study._storage
-        if self._ended is None:
+        if self._trial._told is None:  # not ended yet (also not by the study's own tell)
             if value is not None and state == TrialState.COMPLETE:
                 self.study.tell(self._trial, value)
             else:
                 self._trial._flush()
                 storage.finish_trial(self.trial_id, state, None)
                 self._trial._told = state
-            self._ended = state
         return storage.get_trial(self.trial_id)
 
     def __enter__(self) -> "Run":
@@ -113,17 +111,19 @@ class Run:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        if self._ended is None:
+        if self._trial._told is None:
             self.end(state=TrialState.COMPLETE if error is None else TrialState.FAIL)
 
 
 def start_run(experiment: str = DEFAULT_EXPERIMENT, name: str | None = None,
               storage: "str | BaseStorage | None" = None, *,
-              directions: "Sequence[str | StudyDirection] | None" = None) -> Run:
+              directions: "Sequence[str | StudyDirection] | None" = None,
+              params: "dict[str, Any] | None" = None) -> Run:
     """Starts a standalone run in ``experiment`` (``name`` must be new in the storage; default
     ``run-<random>``). It records the environment (user, host, git commit, packages) as a
     study does. ``directions`` (default minimize) says how the run's value reads, e.g. those
-    of the search whose best params it re-runs."""
+    of the search whose best params it re-runs; ``params`` are fixed for the run's trial, as
+    an enqueued trial's, so suggesting them returns exactly these values."""
     from pipetune.study import create_study
 
     name = name if name is not None else f"run-{uuid.uuid4().hex[:12]}"
@@ -132,4 +132,6 @@ def start_run(experiment: str = DEFAULT_EXPERIMENT, name: str | None = None,
     study._storage.set_study_attr(study._study_id, KIND_ATTR, RUN_KIND, system=True)
     study._storage.set_study_attr(study._study_id, ENVIRONMENT_ATTR, environment(),
                                   system=True)
+    if params:
+        study.enqueue_trial(dict(params))
     return Run(study, study.ask())

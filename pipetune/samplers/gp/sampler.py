@@ -45,12 +45,13 @@ _REFIT_GROWTH = 1.05  # ... then whenever the points have grown by 5% since the 
 @dataclass
 class _StudyState:
     """What the sampler keeps per study: the shared search space, the last fitted
-    hyperparameters per model with the number of points they were fit on (warm starts) and
-    the constraint values already computed."""
+    hyperparameters per model with the number of points they were fit on (warm starts), the
+    constraint values already computed and the trials' points per search space."""
 
     space: IntersectionSearchSpace = field(default_factory=IntersectionSearchSpace)
     hyperparameters: dict[tuple, tuple[Hyperparameters, int]] = field(default_factory=dict)
     constraints: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    encoded: dict[tuple, dict[int, np.ndarray | None]] = field(default_factory=dict)
 
 
 class GPSampler(BaseSampler):
@@ -113,15 +114,23 @@ class GPSampler(BaseSampler):
                  search_space: dict[str, Distribution]) -> dict[str, Any]:
         """Fits the models to the completed trials and maximizes the acquisition."""
         space = UnitSpace.of(search_space)
-        complete = [t for t in study.finished_log if t.state == TrialState.COMPLETE]
-        rows = [(space.encode(t.params), t) for t in complete]
-        rows = [(x, t) for x, t in rows if x is not None and np.all(np.isfinite(t.values))]
+        state = self._state(study)
+        # A finished trial never changes: each is encoded once per search space.
+        encoded = state.encoded.setdefault(tuple(search_space.items()), {})
+        rows = []
+        for t in study.finished_log:
+            if t.state != TrialState.COMPLETE:
+                continue
+            if t.trial_id not in encoded:
+                encoded[t.trial_id] = space.encode(t.params)
+            x = encoded[t.trial_id]
+            if x is not None and np.all(np.isfinite(t.values)):
+                rows.append((x, t))
         if len(rows) < self._n_startup_trials:
             return {}
         points = np.array([x for x, _ in rows])
         trials = [t for _, t in rows]
         rng = self._randomness.for_trial(trial, "gp")
-        state = self._state(study)
         key = tuple(search_space)
         losses = _losses(trials, study.directions, rng)
         objective = self._fit(state, (key, "objective"), space, points,
