@@ -9,6 +9,7 @@ space (Hyperopt) translates ``SPACE`` in its own adapter. Samplers are chosen by
 
 from __future__ import annotations
 
+import argparse
 import logging
 import platform
 import math
@@ -170,16 +171,17 @@ def sampler_available(sampler: str, library: str) -> str | None:
 class Library:
     """How to run one library's study and time it.
 
-    ``run(storage_url, sampler, n_trials)`` runs ``n_trials`` trials of the benchmark
-    objective in a fresh study and returns ``perf_counter()`` at the start followed by the
-    moment each trial ended, so any window of trials can be timed from one run.
-    ``storage_url(directory)`` names the SQLite file the library uses inside ``directory``.
+    ``run(storage, sampler, n_trials)`` runs ``n_trials`` trials of the benchmark objective in
+    a fresh study and returns ``perf_counter()`` at the start followed by the moment each
+    trial's objective ended (``timed_optimize``), so any window of trials can be timed from one
+    run. ``storage(directory, durability)`` is the library's SQLite storage in ``directory`` at
+    that durability (see ``DURABILITY``), as its ``create_study`` takes it.
     """
 
     name: str
     version: Callable[[], str]
-    storage_url: Callable[[str], str | None]
-    run: Callable[[str | None, Any, int], list[float]]
+    storage: Callable[[str, str], Any]
+    run: Callable[[Any, Any, int], list[float]]
     storages: tuple[str, ...] = field(default=("memory", "sqlite"))
 
 
@@ -194,26 +196,105 @@ def quiet_logging() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def _run_pipetune(storage_url: str | None, sampler: Any, n_trials: int) -> list[float]:
+def timed_optimize(study: Any, n_trials: int) -> list[float]:
+    """Runs ``study.optimize`` (pipetune's or Optuna's) on the benchmark objective and returns
+    ``perf_counter()`` before it followed by the moment each trial's objective ended.
+
+    The stamps are taken inside the objective, not by an ``optimize`` callback: Optuna copies
+    the finished trial for each callback, a cost pipetune does not have, so a timing callback
+    would weigh on one library only. Between two stamps lies one whole trial cycle (the
+    previous trial's tell, this trial's ask, suggestions and objective), the same for both.
+    """
+    stamps = [time.perf_counter()]
+
+    def objective(trial: Any) -> float:
+        value = score(suggest_all(trial))
+        stamps.append(time.perf_counter())
+        return value
+
+    study.optimize(objective, n_trials=n_trials)
+    return stamps
+
+
+def _run_pipetune(storage: Any, sampler: Any, n_trials: int) -> list[float]:
     import pipetune
 
-    study = pipetune.create_study(storage=storage_url, sampler=sampler, study_name="bench",
+    study = pipetune.create_study(storage=storage, sampler=sampler, study_name="bench",
                                   direction="minimize")
-    stamps = [time.perf_counter()]
-    study.optimize(define_by_run_objective, n_trials=n_trials,
-                   callbacks=[lambda _study, _trial: stamps.append(time.perf_counter())])
-    return stamps
+    return timed_optimize(study, n_trials)
 
 
-def _run_optuna(storage_url: str | None, sampler: Any, n_trials: int) -> list[float]:
+def _run_optuna(storage: Any, sampler: Any, n_trials: int) -> list[float]:
     import optuna
 
-    study = optuna.create_study(storage=storage_url, sampler=sampler, study_name="bench",
+    study = optuna.create_study(storage=storage, sampler=sampler, study_name="bench",
                                 direction="minimize")
-    stamps = [time.perf_counter()]
-    study.optimize(define_by_run_objective, n_trials=n_trials,
-                   callbacks=[lambda _study, _trial: stamps.append(time.perf_counter())])
-    return stamps
+    return timed_optimize(study, n_trials)
+
+
+# -- durability: every library's SQL storage measured at the same settings --------------------
+
+# ``default``: as the library ships. ``relaxed``: commits return before they reach the disk
+# (SQLite in WAL mode with synchronous=NORMAL, PostgreSQL with synchronous_commit=off):
+# pipetune's default on SQLite. ``full``: every commit waits for the disk (SQLite in WAL mode
+# with synchronous=FULL, PostgreSQL with synchronous_commit=on): pipetune's default on
+# PostgreSQL, and Optuna's default guarantee.
+DURABILITY = ("default", "relaxed", "full")
+
+# The rows a benchmark on a SQL storage reports: (name, pipetune's durability, the other
+# library's). ``shipped`` compares the defaults, which on SQLite are NOT equal: pipetune's
+# commits do not wait for the disk there, Optuna's (and MLflow's) do; on PostgreSQL both wait.
+# ``relaxed`` and ``full`` are like with like.
+DURABILITY_ROWS = (
+    ("shipped", "default", "default"),
+    ("relaxed", "relaxed", "relaxed"),
+    ("full", "full", "full"),
+)
+
+
+def pipetune_storage_url(url: str, durability: str) -> str:
+    """``url`` asking pipetune for ``durability`` through the ``?durability=`` option of its
+    SQL storage URLs; ``default`` leaves the URL as a user writes it."""
+    return url if durability == "default" else f"{url}?durability={durability}"
+
+
+def optuna_rdb_storage(url: str, durability: str) -> Any:
+    """Optuna's ``RDBStorage`` on ``url`` at ``durability`` (see ``DURABILITY``). Optuna's
+    default is full durability (SQLite's rollback journal with a sync at each commit,
+    PostgreSQL's default ``synchronous_commit=on``)."""
+    import optuna
+
+    storage = optuna.storages.RDBStorage(url)
+    set_durability(storage.engine, durability)
+    return storage
+
+
+def set_durability(engine: Any, durability: str) -> None:
+    """Gives every connection a peer's SQLAlchemy ``engine`` opens from now on the settings of
+    ``durability`` (see ``DURABILITY``; ``default`` changes nothing), through a connect hook:
+    pipetune's SQLite settings (WAL, synchronous=NORMAL or FULL) or PostgreSQL's
+    synchronous_commit (off or on)."""
+    from sqlalchemy import event
+
+    if durability not in DURABILITY:
+        raise ValueError(f"durability must be one of {DURABILITY}. Got {durability!r}.")
+    if durability == "default":
+        return
+    relaxed = durability == "relaxed"
+    settings = (("PRAGMA journal_mode = WAL",
+                 f"PRAGMA synchronous = {'NORMAL' if relaxed else 'FULL'}")
+                if engine.dialect.name == "sqlite"
+                else (f"SET synchronous_commit TO {'OFF' if relaxed else 'ON'}",))
+
+    @event.listens_for(engine, "connect")
+    def _settings(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for setting in settings:
+            cursor.execute(setting)
+        cursor.close()
+        dbapi_connection.commit()  # PostgreSQL: the SET began a transaction
+
+    engine.dispose()  # the connections opened so far (creating the tables) had no hook
 
 
 def _version(module: str) -> Callable[[], str]:
@@ -229,10 +310,14 @@ def _version(module: str) -> Callable[[], str]:
 
 
 LIBRARIES: dict[str, Library] = {
-    "pipetune": Library("pipetune", _version("pipetune"),
-                        lambda d: f"sqlite:///{d}/pipetune.db", _run_pipetune),
-    "optuna": Library("optuna", _version("optuna"),
-                      lambda d: f"sqlite:///{d}/optuna.db", _run_optuna),
+    "pipetune": Library(
+        "pipetune", _version("pipetune"),
+        lambda d, durability: pipetune_storage_url(f"sqlite:///{d}/pipetune.db", durability),
+        _run_pipetune),
+    "optuna": Library(
+        "optuna", _version("optuna"),
+        lambda d, durability: optuna_rdb_storage(f"sqlite:///{d}/optuna.db", durability),
+        _run_optuna),
 }
 
 # -- shared by the benchmark scripts' reports and command lines ----------------------------------
@@ -259,6 +344,18 @@ def versions(packages: Sequence[str] = ("pipetune", "optuna", "hyperopt", "sciki
         except PackageNotFoundError:
             out[package] = "not installed"
     return out
+
+
+def add_exit_flag(parser: argparse.ArgumentParser) -> None:
+    """``--exit-zero``: a benchmark exits 1 when a target it prints fails, unless told to exit
+    0 anyway (a run that errors exits non-zero either way)."""
+    parser.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 even when a target fails (the default exits 1 then)")
+
+
+def exit_status(targets_hold: bool, args: argparse.Namespace) -> int:
+    """The exit status of a benchmark whose targets hold or not (see ``add_exit_flag``)."""
+    return 0 if targets_hold or args.exit_zero else 1
 
 
 def parse_names(text: str, known: Sequence[str] | Mapping[str, Any], what: str) -> list[str]:

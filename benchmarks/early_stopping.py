@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import parse_names, quiet_logging, table, versions
+from _common import add_exit_flag, exit_status, parse_names, quiet_logging, table, versions
 from curves import CURVE_PROBLEMS, CurveMemo, CurveProblem
 from problems import suggest
 
@@ -468,7 +468,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, help="write the raw runs to this file")
     parser.add_argument("--report-only", default=None, metavar="JSON",
                         help="print the tables of a file written by --json; runs nothing")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    add_exit_flag(parser)
     args = parser.parse_args(argv)
     if args.seeds < 1 or (args.trials is not None and args.trials < 1):
         parser.error("--seeds and --trials must be >= 1.")
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{k} {v}" for k, v in config["versions"].items()))
         ok = report([Run(**r) for r in saved["runs"]], config["problems"], config["methods"],
                     config["budget"])
-        return 0 if ok or not args.strict else 1
+        return exit_status(ok, args)
     problems = parse_names(args.problems, list(CURVE_PROBLEMS), "problems")
     methods = _methods(args)
     libraries = [lib for lib in LIBRARIES if any(m.startswith(lib + "-") for m in methods)]
@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             {"config": config, "runs": [asdict(r) for r in runs]}, indent=1))
     ok = report(runs, problems, methods, args.budget)
     print(f"\ntotal wall time {elapsed:.1f} s")
-    return 0 if ok or not args.strict else 1
+    return exit_status(ok, args)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-import pipetune
-from pipetune.execution.launcher import LaunchSpec, MetricSpec, ScriptObjective
-from pipetune.space import SearchSpace
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import add_exit_flag, exit_status  # noqa: E402
+
+import pipetune  # noqa: E402
+from pipetune.execution.launcher import LaunchSpec, MetricSpec, ScriptObjective  # noqa: E402
+from pipetune.space import SearchSpace  # noqa: E402
 
 OVERHEAD_TARGET_MS = 50.0
 EFFICIENCY_TARGET = 0.90
@@ -110,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="trials of the 1-second script, run serially then 2 at a time "
                              "(default 8)")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 5, 4 sleepers")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit with status 1 when a target does not hold")
+    add_exit_flag(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.per_round, args.sleepers = 3, 5, 4
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'HOLDS' if held else 'FAILS':<5} {what}: {detail}")
     held_all = all(h for _, h, _ in checks)
     print(f"targets: {sum(h for _, h, _ in checks)}/{len(checks)} hold")
-    return 1 if args.strict and not held_all else 0
+    return exit_status(held_all, args)
 
 
 if __name__ == "__main__":

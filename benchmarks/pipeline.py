@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "dc_taxi"))
 
-from _common import quiet_logging, table, versions  # noqa: E402
+from _common import add_exit_flag, exit_status, quiet_logging, table, versions  # noqa: E402
 
 TARGET_SPEEDUP = 2.0
 
@@ -109,7 +109,7 @@ def _run_optuna(pipeline: Any, path: str, args: argparse.Namespace) -> dict:
             "best": study.best_value, "hit_rate": None}
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
@@ -117,6 +117,7 @@ def main() -> None:
                         help="synthetic trips in the CSV the load stage parses (default 1000000; "
                              "the real DC taxi data set has millions)")
     parser.add_argument("--pruner", choices=("none", "median"), default="none")
+    add_exit_flag(parser)
     args = parser.parse_args()
     os.environ["DC_TAXI_ROWS"] = str(args.rows)
     quiet_logging()
@@ -144,11 +145,12 @@ def main() -> None:
     cached, uncached = results["pipetune + cache"], results["pipetune, no cache"]
     speedup = uncached["wall"] / cached["wall"]
     same = abs(cached["best"] - uncached["best"]) <= 1e-9 * max(1.0, abs(uncached["best"]))
-    verdict = "met" if speedup >= TARGET_SPEEDUP and same else "NOT met"
+    met = speedup >= TARGET_SPEEDUP and same
     print(f"\nTarget (>= {TARGET_SPEEDUP:.0f}x faster than without the cache at equal best "
-          f"value): {verdict} ({speedup:.2f}x, best values "
+          f"value): {'met' if met else 'NOT met'} ({speedup:.2f}x, best values "
           f"{'equal' if same else 'differ'}).")
+    return exit_status(met, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

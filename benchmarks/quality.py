@@ -40,7 +40,14 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import parse_names, quiet_logging, table, versions  # noqa: E402
+from _common import (  # noqa: E402
+    add_exit_flag,
+    exit_status,
+    parse_names,
+    quiet_logging,
+    table,
+    versions,
+)
 from problems import PROBLEMS, Problem, from_hyperopt, suggest  # noqa: E402
 
 PIPETUNE, OPTUNA = "pipetune-tpe", "optuna-tpe"
@@ -514,6 +521,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, help="write the raw runs to this file")
     parser.add_argument("--report-only", default=None, metavar="JSON",
                         help="print the tables of a file written by --json; runs nothing")
+    add_exit_flag(parser)
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1 or not args.trials_scale > 0:
         parser.error("--seeds and --jobs must be >= 1 and --trials-scale > 0.")
@@ -529,8 +537,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# quality benchmark, from {args.report_only}: {config['seeds']} seeds, trials "
               f"scale {config['trials_scale']:g}, {config['elapsed_s']:.0f} s; "
               + ", ".join(f"{k} {v}" for k, v in config["installed"].items()))
-        report_budgets(runs, saved["config"]["problems"], saved["config"]["methods"], args.at)
-        return 0
+        ok = report_budgets(runs, saved["config"]["problems"], saved["config"]["methods"],
+                            args.at)
+        return exit_status(ok, args)
     gp = args.suite == "gp"
     problems = parse_names(args.problems or ",".join(GP_PROBLEMS if gp else DEFAULT_PROBLEMS),
                            PROBLEMS, "problems")
@@ -569,9 +578,9 @@ def main(argv: list[str] | None = None) -> int:
                   "installed": installed, "elapsed_s": elapsed}
         Path(args.json).write_text(json.dumps(
             {"config": config, "runs": [asdict(r) for r in runs]}, indent=1))
-    report_budgets(runs, problems, methods, args.at)
+    ok = report_budgets(runs, problems, methods, args.at)
     print(f"\ntotal wall time {elapsed:.1f} s")
-    return 0
+    return exit_status(ok, args)
 
 
 if __name__ == "__main__":

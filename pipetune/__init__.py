@@ -22,9 +22,11 @@ _EXPORTS = {
     "InvalidArgumentError": "pipetune.errors",
     "InvalidDistributionError": "pipetune.errors",
     "ObjectiveError": "pipetune.errors",
+    "OptimizeResult": "pipetune.execution.optimize",
     "ParamConflictError": "pipetune.errors",
     "PipetuneError": "pipetune.errors",
     "Run": "pipetune.tracking.runs",
+    "StopReason": "pipetune.execution.optimize",
     "StorageError": "pipetune.errors",
     "Study": "pipetune.study",
     "StudyDirection": "pipetune.datatypes",
@@ -44,6 +46,11 @@ _EXPORTS = {
     "start_run": "pipetune.tracking.runs",
 }
 _SUBPACKAGES = ("importance", "pipeline", "pruners", "samplers", "stopping", "visualization")
+
+# Imported now, as it installs the handler that prints pipetune's log lines whichever part of
+# pipetune logs first (and it is small). Not in __all__: a star import would shadow the
+# standard library's ``logging``.
+from pipetune import logging  # noqa: E402
 
 
 def __getattr__(name: str) -> _Any:
@@ -75,9 +82,11 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidDistributionError",
     "ObjectiveError",
+    "OptimizeResult",
     "ParamConflictError",
     "PipetuneError",
     "Run",
+    "StopReason",
     "StorageError",
     "Study",
     "StudyDirection",

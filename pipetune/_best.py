@@ -5,10 +5,12 @@ multi-objective TPE and MO-ASHA alike)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+
+if TYPE_CHECKING:  # numpy is imported where it is used: listing studies needs none of it
+    import numpy as np
 
 
 def best_trial_of(trials: Iterable[FrozenTrial],
@@ -32,6 +34,8 @@ def pareto_front(trials: Iterable[FrozenTrial],
                  directions: Sequence[StudyDirection]) -> list[FrozenTrial]:
     """The COMPLETE trials no other COMPLETE trial dominates (every objective at least as good,
     one strictly better), ordered by number."""
+    import numpy as np
+
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
     if not complete:
         return []
@@ -43,6 +47,8 @@ def pareto_front(trials: Iterable[FrozenTrial],
 
 def is_pareto_efficient(losses: np.ndarray) -> np.ndarray:
     """Boolean mask of the rows of ``losses`` (to minimize) that no other row dominates."""
+    import numpy as np
+
     n = len(losses)
     efficient = np.ones(n, dtype=bool)
     for i in range(n):
@@ -56,6 +62,8 @@ def is_pareto_efficient(losses: np.ndarray) -> np.ndarray:
 def crowding_distance(points: np.ndarray) -> np.ndarray:
     """NSGA-II crowding distance (Deb et al. 2002) of each row among ``points`` (losses): how
     much room it has on the front; the extremes of every objective get infinity."""
+    import numpy as np
+
     n, m = points.shape
     distance = np.zeros(n)
     if n <= 2:
@@ -76,6 +84,8 @@ def crowding_distance(points: np.ndarray) -> np.ndarray:
 def dominates(rows: np.ndarray, points: np.ndarray) -> np.ndarray:
     """``out[i, j]``: row ``i`` of ``rows`` dominates row ``j`` of ``points`` (no worse in every
     loss, better in one)."""
+    import numpy as np
+
     no_worse = np.ones((len(rows), len(points)), dtype=bool)
     better = np.zeros((len(rows), len(points)), dtype=bool)
     for j in range(points.shape[1]):  # one 2-D comparison per objective: faster than 3-D
@@ -89,6 +99,8 @@ def pareto_ranks(points: np.ndarray, until: int | None = None) -> np.ndarray:
     """The front of each row of ``points`` (losses) under non-dominated sorting: 0 for rows
     nothing dominates, 1 for rows only front 0 dominates, and so on. With ``until``, sorting
     may stop once that row is ranked; rows left unranked get -1."""
+    import numpy as np
+
     if points.shape[1] == 2:
         return _pareto_ranks_2d(points)
     n = len(points)
@@ -122,6 +134,8 @@ def _pareto_ranks_2d(points: np.ndarray) -> np.ndarray:
     lexicographic order can only be dominated by rows taken before them, so each goes to the
     first front none of whose members dominates it, found by binary search (if front i+1
     dominates a row, so does front i)."""
+    import numpy as np
+
     x, y = points[:, 0], points[:, 1]
     ranks = np.empty(len(points), dtype=np.int64)
     lowest_y: list[float] = []  # per front: its smallest second loss (the last row added) ...

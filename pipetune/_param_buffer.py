@@ -97,12 +97,14 @@ class _Flusher:
         with self._condition:
             buffers = list(self._due)
         for buffer in buffers:
+            # Other trials' writes only show their params to a sampler here: a failure must
+            # not fail the trial that asked. What failed stays buffered and scheduled (the
+            # background writer tries again); its own trial's next write raises it.
             try:
                 buffer.flush()
-            except StorageUnavailableError:
-                raise
             except Exception as error:  # noqa: BLE001 - the trial's own thread sees it too
-                logger.debug("Skipping the params of a trial finished meanwhile: %s", error)
+                logger.debug("Leaving the params of another trial unwritten for now: %s",
+                             error)
 
     def _run(self) -> None:
         while True:

@@ -198,9 +198,12 @@ class StudyConfig:
     final: FinalSpec | None = None
 
     def build_sampler(self) -> samplers.BaseSampler:
+        """A new sampler as the file's ``sampler:`` says (AutoSampler without one), for
+        ``create_study(sampler=config.build_sampler(), ...)``."""
         return self.sampler.build()
 
     def build_pruner(self) -> pruners.BasePruner:
+        """A new pruner as the file's ``pruner:`` says (none without one)."""
         return self.pruner.build()
 
 

@@ -8,6 +8,7 @@ import math
 import numbers
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from pipetune.execution.budget import Budget
 from pipetune.pruners.base import BasePruner, NopPruner
 from pipetune.samplers.base import BaseSampler
 from pipetune.storage import BaseStorage, get_storage
+from pipetune.storage.base import RETRY_OF_ATTR, check_study_name, retry_attrs
 from pipetune.storage.cached import StudyHistory, StudyView
 from pipetune.tracking.experiments import (
     DEFAULT_EXPERIMENT,
@@ -36,6 +38,7 @@ from pipetune.trial import FIXED_PARAMS_ATTR, Trial, check_values
 if TYPE_CHECKING:
     import pandas
 
+    from pipetune.execution.optimize import OptimizeResult
     from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
     from pipetune.stopping import StoppingCriterion
@@ -169,10 +172,13 @@ class Study:
                  show_progress_bar: bool = False,
                  stop_when: "StoppingCriterion | Iterable[StoppingCriterion]" = (), *,
                  backend: str = "thread",
-                 resources_per_trial: dict[str, float] | None = None) -> None:
+                 resources_per_trial: dict[str, float] | None = None) -> "OptimizeResult":
         """Runs trials of ``func`` until ``n_trials`` have run, ``timeout`` seconds passed,
         the sampler ran out of candidates, a ``stop_when`` criterion fired (see
-        ``pipetune.stopping``) or ``study.stop()`` was called.
+        ``pipetune.stopping``), the study's ``max_trials`` have started or ``study.stop()``
+        was called. Returns an ``OptimizeResult``: the trials this call ran and how they
+        ended, which of these stopped it (``stop_reason``, ``stop_message``) and the best
+        trial. Each finished trial is logged (see ``pipetune.logging``).
 
         ``n_jobs`` trials run at once in threads (-1: one per CPU). An exception from ``func``
         fails its trial and stops the run unless its type is in ``catch``.
@@ -187,7 +193,7 @@ class Study:
 
         record = record_optimize_start(self, n_trials, timeout, n_jobs)
         try:
-            run_optimize(self, func, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
+            return run_optimize(self, func, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                          catch=catch, callbacks=callbacks, show_progress_bar=show_progress_bar,
                          stop_when=stop_when, backend=backend,
                          resources_per_trial=resources_per_trial)
@@ -277,6 +283,8 @@ class Study:
                     checked = last
         elif values is not None:
             raise InvalidArgumentError(f"A {state.name} trial takes no values; drop values=.")
+        if state == TrialState.COMPLETE:
+            _warn_unused_fixed_params(trial)
         frozen = trial.snapshot()
         self.sampler.after_trial(self._view(refresh=False), frozen, state, checked)
         try:
@@ -314,6 +322,39 @@ class Study:
         reason = f"{type(error).__name__}: {error}"
         self._record_failure(trial, reason, "".join(traceback.format_exception(error)))
         return self.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+
+    def _abandon(self, trial: Trial, error: BaseException) -> None:
+        """What is left to do when a trial's outcome could not be stored (``error``: a full
+        disk, a storage down too long): record the error and finish the trial FAIL as far as
+        the storage still takes writes, each on its own (a full disk may refuse the record
+        and take the state change), so that it is not left RUNNING; and stop beating for it,
+        so that where nothing was taken a heartbeat check fails (and re-queues) it."""
+        if self._liveness is not None:
+            self._liveness.finished(trial._trial_id)
+        reason = f"storing the trial's outcome failed: {type(error).__name__}: {error}"
+        for write in (lambda: self._storage.set_trial_attr(trial._trial_id, FAIL_REASON_ATTR,
+                                                           reason, system=True),
+                      lambda: self._storage.finish_trial(trial._trial_id, TrialState.FAIL)):
+            try:
+                write()
+            except Exception as failure:  # noqa: BLE001 - best effort; ``error`` is raised
+                logger.error("Could not mark trial %d FAIL after %s: %s", trial.number,
+                             type(error).__name__, failure)
+        trial._told = TrialState.FAIL
+
+    def _retry_trial(self, failed: FrozenTrial) -> None:
+        """Enqueues a retry of a trial that failed because the storage was unreachable, as
+        the heartbeat check does for a dead worker's, when the study retries failed trials
+        (``retry_failed``) and nobody enqueued one yet."""
+        liveness = self._liveness
+        if liveness is None or not liveness.settings.retry_failed or any(
+                t.system_attrs.get(RETRY_OF_ATTR) == failed.number for t in self.trials):
+            return
+        attrs = retry_attrs(failed, failed.system_attrs.get(FIXED_PARAMS_ATTR),
+                            liveness.settings.retry_failed)
+        if attrs is not None:
+            self._storage.create_trial(self._study_id, state=TrialState.WAITING,
+                                       system_attrs=attrs)
 
     def enqueue_trial(self, params: dict[str, Any], user_attrs: dict[str, Any] | None = None,
                       skip_if_exists: bool = False) -> None:
@@ -389,6 +430,18 @@ class Study:
         return trials_dataframe(self.trials, self._directions, attrs)
 
 
+def _warn_unused_fixed_params(trial: Trial) -> None:
+    """Warns when a trial completes without suggesting a param it was enqueued with: most
+    often a misspelt name in ``enqueue_trial``, which would otherwise be silently ignored."""
+    unused = sorted(set(trial._fixed_params) - set(trial._params))
+    if unused:
+        warnings.warn(
+            f"Trial {trial.number} was enqueued with param(s) {unused} that its objective never "
+            f"suggested (it suggested {sorted(trial._params)}), so they were ignored: check "
+            "their spelling in enqueue_trial, or leave out params the others make inactive.",
+            stacklevel=3)
+
+
 def _parse_directions(direction: Any, directions: Any) -> list[StudyDirection]:
     if direction is not None and directions is not None:
         raise InvalidArgumentError("Give either direction= or directions=, not both.")
@@ -431,8 +484,7 @@ def create_study(storage: "str | BaseStorage | None" = None, sampler: BaseSample
     check_experiment(experiment)
     if study_name is None:
         study_name = f"study-{uuid.uuid4().hex[:12]}"
-    if not isinstance(study_name, str) or not study_name.strip():
-        raise InvalidArgumentError(f"study_name must be a non-empty string. Got {study_name!r}.")
+    check_study_name(study_name)
     backend = get_storage(storage)
     try:
         backend.create_study(study_name, parsed)
@@ -455,8 +507,10 @@ def create_study(storage: "str | BaseStorage | None" = None, sampler: BaseSample
 
 def load_study(*, study_name: str | None, storage: "str | BaseStorage",
                sampler: BaseSampler | None = None, pruner: BasePruner | None = None) -> Study:
-    """Loads an existing study; with ``study_name=None`` the storage must hold exactly one."""
-    backend = get_storage(storage)
+    """Loads an existing study; with ``study_name=None`` the storage must hold exactly one.
+    Loading only reads: a SQLite file that does not exist is a StorageURLError naming it
+    (create it with ``create_study``), never a new empty file."""
+    backend = get_storage(storage, create=False)
     if study_name is None:
         names = [s.study_name for s in backend.list_studies()]
         if len(names) != 1:
@@ -469,7 +523,7 @@ def load_study(*, study_name: str | None, storage: "str | BaseStorage",
 
 def delete_study(*, study_name: str, storage: "str | BaseStorage") -> None:
     """Deletes a study and all its trials."""
-    backend = get_storage(storage)
+    backend = get_storage(storage, create=False)
     backend.delete_study(backend.get_study_id(study_name))
 
 
@@ -477,7 +531,7 @@ def list_studies(storage: "str | BaseStorage",
                  experiment: str | None = None) -> list[StudySummary]:
     """Every study in ``storage`` with its size and best trial (standalone runs included,
     ``system_attrs["kind"] == "run"``); only those of ``experiment`` when it is given."""
-    summaries = get_storage(storage).list_studies()
+    summaries = get_storage(storage, create=False).list_studies()
     if experiment is None:
         return summaries
     return [s for s in summaries if experiment_of(s) == experiment]

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipetune._numbers import real_number
+from pipetune._numbers import real_number, shown
 from pipetune._param_buffer import ParamBuffer
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.distributions import (
@@ -216,13 +216,14 @@ class Trial:
                 or len(values) != n_objectives:
             expected = "a number" if n_objectives == 1 else f"{n_objectives} numbers, one per objective"
             raise InvalidArgumentError(
-                f"The 'value' argument of Trial.report must be {expected}. Got {value!r}."
+                f"The 'value' argument of Trial.report must be {expected}. Got {shown(value)}."
             )
         floats = [real_number(each) for each in values]
         if None in floats:
-            expected = "a number (the study has one objective)" if n_objectives == 1 else "numbers"
+            expected = "a number a float can hold (the study has one objective)" \
+                if n_objectives == 1 else "numbers a float can hold"
             raise InvalidArgumentError(
-                f"The 'value' argument of Trial.report must be {expected}. Got {value!r}."
+                f"The 'value' argument of Trial.report must be {expected}. Got {shown(value)}."
             )
         return floats[0] if n_objectives == 1 else tuple(floats)
 
@@ -295,8 +296,9 @@ def check_values(values: Any, n_objectives: int) -> tuple[tuple[float, ...] | No
     elif hasattr(values, "item") and getattr(values, "ndim", 1) == 0:  # numpy / torch scalar
         values = (values.item(),)
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
-        return None, (f"The objective returned {values!r} ({type(values).__name__}); it must "
-                      f"return a number (or {n_objectives} numbers for {n_objectives} objectives).")
+        return None, (f"The objective returned {shown(values)} ({type(values).__name__}); it "
+                      f"must return a number (or {n_objectives} numbers for {n_objectives} "
+                      "objectives).")
     values = tuple(values)
     if len(values) != n_objectives:
         return None, (f"The objective returned {len(values)} values for a study with "
@@ -305,8 +307,8 @@ def check_values(values: Any, n_objectives: int) -> tuple[tuple[float, ...] | No
     for value in values:
         number = real_number(value)
         if number is None:
-            return None, (f"The objective returned {value!r} ({type(value).__name__}); it must "
-                          "return a number.")
+            return None, (f"The objective returned {shown(value)} ({type(value).__name__}); it "
+                          "must return a number a float can hold.")
         if math.isnan(number):
             return None, "The objective returned NaN."
         floats.append(number)

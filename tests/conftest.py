@@ -3,13 +3,21 @@
 ``sqlite_url`` is a fresh SQLite file, ``postgres_url`` a fresh PostgreSQL database on
 127.0.0.1:5432 (user postgres, trust auth), and ``storage_url`` runs a test once with each.
 Without a reachable PostgreSQL the PostgreSQL cases skip with the reason, unless the ``CI``
-environment variable is set: there they fail, so CI never silently loses them. The server can
-be moved with ``PIPETUNE_TEST_PG_HOST``, ``PIPETUNE_TEST_PG_PORT`` and ``PIPETUNE_TEST_PG_USER``.
+environment variable is set: there they fail, so CI never silently loses them (the rule of
+``availability.py``). The server can be moved with ``PIPETUNE_TEST_PG_HOST``,
+``PIPETUNE_TEST_PG_PORT`` and ``PIPETUNE_TEST_PG_USER``. ``private_postgres`` is a PostgreSQL
+server of one test's own, for tests that stop or restart it.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from availability import unavailable
 
 import pipetune
 
@@ -57,11 +66,8 @@ def postgres_server() -> None:
         with _admin_connect() as conn:
             conn.execute("SELECT 1")
     except Exception as error:  # missing driver, refused connection, auth failure, ...
-        reason = (f"PostgreSQL is not reachable at {POSTGRES_USER}@{POSTGRES_HOST}:"
-                  f"{POSTGRES_PORT} ({type(error).__name__}: {error}).")
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} CI is set, so the PostgreSQL tests must run.")
-        pytest.skip(f"{reason} Start it, or set CI=true to make this a failure.")
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_USER}@{POSTGRES_HOST}:"
+                    f"{POSTGRES_PORT} ({type(error).__name__}: {error}): start it.")
 
 
 @contextmanager
@@ -115,6 +121,75 @@ def postgres_empty_url(_postgres_session_url: str) -> Iterator[str]:
                 conn.execute(f'DELETE FROM "{table.name}"')
     yield url
     forget_cached_storages(url)
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster of one test, on a free port of 127.0.0.1: the test may
+    stop and restart it without disturbing the shared server every other test uses. Built
+    with the server's own ``initdb`` and ``pg_ctl``; run as the ``postgres`` user when the
+    tests run as root, since PostgreSQL refuses to run as root."""
+
+    def __init__(self) -> None:
+        search = os.pathsep.join([os.environ.get("PATH", ""),
+                                  *sorted(glob.glob("/usr/lib/postgresql/*/bin"))])
+        pg_ctl = shutil.which("pg_ctl", path=search)
+        if pg_ctl is None:
+            unavailable("The PostgreSQL server programs (initdb, pg_ctl) are not installed.")
+        self._bin = Path(pg_ctl).resolve().parent
+        owner = None
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                unavailable("The tests run as root and there is no 'postgres' user to run a "
+                            "PostgreSQL server as.")
+        self._as_user = [] if owner is None else ["runuser", "-u", "postgres", "--"]
+        self.folder = Path(tempfile.mkdtemp(prefix="pipetune-pg-"))
+        if owner is not None:
+            os.chown(self.folder, owner.pw_uid, owner.pw_gid)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        done = subprocess.run([*self._as_user, str(self._bin / program), *args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{program} {' '.join(args)}:\n{done.stdout}{done.stderr}"
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.folder / "data"), "-U", "postgres", "-A", "trust",
+                  "--no-sync", "-E", "UTF8", "--locale", "C")
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-l", str(self.folder / "log"),
+                  "-w", "-t", "60", "-o",
+                  f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+                  "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", mode, "-w", "-t", "60",
+                  "stop")
+
+    def restart(self) -> None:
+        """Stops the server, ending every connection to it, and starts it again."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A running ``PrivatePostgres``, stopped and deleted after the test."""
+    server = PrivatePostgres()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        forget_cached_storages(server.url)
+        if (server.folder / "data" / "postmaster.pid").exists():
+            server.stop("immediate")
+        shutil.rmtree(server.folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -52,12 +52,12 @@ def test_studies_table_lists_every_study(storage, capsys):
     code, out, err = run(capsys, "studies", "--storage", storage)
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["study_name", "directions", "n_trials", "best_value",
-                                "best_trial", "datetime_start"]
+    assert lines[0].split() == ["study_name", "kind", "parent", "directions", "n_trials",
+                                "best_value", "best_trial", "datetime_start"]
     demo = next(line for line in lines if line.startswith("demo "))
-    assert demo.split()[:5] == ["demo", "minimize", "3", "0.03", "1"]
-    assert any(line.split()[:3] == ["mo", "minimize,maximize", "3"] for line in lines)
-    assert any(line.split()[:3] == ["empty", "minimize", "0"] for line in lines)
+    assert demo.split()[:6] == ["demo", "study", "minimize", "3", "0.03", "1"]  # no parent
+    assert any(line.split()[:4] == ["mo", "study", "minimize,maximize", "3"] for line in lines)
+    assert any(line.split()[:4] == ["empty", "study", "minimize", "0"] for line in lines)
 
 
 def test_studies_json_has_fields_and_iso_datetimes(storage, capsys):

@@ -15,6 +15,7 @@ from pipetune.cli import main
 
 OBJECTIVES = '''
 import math
+import time
 
 import pipetune
 
@@ -22,6 +23,11 @@ import pipetune
 def quadratic(trial):
     x = trial.suggest_float("x", -10.0, 10.0)
     return (x - 2.0) ** 2
+
+
+def sleepy(trial):
+    time.sleep(0.05)
+    return trial.suggest_float("x", 0.0, 1.0)
 
 
 def broken(trial):
@@ -80,13 +86,25 @@ def test_n_trials_runs_exactly_that_many_into_the_sqlite_file(folder, sqlite_url
     assert f"Best trial {study.best_trial.number}: value" in out
 
 
+@pytest.mark.timeout(60)  # a run the timeout failed to stop never ends
 def test_timeout_alone_stops_the_run(folder, sqlite_url, capsys):
-    code, out, err = optimize(capsys, sqlite_url, "quadratic", "--timeout", "0.3",
+    code, out, err = optimize(capsys, sqlite_url, "sleepy", "--timeout", "0.5",
                               "--sampler", "random", "--seed", "0")
     assert code == 0, err
     trials = pipetune.load_study(study_name="s", storage=sqlite_url).trials
-    assert len(trials) >= 1 and {t.state.name for t in trials} == {"COMPLETE"}
-    assert "the timeout of" in out and "passed" in out
+    # Each trial sleeps 0.05 s: at most 0.5 / 0.05 + 1 start within the timeout.
+    assert 1 <= len(trials) <= 11 and {t.state.name for t in trials} == {"COMPLETE"}
+    assert "Stopped: the timeout of 0.5s passed." in out
+
+
+def test_the_summary_says_the_study_budget_stopped_it_not_the_timeout(
+        folder, sqlite_url, capsys):
+    pipetune.create_study(study_name="s", storage=sqlite_url, max_trials=3)
+    code, out, err = optimize(capsys, sqlite_url, "quadratic", "--n-trials", "10",
+                              "--timeout", "600")
+    assert code == 0, err
+    assert states(sqlite_url) == ["COMPLETE"] * 3
+    assert "Stopped: study 's' has its max_trials=3 trials." in out
 
 
 def test_target_value_stops_once_reached(folder, sqlite_url, capsys):
@@ -116,8 +134,10 @@ def test_max_failed_in_a_row_stops_a_broken_objective(folder, sqlite_url, capsys
                               "--max-failed-in-a-row", "3")
     assert code == 1
     assert states(sqlite_url) == ["FAIL"] * 3
-    assert err.startswith("error: 3 trials failed in a row")
+    assert err.strip().splitlines()[-1].startswith("error: 3 trials failed in a row")
     assert "the data file is missing" in err
+    for number in range(3):  # each failure was shown as it happened, with its reason
+        assert f"WARNING Trial {number} failed with ValueError: the data file is missing" in err
     assert "Ran 3 trial(s) of study 's' (3 FAIL)" in out
 
 
@@ -127,6 +147,21 @@ def test_nan_values_count_as_failures(folder, sqlite_url, capsys):
     assert code == 1
     assert states(sqlite_url) == ["FAIL"] * 2
     assert "NaN" in err
+
+
+@pytest.mark.parametrize("objective", ["not_a_number", "broken"])
+def test_a_run_whose_every_trial_failed_exits_1(folder, sqlite_url, capsys, objective):
+    options = ["--max-failed-in-a-row", "10"] if objective == "broken" else []
+    code, out, err = optimize(capsys, sqlite_url, objective, "--n-trials", "3", *options)
+    assert code == 1
+    assert states(sqlite_url) == ["FAIL"] * 3
+    assert "Ran 3 trial(s) of study 's' (3 FAIL)" in out
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: all 3 trial(s) of this run failed; the last, trial 2: ")
+    assert ("NaN" if objective == "not_a_number" else "the data file is missing") in last
+    # One trial that did not fail makes the run a success.
+    code, _, _ = optimize(capsys, sqlite_url, "quadratic", "--n-trials", "1")
+    assert code == 0
 
 
 def test_without_max_failed_the_first_exception_stops_with_its_traceback(

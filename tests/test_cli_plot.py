@@ -8,6 +8,7 @@ import re
 import shutil
 
 import pytest
+from availability import unavailable
 
 import pipetune
 from pipetune.cli import main
@@ -141,8 +142,7 @@ def test_report_of_an_empty_study_still_writes(storage, capsys, tmp_path):
 
 def test_plot_writes_a_png_through_a_real_browser(storage, capsys, tmp_path):
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        if not os.environ.get("CI"):
-            pytest.skip(f"PNG export needs Chromium ({CHROMIUM}): run `make browser`")
+        unavailable(f"PNG export needs Chromium ({CHROMIUM}): run `make browser`.")
     out = tmp_path / "contour.png"
     code, _, err = run(capsys, "plot", "demo", "contour", "--params", "lr,n_layers",
                        "--out", str(out), "--width", "500", "--height", "400",

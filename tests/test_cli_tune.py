@@ -3,7 +3,6 @@ the trials are real subprocesses; what they did is read back with the Python API
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import math
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from availability import require_installed
 
 import pipetune
 from pipetune.cli import main
@@ -142,10 +142,7 @@ def test_parallel_overrides_the_max_parallel_of_the_yaml_file(folder, sqlite_url
 
 
 def test_the_ray_backend_runs_each_trial_in_a_ray_task(folder, sqlite_url, capsys, monkeypatch):
-    if importlib.util.find_spec("ray") is None:
-        if os.environ.get("CI"):
-            raise ImportError("CI runs the Ray tests: pip install 'pipetune[ray]'")
-        pytest.skip("ray is not installed (pip install 'pipetune[ray]')")
+    require_installed("ray", extra="ray")
     # Ray reads these at import: every listener on 127.0.0.1, no usage reports.
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
@@ -225,7 +222,7 @@ def test_resume_runs_the_final_run_again_only_after_new_trials(folder, sqlite_ur
     assert code == 0, err
     assert "Final run 's-final' (best params of trial " in out and ", done before" in out
     code, out, err = tune(capsys, folder, text, "--storage", sqlite_url, "--resume",
-                          "--n-trials", "3")
+                          "--n-trials", "1")
     assert code == 0, err
     assert len(load(sqlite_url).trials) == 3
     assert load(sqlite_url).system_attrs["final_run"] == "s-final-2"
@@ -233,15 +230,18 @@ def test_resume_runs_the_final_run_again_only_after_new_trials(folder, sqlite_ur
     assert [e.n_runs for e in list_experiments(sqlite_url)] == [2]
 
 
-def test_resume_continues_the_numbering_up_to_max_trials(folder, sqlite_url, capsys):
+def test_resume_runs_what_max_trials_leaves_or_n_trials_more(folder, sqlite_url, capsys):
     first = STUDY.replace("max_trials: 4", "max_trials: 2")
     assert tune(capsys, folder, first, "--storage", sqlite_url)[0] == 0
     code, _, err = tune(capsys, folder, first, "--storage", sqlite_url)
     assert code == 2
     assert "already has 2 trial(s)" in err and "Pass --resume" in err
+    code, out, err = tune(capsys, folder, first, "--storage", sqlite_url, "--resume")
+    assert code == 0, err  # max_trials counts the whole search: nothing is left
+    assert "Ran 0 trial(s)" in out and "nothing left to run" in out
     code, out, err = tune(capsys, folder, first, "--storage", sqlite_url, "--resume",
-                          "--n-trials", "5")
-    assert code == 0, err
+                          "--n-trials", "3")
+    assert code == 0, err  # --n-trials is how many more, as for optimize
     assert [t.number for t in load(sqlite_url).trials] == [0, 1, 2, 3, 4]
     assert "resumed after trial 1" in out and "Ran 3 trial(s)" in out
 
@@ -257,6 +257,18 @@ def test_a_failing_script_makes_fail_trials_and_stops_after_too_many(folder, sql
     assert "Stopped: 2 trials failed in a row (stopping.max_failed_in_a_row)." in out
     assert ("the last, trial 1: the command exited with code 1; last output: error: the data "
             "file is missing (its log: pipetune logs s 1") in out
+
+
+def test_a_run_whose_every_trial_failed_exits_1(folder, sqlite_url, capsys):
+    text = STUDY.replace("command: [python, train.py]", "command: [python, train.py, --fail]")
+    code, out, err = tune(capsys, folder, text.replace("max_trials: 4", "max_trials: 2"),
+                          "--storage", sqlite_url)
+    assert code == 1
+    assert [t.state.name for t in load(sqlite_url).trials] == ["FAIL", "FAIL"]
+    assert "Ran 2 trial(s) of study 's' (2 FAIL)" in out
+    assert err.strip().splitlines()[-1].startswith(
+        "error: all 2 trial(s) of this run failed; the last, trial 1: the command exited with "
+        "code 1")
 
 
 def test_reported_metrics_of_a_multi_objective_study(folder, sqlite_url, capsys):
@@ -340,9 +352,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "script" / "study.y
 
 def test_the_example_runs_with_pruning_two_at_a_time_and_a_final_run(tmp_path, capsys,
                                                                      monkeypatch):
-    # found, not imported: that is slow. The test extra has scikit-learn, so CI never skips.
-    if importlib.util.find_spec("sklearn") is None and not os.environ.get("CI"):
-        pytest.skip("the example reads the diabetes data bundled with scikit-learn")
+    require_installed("sklearn", extra="examples")  # the example reads its diabetes data
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'example.db'}"
     code = main(["tune", str(EXAMPLE), "--storage", url, "--n-trials", "8"])

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 
-import pytest
+from availability import require_installed
 
-import pipetune
+require_installed("pandas", extra="pandas")
 
-pd = pytest.importorskip("pandas")
+import pandas as pd  # noqa: E402
+
+import pipetune  # noqa: E402
 
 INT32_MAX = 2**31 - 1  # pt.iinfo(pt.int32).max in the listing
 

@@ -4,14 +4,18 @@ trials_dataframe, in memory and in a SQLite file."""
 from __future__ import annotations
 
 import math
+import warnings
 
+import numpy as np
 import pytest
+from availability import require_installed
 
 import pipetune
 from pipetune import StudyDirection, TrialState
 from pipetune.errors import (
     DuplicateStudyError,
     InvalidArgumentError,
+    StorageError,
     StudyNotFoundError,
     UpdateFinishedTrialError,
 )
@@ -68,6 +72,7 @@ def test_duplicate_name_and_load_if_exists(storage):
 
 
 def test_study_not_found_message_names_study_and_fix(storage):
+    pipetune.create_study(study_name="other", storage=storage)
     with pytest.raises(StudyNotFoundError) as info:
         pipetune.load_study(study_name="missing", storage=storage)
     message = str(info.value)
@@ -75,6 +80,26 @@ def test_study_not_found_message_names_study_and_fix(storage):
     assert not message.startswith('"')  # not KeyError's quoted repr
     with pytest.raises(KeyError):  # also a KeyError, as Python code expects
         pipetune.delete_study(study_name="missing", storage=storage)
+
+
+def test_reading_a_sqlite_file_that_does_not_exist_names_it_and_creates_nothing(
+        sqlite_url, tmp_path):
+    path, url = tmp_path / "pipetune.db", sqlite_url
+    for read in (lambda: pipetune.load_study(study_name="s", storage=url),
+                 lambda: pipetune.load_study(study_name=None, storage=url),
+                 lambda: pipetune.list_studies(url),
+                 lambda: pipetune.get_all_study_names(url),
+                 lambda: pipetune.list_experiments(url),
+                 lambda: pipetune.delete_study(study_name="s", storage=url)):
+        with pytest.raises(StorageError, match=r"the SQLite file '.*pipetune\.db' does not exist") \
+                as info:
+            read()
+        assert not isinstance(info.value, KeyError)  # not "no such study": no such file
+        assert not path.exists()
+    # Creating a study is what makes the file; then it reads as any storage.
+    pipetune.create_study(study_name="s", storage=url)
+    assert path.exists()
+    assert pipetune.load_study(study_name="s", storage=url).study_name == "s"
 
 
 def test_generated_names_are_unique():
@@ -250,7 +275,6 @@ def test_tell_wrong_count_for_multi_objective(storage):
 
 
 def test_tell_accepts_numpy_scalars(storage):
-    np = pytest.importorskip("numpy")
     study = pipetune.create_study(storage=storage)
     study.tell(study.ask(), np.float32(0.5))
     assert study.trials[0].value == 0.5 and type(study.trials[0].value) is float
@@ -306,11 +330,30 @@ def test_enqueue_trial_rejects_non_dicts():
         study.enqueue_trial([("x", 1)])
 
 
+def test_an_enqueued_param_the_objective_never_suggests_is_warned_about(storage):
+    study = pipetune.create_study(storage=storage)
+
+    def objective(trial):
+        return trial.suggest_float("lr", 0, 1) + trial.suggest_int("n", 0, 9)
+
+    study.enqueue_trial({"learnig_rate": 0.1, "n": 3})  # misspelt: silently ignored before
+    with pytest.warns(UserWarning, match=r"\['learnig_rate'\].*never suggested.*"
+                                         r"\['lr', 'n'\].*ignored.*spelling"):
+        study.optimize(objective, n_trials=1)
+    assert study.trials[0].params["n"] == 3
+    study.enqueue_trial({"lr": 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every enqueued param used: nothing to say
+        study.optimize(objective, n_trials=1)
+
+
 # -- trials_dataframe ---------------------------------------------------------------------------
 
 
 def test_trials_dataframe_columns(storage):
-    pd = pytest.importorskip("pandas")
+    require_installed("pandas", extra="pandas")
+    import pandas as pd
+
     study = pipetune.create_study(storage=storage)
 
     def objective(trial):
@@ -332,7 +375,7 @@ def test_trials_dataframe_columns(storage):
 
 
 def test_trials_dataframe_multi_objective(storage):
-    pytest.importorskip("pandas")
+    require_installed("pandas", extra="pandas")
     study = pipetune.create_study(storage=storage, directions=["minimize", "maximize"])
     study.optimize(lambda t: (t.suggest_float("x", 0, 1), 2.0), n_trials=3)
     frame = study.trials_dataframe()
@@ -341,7 +384,7 @@ def test_trials_dataframe_multi_objective(storage):
 
 
 def test_trials_dataframe_empty_and_unknown_attrs():
-    pytest.importorskip("pandas")
+    require_installed("pandas", extra="pandas")
     study = pipetune.create_study()
     assert study.trials_dataframe().empty
     with pytest.raises(InvalidArgumentError, match="attrs"):

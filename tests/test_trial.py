@@ -7,6 +7,7 @@ import datetime as dt
 import math
 import warnings
 
+import numpy as np
 import pytest
 
 import pipetune
@@ -199,7 +200,6 @@ def test_report_rejects_bad_arguments(value, step):
 
 
 def test_report_accepts_nan_and_numpy_numbers(storage):
-    np = pytest.importorskip("numpy")
     study = _study(storage)
     trial = study.ask()
     with warnings.catch_warnings():

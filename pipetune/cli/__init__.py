@@ -56,13 +56,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_shared_options(parser: argparse.ArgumentParser, storage_default: Any,
-                        format_default: Any) -> None:
+                        format_default: Any = None) -> None:
+    """``--storage``, and ``--format`` unless ``format_default`` is None (the commands that
+    print no table or record: a log, a server, a worker's progress)."""
     parser.add_argument(
         "--storage", metavar="URL", default=storage_default,
         help=f"storage URL (default: ${STORAGE_ENV}, else {DEFAULT_STORAGE})")
-    parser.add_argument(
-        "--format", choices=FORMATS, default=format_default,
-        help="output format (default: table)")
+    if format_default is not None:
+        parser.add_argument(
+            "--format", choices=FORMATS, default=format_default,
+            help="output format of the table or record the command prints (default: table)")
 
 
 def _add_command(subcommands: Any, name: str, handler: Handler, help: str,
@@ -85,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shared_options(parser, storage_default, "table")
     shared = argparse.ArgumentParser(add_help=False)
     _add_shared_options(shared, argparse.SUPPRESS, argparse.SUPPRESS)
+    storage_only = argparse.ArgumentParser(add_help=False)
+    _add_shared_options(storage_only, argparse.SUPPRESS)
 
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND",
                                         parser_class=_Parser)
@@ -115,20 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
         "tune a training script described by a YAML file, one subprocess per trial", shared))
     _add_logs_options(_add_command(
         subcommands, "logs", _cmd_logs, "print the log (stdout and stderr) of a trial's process",
-        shared))
+        storage_only))
     _add_worker_options(_add_command(
         subcommands, "worker", _cmd_worker,
-        "pull trials of a shared study until its study-wide budget is spent", shared))
+        "pull trials of a shared study until its study-wide budget is spent", storage_only))
     _add_cache_options(_add_command(
         subcommands, "cache", _cmd_cache,
         "show (info) or empty (clear) the stage-output cache of pipelines", shared))
     _add_server_options(_add_command(
         subcommands, "server", _cmd_server,
         "serve the storage as JSON over HTTP for remote workers (storage='http://host:port')"
-        " and the web dashboard at /", shared))
+        " and the web dashboard at /", storage_only))
     _add_dashboard_options(_add_command(
         subcommands, "dashboard", _cmd_dashboard,
-        "open the web dashboard (studies, trials, plots) on a storage in a browser", shared))
+        "open the web dashboard (studies, trials, plots) on a storage in a browser",
+        storage_only))
     _add_plot_options(_add_command(
         subcommands, "plot", _cmd_plot,
         "write one figure of a study to .html (opens offline) or an image (.png, .svg...)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipetune.cli.output import EXIT_OK, Report, _emit
+from pipetune.cli.output import EXIT_OK, Report, _emit, format_bytes
 from pipetune.pipeline.cache import CACHE_DIR_ENV, StageCache, default_cache_dir
 
 
@@ -22,20 +22,24 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                   sys.stdout)
         return EXIT_OK
     info = cache.info()
-    columns = ["stage", "entries", "bytes"]
-    rows = [[stage, count, size] for stage, (count, size) in info.by_stage.items()]
-    rows.append(["(all)", info.entries, info.size])
+    stages = [*info.by_stage.items(), ("(all)", (info.entries, info.size))]
     records = [{"root": info.root, "stage": stage, "entries": count, "bytes": size}
-               for stage, count, size in rows]
-    if args.format == "table":
-        sys.stdout.write(f"Stage cache at {info.root}\n")
-    _emit(Report(records, columns, rows), args.format, sys.stdout)
+               for stage, (count, size) in stages]
+    if args.format == "table":  # sizes for reading; CSV and JSON keep the exact bytes
+        limit = "" if info.max_bytes is None else f" (at most {format_bytes(info.max_bytes)})"
+        sys.stdout.write(f"Stage cache at {info.root}{limit}\n")
+        report = Report(records, ["stage", "entries", "size"],
+                        [[stage, count, format_bytes(size)] for stage, (count, size) in stages])
+    else:
+        report = Report(records, ["stage", "entries", "bytes"],
+                        [[stage, count, size] for stage, (count, size) in stages])
+    _emit(report, args.format, sys.stdout)
     return EXIT_OK
 
 
 def _add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("info", "clear"),
-                        help="info: entries and bytes per stage; clear: delete cached outputs")
+                        help="info: entries and size per stage; clear: delete cached outputs")
     parser.add_argument("--cache-dir", metavar="DIR",
                         help=f"the cache folder (default: ${CACHE_DIR_ENV}, else "
                              "./pipetune-cache)")

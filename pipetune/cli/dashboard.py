@@ -1,8 +1,9 @@
 """``pipetune dashboard``: serves the web dashboard over a storage and opens it in a browser.
 
-The same application as ``pipetune server`` (its JSON API included, with the same token rules),
-run until Ctrl-C. Unlike the server it also accepts an ``http://`` storage: the dashboard then
-shows the studies of that remote server through this machine (token from ``$PIPETUNE_TOKEN``).
+The same application as ``pipetune server`` (its JSON API included, with the same token rules,
+Host check and size caps), run until Ctrl-C. Unlike the server it also accepts an ``http://``
+storage: the dashboard then shows the studies of that remote server through this machine
+(token from ``$PIPETUNE_TOKEN``).
 """
 
 from __future__ import annotations
@@ -14,23 +15,21 @@ import threading
 import webbrowser
 
 from pipetune.cli.output import EXIT_OK
-from pipetune.cli.server import _add_server_options, _check_port, _warn_if_open
+from pipetune.cli.server import _add_listen_options, _app_options
 
 
 def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
-    _add_server_options(parser)
+    _add_listen_options(parser)
     parser.add_argument("--no-browser", action="store_true",
                         help="only print the dashboard's address, do not open a browser")
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from pipetune.server import BackgroundServer, create_app, read_token_file
+    from pipetune.server import BackgroundServer, create_app
     from pipetune.storage import get_storage
 
-    _check_port(args.port)
-    tokens = read_token_file(args.token_file) if args.token_file else {}
-    _warn_if_open(args.host, tokens)
-    app = create_app(get_storage(args.storage), tokens)
+    options = _app_options(args)  # refuses before the storage is opened
+    app = create_app(get_storage(args.storage), **options)
     stop = threading.Event()
     # SIGTERM ends the loop below like Ctrl-C does, so the server always stops cleanly.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

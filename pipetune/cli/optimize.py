@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import pipetune
+from pipetune.cli.live import first_line
 from pipetune.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -203,25 +204,16 @@ def _open_study(args: argparse.Namespace) -> pipetune.Study:
     """The study to optimize: created if new; without --direction an existing one keeps its
     own direction(s) and a new one minimizes."""
     sampler, pruner = _make_sampler(args.sampler, args.seed), _make_pruner(args.pruner)
+    storage = pipetune.get_storage(args.storage)  # a writer: may create the SQLite file
     if args.direction is None:
         try:
-            return pipetune.load_study(study_name=args.study, storage=args.storage,
+            return pipetune.load_study(study_name=args.study, storage=storage,
                                        sampler=sampler, pruner=pruner)
         except StudyNotFoundError:
             pass
-    return pipetune.create_study(storage=args.storage, sampler=sampler, pruner=pruner,
+    return pipetune.create_study(storage=storage, sampler=sampler, pruner=pruner,
                                  study_name=args.study, direction=args.direction or "minimize",
                                  load_if_exists=True)
-
-
-def _stop_reason(args: argparse.Namespace, reasons: list[str], n_run: int) -> str:
-    if reasons:
-        return reasons[0]
-    if args.n_trials is not None and n_run >= args.n_trials:
-        return f"ran the {args.n_trials} trial(s) asked for"
-    if args.timeout is not None:
-        return f"the timeout of {format_duration(args.timeout)} passed"
-    return "the sampler had no candidate left"
 
 
 def _summary(study: pipetune.Study, numbers: list[int], reason: str,
@@ -250,6 +242,15 @@ def _summary(study: pipetune.Study, numbers: list[int], reason: str,
              t.values[0] if len(t.values) == 1 else list(t.values), dict(t.params)]
             for t in best] or [[study.study_name, len(mine), reason, None, None, None]]
     return Report([record], columns, rows)
+
+
+def _all_failed(study: pipetune.Study, numbers: list[int]) -> str:
+    """The error line of a run whose every trial failed (the objective returned no number,
+    or --max-failed-in-a-row let failures go on): the last one's reason."""
+    mine = set(numbers)
+    last = [t for t in study.trials if t.number in mine][-1]
+    reason = first_line(str(last.system_attrs.get("fail_reason") or "no reason recorded"))
+    return f"all {len(mine)} trial(s) of this run failed; the last, trial {last.number}: {reason}"
 
 
 def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
@@ -294,19 +295,18 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         study = _open_study(args)
         catching = args.max_failed_in_a_row is not None
         objective = _Objective(func, keep_errors=not catching)
-        reasons: list[str] = []
-        criteria = [_Noted(TargetValue(args.target_value), reasons)] \
-            if args.target_value is not None else []
+        criteria = [TargetValue(args.target_value)] if args.target_value is not None else []
         if args.no_improvement is not None:
-            criteria.append(_Noted(NoImprovement(args.no_improvement), reasons))
+            criteria.append(NoImprovement(args.no_improvement))
         if catching:
             criteria.append(FailedInARow(args.max_failed_in_a_row))
         started = time.monotonic()
         code, reason, failure = EXIT_OK, "", None
         try:
-            study.optimize(objective, n_trials=args.n_trials, timeout=args.timeout,
-                           n_jobs=args.n_jobs, catch=(Exception,) if catching else (),
-                           show_progress_bar=not args.no_progress, stop_when=criteria)
+            reason = study.optimize(
+                objective, n_trials=args.n_trials, timeout=args.timeout, n_jobs=args.n_jobs,
+                catch=(Exception,) if catching else (), show_progress_bar=not args.no_progress,
+                stop_when=criteria).stop_message
         except TooManyFailuresError as error:
             code, reason, failure = EXIT_FAILED, "too many trials failed in a row", str(error)
         except KeyboardInterrupt:
@@ -320,8 +320,9 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
                        f"{type(error).__name__} (traceback above). Fix the objective, or pass "
                        "--max-failed-in-a-row N to record failures and go on.")
             code, reason = EXIT_FAILED, "the objective raised an error"
-        reason = reason or _stop_reason(args, reasons, len(objective.numbers))
         report = _summary(study, objective.numbers, reason, time.monotonic() - started)
+        if code == EXIT_OK and set(report.records[0]["states"]) == {"FAIL"}:
+            code, failure = EXIT_FAILED, _all_failed(study, objective.numbers)
     _print_summary(report, args.format, sys.stdout)
     if failure is not None:
         sys.stderr.write(f"error: {failure}\n")
@@ -350,7 +351,8 @@ def _add_optimize_options(parser: argparse.ArgumentParser) -> None:
                         help="the objective, e.g. train:objective for objective() in ./train.py")
     budget = parser.add_argument_group("budget and stopping (the first reached ends the run)")
     budget.add_argument("--n-trials", type=_positive_int, metavar="N",
-                        help="run at most N trials")
+                        help="run at most N more trials (a study's earlier trials do not "
+                             "count, as with tune --n-trials)")
     budget.add_argument("--timeout", type=_seconds_type, metavar="SECONDS",
                         help="start no trial after SECONDS")
     budget.add_argument("--target-value", type=_number_type, metavar="V",

@@ -7,14 +7,16 @@ import csv
 import datetime as dt
 import json
 import math
+import shutil
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from pipetune.datatypes import FrozenTrial
+from pipetune.errors import InvalidArgumentError
+from pipetune.storage import DEFAULT_STORAGE, STORAGE_ENV
 
-DEFAULT_STORAGE = "sqlite:///pipetune.db"
-STORAGE_ENV = "PIPETUNE_STORAGE"
 FORMATS = ("table", "json", "csv")
 
 EXIT_OK = 0
@@ -32,11 +34,25 @@ Handler = Callable[[argparse.Namespace], int]
 class Report:
     """What one command prints: ``records`` (nested, for JSON) and the same rows flattened into
     ``columns`` for a table or CSV. Computed first and rendered after, so every format shows
-    the same data."""
+    the same data. A table too wide for the terminal leaves out the ``optional`` columns
+    first, then columns from the right (see ``fit_table``)."""
 
     records: list[dict[str, Any]]
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
+    optional: tuple[str, ...] = ()
+
+    def select(self, names: Sequence[str]) -> "Report":
+        """The report with only the columns ``names``, in that order (``--columns``); raises
+        with the columns there are when one is not among them."""
+        unknown = [n for n in names if n not in self.columns]
+        if unknown:
+            raise InvalidArgumentError(
+                f"No column {', '.join(map(repr, unknown))} here. The columns: "
+                f"{', '.join(self.columns)}.")
+        indexes = [self.columns.index(n) for n in names]
+        return Report(self.records, list(names),
+                      [[row[i] for i in indexes] for row in self.rows])
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -72,6 +88,18 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s"
+
+
+def format_bytes(size: int) -> str:
+    """A size as a person reads it, in binary units: ``512 B``, ``1.5 KiB``, ``23.4 MiB``."""
+    value, unit = float(size), "B"
+    for larger in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    if unit == "B":
+        return f"{size} B"
+    return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
 
 
 def format_cell(value: Any, compact: bool = True) -> str:
@@ -112,6 +140,29 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def terminal_width(out: TextIO) -> int | None:
+    """The width of the terminal ``out`` writes to; None when it is a pipe or a file, which
+    get every column."""
+    return shutil.get_terminal_size().columns if out.isatty() else None
+
+
+def fit_table(report: Report, width: int) -> tuple[Report, list[str]]:
+    """The columns of ``report`` that fit in a table ``width`` characters wide, and the names
+    of those left out: the ``optional`` columns go first, then columns from the right (the
+    first column always stays)."""
+    cells = [[format_cell(v) for v in row] for row in report.rows]
+    widths = {c: max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(report.columns)}
+    kept = list(report.columns)
+    order = dict.fromkeys([c for c in report.optional if c in kept[1:]] + kept[:0:-1])
+    dropped = []
+    for name in order:
+        if sum(widths[c] for c in kept) + 2 * (len(kept) - 1) <= width:
+            break
+        kept.remove(name)
+        dropped.append(name)
+    return report.select(kept), [c for c in report.columns if c in dropped]
+
+
 def _emit(report: Report, fmt: str, out: TextIO) -> None:
     if fmt == "json":
         json.dump(_json_safe(report.records), out, indent=2, allow_nan=False)
@@ -121,7 +172,13 @@ def _emit(report: Report, fmt: str, out: TextIO) -> None:
         writer.writerow(report.columns)
         writer.writerows([format_cell(v, compact=False) for v in row] for row in report.rows)
     else:
+        width = terminal_width(out)
+        report, dropped = (report, []) if width is None else fit_table(report, width)
         out.write(render_table(report.columns, report.rows))
+        if dropped:
+            note = (f"({len(dropped)} more column(s) not shown: {', '.join(dropped)}. Pick "
+                    "columns with --columns, or see them all with --format csv.)")
+            out.write(textwrap.fill(note, width, break_on_hyphens=False) + "\n")
 
 
 # -- trials as records and rows ----------------------------------------------------------------
@@ -177,7 +234,8 @@ def _trials_report(trials: Sequence[FrozenTrial], n_objectives: int,
         row += [trial.params.get(p) for p in params]
         row += [trial.user_attrs.get(a) for a in attrs]
         rows.append(row)
-    return Report([_trial_record(t, n_objectives) for t in trials], columns, rows)
+    return Report([_trial_record(t, n_objectives) for t in trials], columns, rows,
+                  optional=("datetime_start", "duration"))
 
 
 # -- subcommands -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pipetune.cli.output import EXIT_OK, Report, _emit, format_cell
 from pipetune.cli.studies import _load
 from pipetune.datatypes import TrialState
 from pipetune.errors import InvalidArgumentError, MissingDependencyError, PipetuneError
-from pipetune.visualization import PLOTS
+from pipetune.visualization import KINDS
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpeg", ".jpg", ".webp")
 
@@ -28,6 +28,8 @@ IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpeg", ".jpg", ".webp")
 def _plots() -> dict[str, Any]:
     """The plot functions by kind, once plotly is known to be installed."""
     require("plotly", "plot")
+    from pipetune.visualization import PLOTS
+
     return PLOTS
 
 
@@ -119,10 +121,11 @@ def _written(fmt: str, study_name: str, kind: str, out: Path) -> None:
 
 def _add_plot_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study name")
-    parser.add_argument("kind", choices=list(PLOTS), metavar="KIND",
-                        help="one of: " + ", ".join(PLOTS))
+    parser.add_argument("kind", choices=KINDS, metavar="KIND",
+                        help="one of: " + ", ".join(KINDS))
     parser.add_argument("--params", metavar="A,B",
-                        help="comma-separated params to show (plots with per-param panels)")
+                        help="comma-separated params to show (plots with per-param panels; "
+                             "default: the few most important)")
     parser.add_argument("--objective", type=int, metavar="N",
                         help="plot objective N (from 0) of a multi-objective study")
     parser.add_argument("--out", "-o", required=True, metavar="FILE",

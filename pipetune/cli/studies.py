@@ -16,10 +16,13 @@ from pipetune.cli.output import (
     _iso,
     _trials_report,
 )
+from pipetune.datatypes import StudySummary
+from pipetune.storage import get_storage
 from pipetune.errors import (
     InvalidArgumentError,
     StorageError,
 )
+from pipetune.tracking.experiments import KIND_ATTR, PARENT_ATTR
 
 
 def _check_storage(url: str) -> str:
@@ -45,24 +48,46 @@ def _load(args: argparse.Namespace) -> pipetune.Study:
     return pipetune.load_study(study_name=args.study, storage=_check_storage(args.storage))
 
 
+def _grouped(summaries: list[StudySummary]) -> list[StudySummary]:
+    """The studies in storage order, each followed by the runs that re-run it (its final run,
+    its best trial re-run); runs of no listed study stay where they are."""
+    names = {s.study_name for s in summaries}
+    runs_of: dict[str, list[StudySummary]] = {}
+    for summary in summaries:
+        parent = summary.system_attrs.get(PARENT_ATTR)
+        if parent in names and parent != summary.study_name:
+            runs_of.setdefault(parent, []).append(summary)
+    placed = {id(run) for runs in runs_of.values() for run in runs}
+    ordered = []
+    for summary in summaries:
+        if id(summary) not in placed:
+            ordered += [summary, *runs_of.get(summary.study_name, [])]
+    return ordered
+
+
 def _cmd_studies(args: argparse.Namespace) -> int:
-    summaries = pipetune.list_studies(_check_storage(args.storage))
-    columns = ["study_name", "directions", "n_trials", "best_value", "best_trial",
-               "datetime_start"]
+    # The storage itself, not pipetune.list_studies: pipetune.study imports every sampler
+    # (scipy among them), a second of start-up that a listing does not need.
+    summaries = _grouped(get_storage(_check_storage(args.storage)).list_studies())
+    columns = ["study_name", "kind", "parent", "directions", "n_trials", "best_value",
+               "best_trial", "datetime_start"]
     records, rows = [], []
     for summary in summaries:
+        kind = str(summary.system_attrs.get(KIND_ATTR) or "study")
+        parent = summary.system_attrs.get(PARENT_ATTR)
         directions = [d.name.lower() for d in summary.directions]
         best = summary.best_trial
         best_value = None if best is None or best.values is None else best.values[0]
         best_number = None if best is None else best.number
-        records.append({"study_name": summary.study_name, "directions": directions,
-                        "n_trials": summary.n_trials, "best_value": best_value,
-                        "best_trial": best_number,
+        records.append({"study_name": summary.study_name, "kind": kind, "parent": parent,
+                        "directions": directions, "n_trials": summary.n_trials,
+                        "best_value": best_value, "best_trial": best_number,
                         "datetime_start": _iso(summary.datetime_start),
                         "user_attrs": dict(summary.user_attrs)})
-        rows.append([summary.study_name, ",".join(directions), summary.n_trials, best_value,
-                     best_number, summary.datetime_start])
-    _emit(Report(records, columns, rows), args.format, sys.stdout)
+        rows.append([summary.study_name, kind, parent, ",".join(directions), summary.n_trials,
+                     best_value, best_number, summary.datetime_start])
+    _emit(Report(records, columns, rows, optional=("datetime_start",)), args.format,
+          sys.stdout)
     return EXIT_OK
 
 
@@ -70,9 +95,16 @@ def _cmd_trials(args: argparse.Namespace) -> int:
     from pipetune.cli.tracking import _searched_trials
 
     study = _load(args)
-    report = _trials_report(_searched_trials(args, study), len(study.directions),
+    trials = _searched_trials(args, study)
+    report = _trials_report(trials, len(study.directions),
                             ("number", "state", "value", "datetime_start", "duration"),
                             with_user_attrs=False)
+    if not trials and args.format == "table":
+        sys.stdout.write("No trials match.\n" if study.trials
+                         else f"Study {study.study_name!r} has no trials yet.\n")
+        return EXIT_OK
+    if args.columns:
+        report = report.select([c.strip() for c in args.columns.split(",") if c.strip()])
     _emit(report, args.format, sys.stdout)
     return EXIT_OK
 

@@ -1,5 +1,5 @@
-"""The tracking commands: ``experiments``, ``export mlflow``, and the search options of
-``trials`` (``--filter``, ``--order-by``, ``--limit``)."""
+"""The tracking commands: ``experiments``, ``export mlflow``, and the search and column
+options of ``trials`` (``--filter``, ``--order-by``, ``--limit``, ``--columns``)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,20 @@ def _add_trials_options(parser: argparse.ArgumentParser) -> None:
                              "'desc', e.g. 'value desc, number' or --order-by=-value "
                              "(default: number)")
     parser.add_argument("--limit", type=int, metavar="N", help="show at most N trials")
+    parser.add_argument("--columns", metavar="A,B,C",
+                        help="the table's (or CSV's) columns, in this order, e.g. "
+                             "'number,value,params_lr' (default: those that fit the terminal)")
 
 
 def _searched_trials(args: argparse.Namespace, study: pipetune.Study) -> list:
-    """The trials ``pipetune trials`` shows: all, or those its search options select."""
+    """The trials ``pipetune trials`` shows: all, or those its search options select (a
+    param the study does not have is an error, as a mistyped name would match nothing)."""
+    from pipetune.tracking.search import check_params
+
+    trials = study.trials
     if args.filter is None and args.order_by is None and args.limit is None:
-        return study.trials
+        return trials
+    check_params(args.filter, args.order_by, {name for t in trials for name in t.params})
     return study.search(args.filter, order_by=args.order_by, limit=args.limit)
 
 

@@ -66,11 +66,12 @@ def _open_study(config: StudyConfig, storage: str, resume: bool,
     YAML's, or ``--parallel``'s) becomes the study-wide cap that workers joining the study
     follow too."""
     sampler, pruner = config.build_sampler(), config.build_pruner()
+    backend = pipetune.get_storage(storage)  # tune writes: it may create the SQLite file
     try:
-        study = pipetune.load_study(study_name=config.study, storage=storage, sampler=sampler,
+        study = pipetune.load_study(study_name=config.study, storage=backend, sampler=sampler,
                                     pruner=pruner)
     except StudyNotFoundError:
-        return pipetune.create_study(study_name=config.study, storage=storage, sampler=sampler,
+        return pipetune.create_study(study_name=config.study, storage=backend, sampler=sampler,
                                      pruner=pruner, directions=list(config.directions),
                                      max_parallel=max_parallel)
     stored = [d.name.lower() for d in study.directions]
@@ -90,10 +91,13 @@ def _open_study(config: StudyConfig, storage: str, resume: bool,
     return study
 
 
-def _budget(total: int | None, trials: list[FrozenTrial]) -> int | None:
-    """How many trials this run starts: ``total`` counts the whole search, so a resumed study
-    only runs the rest. Enqueued (WAITING) trials do not count as done (nor does the final
-    run, a run of its own outside the study)."""
+def _budget(more: int | None, total: int | None, trials: list[FrozenTrial]) -> int | None:
+    """How many trials this run starts: ``more`` (``--n-trials``, as in ``optimize``), else
+    what the YAML's ``total`` (``max_trials``, which counts the whole search) leaves, so a
+    resumed study only runs the rest. Enqueued (WAITING) trials do not count as done (nor
+    does the final run, a run of its own outside the study)."""
+    if more is not None:
+        return more
     if total is None:
         return None
     done = sum(1 for t in trials if t.state != TrialState.WAITING)
@@ -103,11 +107,11 @@ def _budget(total: int | None, trials: list[FrozenTrial]) -> int | None:
 @contextlib.contextmanager
 def _quiet_warnings(quiet: bool) -> Iterator[None]:
     """Keeps pipetune's per-trial warnings (a failed attempt, a retry) off a terminal while
-    the live table redraws there: the table shows each failure, ``pipetune logs`` the rest."""
+    the live table redraws there: the table shows each failure, ``pipetune logs`` the rest.
+    Its per-trial INFO lines are always left out: tune prints a line per trial of its own."""
     log = logging.getLogger("pipetune")
     level = log.level
-    if quiet:
-        log.setLevel(logging.ERROR)
+    log.setLevel(logging.ERROR if quiet else max(level, logging.WARNING))
     try:
         yield
     finally:
@@ -292,7 +296,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     cap = config.max_parallel if not args.parallel else None if n_jobs == -1 else n_jobs
     study = _open_study(config, storage, args.resume, cap)
     before = {t.number for t in study.trials}
-    n_trials = _budget(args.n_trials or config.max_trials, study.trials)
+    n_trials = _budget(args.n_trials, config.max_trials, study.trials)
     out: TextIO = sys.stdout if args.format == "table" else sys.stderr
     tty = out.isatty()
     param_names = [p.name for p in config.space.params]
@@ -334,8 +338,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     numbers = {t.number for t in study.trials if t.number not in before}
     if not reason:
         reason = reasons[0] if reasons else (
-            "nothing left to run: the study already has max_trials trials (pass a larger "
-            "--n-trials to run more)" if n_trials == 0 else
+            "nothing left to run: the study already has max_trials trials (pass --n-trials N "
+            "to run N more)" if n_trials == 0 else
             f"ran the {n_trials} trial(s) asked for" if n_trials is not None
             and len(numbers) >= n_trials else "the sampler had no candidate left")
     final_now = final is not None
@@ -344,6 +348,11 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     report = _summary(study, config, storage, numbers, reason, time.monotonic() - started,
                       final, final_error, final_now)
     _print_summary(report, args.format, sys.stdout)
+    failed = report.records[0]["last_failure"]
+    if code == EXIT_OK and failed is not None and set(report.records[0]["states"]) == {"FAIL"}:
+        sys.stderr.write(f"error: all {len(numbers)} trial(s) of this run failed; the last, "
+                         f"trial {failed['number']}: {first_line(str(failed['reason'] or ''))}\n")
+        code = EXIT_FAILED
     return code
 
 
@@ -377,7 +386,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
         raise TrialNotFoundError(
             f"Study {args.study!r} has no trial {args.trial}; its trials are numbered 0 to "
             f"{count - 1}." if count else f"Study {args.study!r} has no trial yet.")
-    sys.stdout.writelines(read_log(args.study, trial, args.tail))
+    sys.stdout.write(read_log(study, trial, args.tail))
     return EXIT_OK
 
 
@@ -389,12 +398,14 @@ def _add_tune_options(parser: argparse.ArgumentParser) -> None:
                         help="the study's YAML file (schema: `pydoc pipetune.config`); its "
                              "storage: is used unless --storage is given")
     parser.add_argument("--n-trials", type=_positive_int, metavar="N",
-                        help="trials in the whole search (overrides max_trials)")
+                        help="run N more trials, as optimize does (default: what the YAML's "
+                             "max_trials, counted over the whole search, leaves)")
     parser.add_argument("--parallel", type=_jobs_type, metavar="K",
                         help="trials at a time (overrides max_parallel, also as the "
                              "study-wide cap; -1: one per CPU, no cap)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue a study that already has trials, up to its max_trials")
+                        help="continue a study that already has trials: up to its max_trials, "
+                             "or --n-trials more")
     parser.add_argument("--backend", choices=("thread", "ray"), default="thread",
                         help="where trials run: threads of this process launching the script "
                              "(default), or Ray tasks on the cluster of RAY_ADDRESS (a local "

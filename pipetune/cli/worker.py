@@ -7,7 +7,6 @@ same ``--storage`` and ``--study``; see ``pipetune.execution.worker`` for what t
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
@@ -32,6 +31,7 @@ from pipetune.execution.worker import (
 )
 from pipetune.execution.loop import retry_storage
 
+DIRECTIONS = ("minimize", "maximize")
 _seconds_or_zero = _arg_type(float, lambda v: 0 <= v < float("inf"), "a number of seconds >= 0")
 
 
@@ -45,32 +45,44 @@ def _open_from_config(args: argparse.Namespace) -> tuple[pipetune.Study, Any, An
     config = load_config(args.config)
     objective = ScriptObjective(config.space, config.launch)
     storage = _storage_of(args, config)
-    name = args.study or config.study
     sampler, pruner = config.build_sampler(), config.build_pruner()
-
-    def open_study() -> pipetune.Study:
-        try:
-            return pipetune.load_study(study_name=name, storage=storage, sampler=sampler,
-                                       pruner=pruner)
-        except StudyNotFoundError:
-            return pipetune.create_study(study_name=name, storage=storage, sampler=sampler,
-                                         pruner=pruner, directions=list(config.directions),
-                                         load_if_exists=True)
-
-    study = retry_storage(open_study, "Opening the study", give_up_after=args.storage_retry_for)
+    study = retry_storage(
+        lambda: pipetune.create_study(study_name=args.study or config.study, storage=storage,
+                                      sampler=sampler, pruner=pruner,
+                                      directions=list(config.directions), load_if_exists=True),
+        "Opening the study", give_up_after=args.storage_retry_for)
     return study, objective, config
 
 
+def _open_for_objective(args: argparse.Namespace) -> pipetune.Study:
+    """The study of ``--objective``: created with ``--direction``/``--directions`` when no
+    worker has created it yet (every worker may pass them: one creates it, the others load
+    it), else it must exist."""
+    sampler, pruner = _make_sampler(args.sampler, args.seed), _make_pruner(args.pruner)
+    directions = [args.direction] if args.direction is not None else args.directions
+    if directions is None:
+        try:
+            return pipetune.load_study(study_name=args.study, storage=args.storage,
+                                       sampler=sampler, pruner=pruner)
+        except StudyNotFoundError as error:
+            raise StudyNotFoundError(
+                f"{error} Or pass --direction minimize|maximize (--directions ... for several "
+                "objectives) to let the worker create it.") from None
+    return pipetune.create_study(study_name=args.study, storage=args.storage, sampler=sampler,
+                                 pruner=pruner, directions=directions, load_if_exists=True)
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
-    if not logging.getLogger("pipetune").handlers and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(message)s")
     if (args.objective is None) == (args.config is None):
         raise InvalidArgumentError(
             "pipetune worker needs exactly one of --objective MODULE:FUNCTION (a Python "
             "objective) and --config study.yaml (a script described by a YAML file).")
     if args.config is None and args.study is None:
         raise InvalidArgumentError("pipetune worker --objective needs --study NAME.")
+    if args.config is not None and (args.direction or args.directions) is not None:
+        raise InvalidArgumentError(
+            "pipetune worker --config takes the directions of the YAML file; drop --direction "
+            "(it applies with --objective).")
     config = None
     with _working_folder_importable():
         if args.config is not None:
@@ -79,11 +91,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             func = load_objective(args.objective)
             if func is None:
                 return EXIT_FAILED
-            sampler, pruner = _make_sampler(args.sampler, args.seed), _make_pruner(args.pruner)
-            study = retry_storage(
-                lambda: pipetune.load_study(study_name=args.study, storage=args.storage,
-                                            sampler=sampler, pruner=pruner),
-                "Opening the study", give_up_after=args.storage_retry_for)
+            study = retry_storage(lambda: _open_for_objective(args), "Opening the study",
+                                  give_up_after=args.storage_retry_for)
         max_trials, max_parallel = args.max_trials, args.max_parallel
         if config is not None:
             max_trials = max_trials or config.max_trials
@@ -108,8 +117,17 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 def _add_worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", metavar="NAME",
-                        help="the study to work on (with --objective it must exist: create it "
-                             "first; default with --config: the YAML's study:)")
+                        help="the study to work on (with --objective it must exist, unless "
+                             "--direction is given; default with --config: the YAML's study:, "
+                             "created from the YAML if new)")
+    directions = parser.add_mutually_exclusive_group()
+    directions.add_argument("--direction", choices=DIRECTIONS,
+                            help="with --objective: create the study, minimizing or maximizing, "
+                                 "if it does not exist yet (every worker may pass it; an "
+                                 "existing study must have this direction)")
+    directions.add_argument("--directions", nargs="+", choices=DIRECTIONS, metavar="DIRECTION",
+                            help="as --direction, for a study of several objectives, e.g. "
+                                 "--directions minimize maximize")
     parser.add_argument("--objective", metavar="MODULE:FUNCTION",
                         help="the objective, e.g. train:objective for objective() in ./train.py")
     parser.add_argument("--config", metavar="STUDY_YAML",

@@ -8,9 +8,11 @@ to ``trial.report`` and the pruner while the script runs. Scripts that would rat
 function use ``pipetune.report`` (``pipetune/reporting.py``), which appends JSON lines to a
 file the launcher tails.
 
-Per trial, in ``<log root>/<study>/trial-<number>/``: ``output.log`` (stdout+stderr of every
-attempt; its path is the trial's system attr ``log_file``), ``params.json`` (the active
-params) and ``report.jsonl`` (what ``pipetune.report`` wrote). The log root is
+Per trial, in ``<log root>/<study id>-<study name>/trial-<number>/``: ``output.log`` (stdout+stderr
+of every attempt; its path is the trial's system attr ``log_file``, and it is stored as the
+trial's artifact ``output.log`` when the trial ends, which is what the dashboard and
+``pipetune logs`` show), ``params.json`` (the active params) and ``report.jsonl`` (what
+``pipetune.report`` wrote). The log root is
 ``LaunchSpec.log_dir``, else ``<db>-artifacts/`` next to a SQLite file, else
 ``./pipetune-logs/``. The process sees ``PIPETUNE_TRIAL_NUMBER``, ``PIPETUNE_TRIAL_ID``,
 ``PIPETUNE_STUDY``, ``PIPETUNE_TRIAL_DIR``, ``PIPETUNE_TRIAL_ATTEMPT`` (1-based),
@@ -30,6 +32,9 @@ Additions to the issue-5 design contract (nothing renamed):
   ``{name}`` naming no param is refused at construction.
 - ``timeout`` applies to each attempt. System attrs: ``log_file``; ``attempts`` and
   ``attempt_errors`` when ``retries > 0``; ``gpus`` when ``gpus_per_trial > 0``.
+- A script that exits 0 having printed (or reported) every objective value completes its trial
+  with them, even when the pruner decided to stop it as it was ending: a finished run's value
+  counts.
 - ``terminate_all()`` ends every trial process this process started (for a CLI's Ctrl-C path:
   worker threads cannot be interrupted, their processes can).
 - ``ScriptObjective.argv(params)`` shows the command a trial with ``params`` runs.
@@ -47,18 +52,20 @@ from __future__ import annotations
 
 import collections
 import difflib
+import io
 import json
 import logging
 import os
 import re
 import signal
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import (
-    DuplicateStudyError,
+    ArtifactNotFoundError,
     InvalidArgumentError,
     ObjectiveError,
     PipetuneError,
@@ -69,6 +76,7 @@ from pipetune.execution.loop import run_trial
 from pipetune.execution.process_group import run_process, terminate_all
 from pipetune.reporting import REPORT_FILE_ENV
 from pipetune.space import SearchSpace
+from pipetune.tracking.artifacts import read_tail
 from pipetune.trial import Trial
 
 if TYPE_CHECKING:
@@ -80,6 +88,7 @@ logger = logging.getLogger("pipetune")
 TAKES = ("last", "min", "max")
 LOG_FILE_ATTR = "log_file"
 LOG_ARTIFACT = "output.log"  # the artifact holding a launched trial's log
+LOG_TAIL_BYTES = 4 << 20  # the most of a log's end read to show its last lines
 FINAL_RUN_ATTR = "final_run"  # system attr of a search study: the name of its final run
 _TAIL_LINES = 20
 _READ_SIZE = 1 << 16
@@ -276,22 +285,62 @@ def _argv_tuple(owner: str, value: Any) -> tuple[str, ...]:
 # -- one attempt --------------------------------------------------------------------------------
 
 
-def read_log(study_name: str, trial: FrozenTrial, tail: int | None = None) -> list[str]:
-    """The lines of ``trial``'s log (the output of the script it ran), the last ``tail`` of
-    them when given; a clear error when the trial kept none or its file is gone."""
-    path = trial.system_attrs.get(LOG_FILE_ATTR)
-    if not path:
-        raise InvalidArgumentError(
-            f"Trial {trial.number} of study {study_name!r} has no log file: only trials run by "
-            "`pipetune tune` (or a ScriptObjective) keep one.")
+def stored_log(study: "Study", trial: FrozenTrial, tail: int | None = None) -> str:
+    """The output of the script ``trial`` ran, as stored with it when it ended (the
+    ``output.log`` artifact); with ``tail``, its last ``tail`` lines, read from at most the last
+    ``LOG_TAIL_BYTES`` of it (a seek: a log of any size costs the same). This is what the
+    dashboard serves: never a path named by an attribute."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines = handle.readlines()
+        data = study._storage.read_artifact(
+            trial.trial_id, LOG_ARTIFACT, last_bytes=None if tail is None else LOG_TAIL_BYTES + 1)
+    except ArtifactNotFoundError:
+        raise ArtifactNotFoundError(
+            f"Trial {trial.number} of study {study.study_name!r} has no stored log: only trials "
+            "run by `pipetune tune` (or a ScriptObjective) keep one, stored when they end.") \
+            from None
+    return _last_lines(data, tail)
+
+
+def read_log(study: "Study", trial: FrozenTrial, tail: int | None = None) -> str:
+    """``pipetune logs``: the trial's stored log (``stored_log``), else, for a trial still
+    running, its log file on this machine (a regular file only, the tail read with a seek)."""
+    try:
+        return stored_log(study, trial, tail)
+    except (ArtifactNotFoundError, NotImplementedError):
+        pass
+    path = trial.system_attrs.get(LOG_FILE_ATTR)
+    if not isinstance(path, str) or not path:
+        raise InvalidArgumentError(
+            f"Trial {trial.number} of study {study.study_name!r} has no log file: only trials "
+            "run by `pipetune tune` (or a ScriptObjective) keep one.")
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+        handle = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")
     except FileNotFoundError:
         raise InvalidArgumentError(
-            f"The log file of trial {trial.number} of study {study_name!r} is gone: {path!r} "
-            "no longer exists (moved or deleted).") from None
-    return lines if tail is None else lines[-tail:]
+            f"The log file of trial {trial.number} of study {study.study_name!r} is gone: "
+            f"{path!r} no longer exists (moved or deleted).") from None
+    except OSError as error:
+        raise InvalidArgumentError(
+            f"Cannot read the log file {path!r} of trial {trial.number}: {error.strerror}.") \
+            from None
+    with handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise InvalidArgumentError(
+                f"The log file {path!r} of trial {trial.number} is not a regular file: it is "
+                "not read.")
+        data = handle.read() if tail is None else read_tail(handle, LOG_TAIL_BYTES + 1)
+    return _last_lines(data, tail)
+
+
+def _last_lines(data: bytes, tail: int | None) -> str:
+    """The last ``tail`` lines (all with None) of a log's bytes. A tail is read as the last
+    ``LOG_TAIL_BYTES + 1`` bytes: when that many came, the log is longer, and what comes
+    before the first newline is the end of a line the read cut."""
+    if tail is not None and len(data) > LOG_TAIL_BYTES:
+        data = data[data.find(b"\n") + 1:]
+    lines = io.BytesIO(data).readlines()
+    return b"".join(lines if tail is None else lines[-tail:]).decode("utf-8", errors="replace")
 
 
 class _Attempt:
@@ -389,6 +438,10 @@ class _Attempt:
         if self.prune and self.trial.should_prune():
             self.pruned = True
 
+    def has_every_value(self) -> bool:
+        """Whether every objective metric was read at least once."""
+        return all(self.values.values())
+
     def log_tail(self, log_path: str) -> str:
         if not self.tail:
             return f"The command printed nothing (log: {log_path})."
@@ -410,8 +463,11 @@ def _env_name(name: str) -> str:
     return "PIPETUNE_PARAM_" + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+def _study_folder(study: "Study") -> str:
+    """The study's log folder under the log root: its id (unique, so "my study" and
+    "my_study" never share one) and, to be read by people, its name with anything but
+    letters, digits, ``.``, ``_`` and ``-`` replaced (never a path: "5-.." is a plain name)."""
+    return f"{study._study_id}-" + re.sub(r"[^A-Za-z0-9._-]", "_", study.study_name)[:64]
 
 
 # -- the objective ------------------------------------------------------------------------------
@@ -488,7 +544,9 @@ class ScriptObjective:
         and, like a trial, the intermediate values, the log (``pipetune logs <run> 0``) and the
         value; it is never pruned. Returns the ended ``Run``: COMPLETE, or FAIL with the
         reason in its trial's system attr ``fail_reason`` when the script failed."""
+        from pipetune.tracking.environment import mask_secrets
         from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, EXPERIMENT_ATTR
+        from pipetune.tracking.runs import start_run
 
         if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
             raise InvalidArgumentError(
@@ -500,10 +558,13 @@ class ScriptObjective:
                 f"{best_trial!r}.")
         extra = _argv_tuple("extra_args", extra_args)
         experiment = study.system_attrs.get(EXPERIMENT_ATTR) or DEFAULT_EXPERIMENT
-        run = _start_final_run(study, experiment, params)
+        # ``<study>-final``, else the first free ``<study>-final-<n>`` (start_run's naming).
+        run = start_run(experiment=experiment, name=f"{study.study_name}-final",
+                        storage=study._storage, directions=study.directions,
+                        params=dict(params), parent=study.study_name)
         study._storage.set_study_attr(study._study_id, FINAL_RUN_ATTR, run.name, system=True)
         trial = run._trial
-        trial.set_system_attr("final_args", list(extra))
+        trial.set_system_attr("final_args", mask_secrets(extra))
         run.set_user_attr("study", study.study_name)
         if best_trial is not None:
             run.set_user_attr("best_trial", best_trial)
@@ -563,7 +624,7 @@ class ScriptObjective:
                 "Intermediate values prune single-objective studies only: drop 'intermediate' "
                 "for this multi-objective study.")
         params = self.space.suggest(trial)
-        folder = os.path.join(self._root(study), _safe(study.study_name), f"trial-{trial.number}")
+        folder = os.path.join(self._root(study), _study_folder(study), f"trial-{trial.number}")
         os.makedirs(folder, exist_ok=True)
         files = {"log": os.path.join(folder, "output.log"),
                  "params": os.path.join(folder, "params.json"),
@@ -620,7 +681,10 @@ class ScriptObjective:
         finally:
             attempt.close()
         tail = attempt.log_tail(files["log"])
-        if reason == "pruned":
+        if reason == "pruned" and not (returncode == 0 and attempt.has_every_value()):
+            # A script that ran to its end and printed its value(s) finished: the pruning
+            # decision came too late to save anything (its last report and its final value
+            # were read together, or it ignored SIGTERM and exited on its own).
             raise TrialPruned()
         if reason == "timeout":
             raise ObjectiveError(
@@ -642,24 +706,6 @@ class ScriptObjective:
                     f"Trial {trial.number}: metric {metric.name!r} not found: {source}.\n{tail}")
             values.append(_take(found, metric.take))
         return values[0] if len(values) == 1 else tuple(values)
-
-
-def _start_final_run(study: "Study", experiment: str, params: Mapping[str, Any]) -> "Run":
-    """A new run named after ``study``: ``<study>-final``, else the first free
-    ``<study>-final-<n>`` (the storage refuses a taken name, so two processes never share
-    one)."""
-    from pipetune.tracking.runs import start_run
-
-    base = f"{study.study_name}-final"
-    number = 1
-    while True:
-        name = base if number == 1 else f"{base}-{number}"
-        number += 1
-        try:
-            return start_run(experiment=experiment, name=name, storage=study._storage,
-                             directions=study.directions, params=dict(params))
-        except DuplicateStudyError:
-            continue
 
 
 def _store_log(trial: Trial, path: str) -> None:

@@ -43,26 +43,44 @@ def retry_storage(call: Callable[[], T], what: str, *, give_up_after: float = 60
 
 def run_trial(study: "Study", func: Callable[["Trial"], Any], trial: "Trial",
               catch: tuple[type[BaseException], ...], *,
-              retry: Callable[[Callable[[], FrozenTrial], str], FrozenTrial] = retry_storage,
+              retry: Callable[[Callable[[], Any], str], Any] = retry_storage,
               ) -> tuple[FrozenTrial, BaseException | None]:
     """Evaluates ``func`` on a claimed ``trial`` and stores the outcome through ``retry``.
 
     Returns the finished trial and the exception the caller must re-raise (one not in
-    ``catch``, or an interrupt), if any. Whatever happens, the trial leaves RUNNING.
+    ``catch``, or an interrupt), if any. Whatever happens, the trial leaves RUNNING: when its
+    outcome cannot be stored (a full disk, a storage down for longer than ``retry`` waits),
+    it is failed as far as the storage still takes writes and the error is raised. A trial
+    that failed because the storage was unreachable is re-queued when the study retries
+    failed trials (``retry_failed``): the storage failed, not its params.
     """
     try:
         result = func(trial)
     except TrialPruned:
-        return retry(lambda: study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True),
-                     "Storing a result"), None
+        return _store(study, trial, retry, "Storing a result", lambda: study.tell(
+            trial, state=TrialState.PRUNED, skip_if_finished=True)), None
     except Exception as error:
         failure = error  # bound for the lambda: ``error`` is unbound once the block ends
-        frozen = retry(lambda: study._fail(trial, failure), "Storing a failure")
+        frozen = _store(study, trial, retry, "Storing a failure",
+                        lambda: study._fail(trial, failure))
+        if isinstance(error, StorageUnavailableError):
+            retry(lambda: study._retry_trial(frozen), "Re-queueing a trial")
         if isinstance(error, catch):
             logger.warning("Trial %d failed with %s: %s", trial.number, type(error).__name__, error)
             return frozen, None
         return frozen, error
     except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: never leave it RUNNING
         return study._fail(trial, interrupt), interrupt
-    return retry(lambda: study.tell(trial, result, skip_if_finished=True),
-                 "Storing a result"), None
+    return _store(study, trial, retry, "Storing a result",
+                  lambda: study.tell(trial, result, skip_if_finished=True)), None
+
+
+def _store(study: "Study", trial: "Trial", retry: Callable[[Callable[[], Any], str], Any],
+           what: str, store: Callable[[], FrozenTrial]) -> FrozenTrial:
+    """``store()`` through ``retry``; if it still fails, the trial is abandoned (see
+    ``Study._abandon``) and the error raised."""
+    try:
+        return retry(store, what)
+    except Exception as error:
+        study._abandon(trial, error)
+        raise

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import enum
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
@@ -74,8 +76,54 @@ def _check_criteria(stop_when: Any, directions: tuple) -> list[StoppingCriterion
     return criteria
 
 
+class StopReason(enum.Enum):
+    """Why an ``optimize`` call stopped starting trials."""
+
+    N_TRIALS = "n_trials"  # the n_trials asked for have run
+    TIMEOUT = "timeout"  # the timeout passed
+    STOPPING_CRITERION = "stop_when"  # a stop_when criterion fired
+    STUDY_BUDGET = "max_trials"  # the study's max_trials trials have started (every process)
+    SEARCH_SPACE_EXHAUSTED = "exhausted"  # the sampler has no candidate left (a full grid)
+    STOP_CALLED = "stop"  # study.stop() was called (by a callback, another thread, ...)
+
+
+@dataclass(frozen=True, repr=False)
+class OptimizeResult:
+    """What one ``Study.optimize`` call did: the trials it ran (numbers in the order they
+    finished) and how they ended, why it stopped (``stop_reason``, and ``stop_message`` in
+    words, e.g. "no improvement in the last 20 trials"), how long it took, and the study's
+    best trial when it returned (over every run and process; None for a multi-objective study
+    or before any trial completed)."""
+
+    trial_numbers: tuple[int, ...]
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    stop_reason: StopReason
+    stop_message: str
+    duration: float  # seconds
+    best_trial: FrozenTrial | None
+
+    @property
+    def n_trials(self) -> int:
+        """How many trials this call ran."""
+        return len(self.trial_numbers)
+
+    @property
+    def best_value(self) -> float | None:
+        return None if self.best_trial is None else self.best_trial.values[0]
+
+    def __repr__(self) -> str:  # short: it is what a notebook shows after study.optimize(...)
+        best = "" if self.best_trial is None else \
+            f", best trial {self.best_trial.number} with value {self.best_value!r}"
+        return (f"<OptimizeResult {self.n_trials} trial(s) ({self.n_complete} COMPLETE, "
+                f"{self.n_pruned} PRUNED, {self.n_failed} FAIL) in {self.duration:.3g}s, "
+                f"stopped: {self.stop_message}{best}>")
+
+
 class _Run:
-    """Shared state of one optimize call: the budget, progress and the best value seen."""
+    """Shared state of one optimize call: the budget, progress, the best value seen, the
+    trials it finished and why it stopped."""
 
     def __init__(self, study: "Study", n_trials: int | None, timeout: float | None,
                  show_progress_bar: bool, stop_when: list[StoppingCriterion]) -> None:
@@ -83,7 +131,12 @@ class _Run:
         self.stop_when = stop_when
         self.progress: Progress | None = None
         self.n_trials = n_trials
-        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.timeout = timeout
+        self.started_at = time.monotonic()
+        self.deadline = None if timeout is None else self.started_at + timeout
+        self.numbers: list[int] = []  # of the trials this call finished, in that order
+        self.counts = {state: 0 for state in TrialState}
+        self.stopped_because: tuple[StopReason, str] | None = None
         self.lock = threading.Lock()
         self.started = 0
         self.closed = False  # set when optimize returns: a straggling thread starts nothing
@@ -121,9 +174,21 @@ class _Run:
         with self.lock:
             self.started -= 1
 
+    def stop(self, reason: StopReason, message: str) -> None:
+        """Ends the run (``study.stop()``) for ``reason``; the first reason given is kept."""
+        with self.lock:
+            first = self.stopped_because is None
+            if first:
+                self.stopped_because = (reason, message)
+        if first:
+            logger.info("Stopping study %r: %s.", self.study.study_name, message)
+        self.study.stop()
+
     def finished(self, frozen: FrozenTrial) -> None:
         with self.lock:
             self.running.pop(frozen.trial_id, None)
+            self.numbers.append(frozen.number)
+            self.counts[frozen.state] += 1
             improved = (frozen.state == TrialState.COMPLETE and not self.study.is_multi_objective
                         and (self.best is None
                              or (frozen.values[0] < self.best.values[0]) == self.minimize
@@ -143,8 +208,7 @@ class _Run:
         for criterion in self.stop_when:
             reason = criterion.reason_to_stop(progress)  # FailedInARow raises instead
             if reason is not None:
-                logger.info("Stopping study %r: %s.", self.study.study_name, reason)
-                self.study.stop()
+                self.stop(StopReason.STOPPING_CRITERION, reason)
 
     def close(self) -> None:
         with self.lock:
@@ -152,33 +216,64 @@ class _Run:
         if self.bar is not None:
             self.bar.close()
 
+    def result(self) -> OptimizeResult:
+        """What the call did, once it ended without an error (see ``OptimizeResult``)."""
+        if self.stopped_because is not None:
+            reason, message = self.stopped_because
+        elif self.n_trials is not None and len(self.numbers) >= self.n_trials:
+            reason, message = StopReason.N_TRIALS, f"ran the {self.n_trials} trial(s) asked for"
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            reason, message = StopReason.TIMEOUT, f"the timeout of {self.timeout:g}s passed"
+        else:  # nothing of ours stopped it: study.stop() did
+            reason, message = StopReason.STOP_CALLED, "study.stop() was called"
+        best = None
+        if not self.study.is_multi_objective:
+            try:
+                best = self.study.best_trial
+            except InvalidArgumentError:  # no COMPLETE trial yet
+                pass
+        return OptimizeResult(
+            trial_numbers=tuple(self.numbers), n_complete=self.counts[TrialState.COMPLETE],
+            n_pruned=self.counts[TrialState.PRUNED], n_failed=self.counts[TrialState.FAIL],
+            stop_reason=reason, stop_message=message,
+            duration=time.monotonic() - self.started_at, best_trial=best)
+
 
 def _log_trial(frozen: FrozenTrial, best: FrozenTrial | None) -> None:
+    """One line per trial that completed or was pruned (a failed one has its warning, with
+    the reason, from where it failed)."""
     if frozen.state == TrialState.COMPLETE:
-        outcome = f"finished with value {frozen.values[0] if len(frozen.values) == 1 else frozen.values}"
-    else:
-        outcome = f"ended {frozen.state.name}"
-    best_text = "" if best is None else f" Best is trial {best.number} with value {best.values[0]:.6g}."
-    logger.info("Trial %d %s and params %s.%s", frozen.number, outcome, frozen.params, best_text)
+        values = frozen.values[0] if len(frozen.values) == 1 else frozen.values
+        best_text = "" if best is None else \
+            f" Best is trial {best.number} with value {best.values[0]!r}."
+        logger.info("Trial %d finished with value%s %r and params %s.%s", frozen.number,
+                    "" if len(frozen.values) == 1 else "s", values, frozen.params, best_text)
+    elif frozen.state == TrialState.PRUNED:
+        logger.info("Trial %d pruned at step %s with params %s.", frozen.number,
+                    frozen.last_step, frozen.params)
+
+
+def stop_for_budget(run: _Run) -> None:
+    """Ends ``run``: the study's ``max_trials`` trials have started."""
+    run.stop(StopReason.STUDY_BUDGET, f"study {run.study.study_name!r} has its "
+             f"max_trials={run.study._budget.max_trials} trials")
 
 
 def _worker(run: _Run, func: Callable, catch: tuple, callbacks: list) -> None:
     study = run.study
     while run.take_slot():
         if study.sampler.is_exhausted(study._history):
-            study.stop()
+            run.stop(StopReason.SEARCH_SPACE_EXHAUSTED, "the sampler has no candidate left")
             return
         try:
             trial = retry_storage(lambda: claim_within_budget(study, keep_waiting=run.is_open),
                                   "Claiming a trial")
         except SearchSpaceExhaustedError as error:
-            logger.info("Stopping: %s", error)
-            study.stop()
+            run.stop(StopReason.SEARCH_SPACE_EXHAUSTED, str(error))
             return
         if trial is None:  # the study-wide budget is spent, or the run ended while waiting
             if run.is_open():
-                logger.info("Stopping: study %r has its max_trials trials.", study.study_name)
-                study.stop()
+                stop_for_budget(run)
             return
         with run.lock:
             run.running[trial._trial_id] = trial
@@ -195,7 +290,7 @@ def run_optimize(study: "Study", func: Callable[["Trial"], Any], *, n_trials: in
                  timeout: float | None, n_jobs: int, catch: Any,
                  callbacks: Iterable | None, show_progress_bar: bool,
                  stop_when: Any = (), backend: str = "thread",
-                 resources_per_trial: dict[str, float] | None = None) -> None:
+                 resources_per_trial: dict[str, float] | None = None) -> OptimizeResult:
     """The body of ``Study.optimize`` (see there)."""
     if not callable(func):
         raise InvalidArgumentError(
@@ -222,10 +317,10 @@ def run_optimize(study: "Study", func: Callable[["Trial"], Any], *, n_trials: in
             from pipetune.execution.ray_backend import run_ray
 
             run_ray(run, func, requested_jobs, catch_types, callbacks, resources_per_trial)
-            return
+            return run.result()
         if n_jobs == 1:
             _worker(run, func, catch_types, callbacks)
-            return
+            return run.result()
         pool = concurrent.futures.ThreadPoolExecutor(n_jobs, thread_name_prefix="pipetune")
         futures = [pool.submit(_worker, run, func, catch_types, callbacks) for _ in range(n_jobs)]
         try:
@@ -238,6 +333,7 @@ def run_optimize(study: "Study", func: Callable[["Trial"], Any], *, n_trials: in
             pool.shutdown()
             if first_error is not None:
                 raise first_error
+            return run.result()
         except KeyboardInterrupt as interrupt:
             # Threads cannot be interrupted: fail the trials in flight now, so nothing stays
             # RUNNING, and let the threads' late results be ignored.

@@ -84,8 +84,28 @@ def _reap_group(pgid: int) -> None:
             return
 
 
+def _kill_group(pgid: int) -> None:
+    """SIGKILLs the group and returns once none of its processes runs. A signal is only
+    delivered when its process is next scheduled (later still for one inside a system call),
+    so on a busy machine the group outlives ``killpg`` by a while: poll until it is gone."""
+    delay = 0.001
+    while True:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return  # what is left belongs to another user (a setuid program): out of reach
+        _reap_group(pgid)
+        if not _group_alive(pgid):
+            return
+        time.sleep(delay)
+        delay = min(2 * delay, POLL)
+
+
 def _end_group(pgid: int, grace: float, term_sent_at: float | None) -> None:
-    """Makes sure nothing of the group outlives its trial: SIGTERM, SIGKILL after ``grace``."""
+    """Makes sure nothing of the group outlives its trial: SIGTERM, SIGKILL after ``grace``,
+    and returns once the group is gone."""
     _reap_group(pgid)
     if not _group_alive(pgid):
         return
@@ -97,8 +117,7 @@ def _end_group(pgid: int, grace: float, term_sent_at: float | None) -> None:
         _reap_group(pgid)
         if not _group_alive(pgid):
             return
-    signal_group(pgid, signal.SIGKILL)
-    _reap_group(pgid)
+    _kill_group(pgid)
 
 
 def terminate_all(grace: float = 0.0) -> None:
@@ -113,7 +132,7 @@ def terminate_all(grace: float = 0.0) -> None:
         time.sleep(POLL)
         groups = [g for g in groups if _group_alive(g)]
     for pgid in groups:
-        signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)  # each trial's run_process waits for its group
 
 
 def _pidfd(pid: int) -> int | None:
@@ -201,6 +220,7 @@ def run_process(argv: Sequence[str], *, cwd: str | None, env: dict[str, str],
         # An interrupt (or a storage error from trial.report): never leave the script running.
         signal_group(pgid, signal.SIGKILL)
         proc.wait()
+        _kill_group(pgid)
         raise
     finally:
         selector.close()
@@ -208,14 +228,12 @@ def run_process(argv: Sequence[str], *, cwd: str | None, env: dict[str, str],
             os.close(pidfd)
         proc.stdout.close()
         if proc.returncode is not None:
-            _end_group(pgid, grace if reason is None else max(0.0, term_sent_at + grace
-                                                                  - time.monotonic()),
-                       term_sent_at)
+            _end_group(pgid, grace, term_sent_at)
             with _live_lock:
                 _live_groups.discard(pgid)
     sink.end_output()
     sink.read_reports()
-    if sink.pruned:  # also when the script finished before the decision was taken
+    if sink.pruned:  # also when the script finished before the decision: the caller judges
         return proc.returncode, "pruned"
     return proc.returncode, (None if reason == "leftover" else reason)
 

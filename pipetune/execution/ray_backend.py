@@ -23,6 +23,7 @@ from pipetune._imports import require
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError, TrialPruned
 from pipetune.execution.budget import claim_within_budget
+from pipetune.execution.optimize import StopReason, stop_for_budget
 
 if TYPE_CHECKING:
     from pipetune.execution.optimize import _Run
@@ -34,6 +35,7 @@ logger = logging.getLogger("pipetune")
 _LOCK_TYPE = type(threading.Lock())
 _RLOCK_TYPE = type(threading.RLock())
 _KNOWN_RESOURCES = ("cpu", "gpu")
+_RAY_RESOURCE_NAMES = {"cpu": "CPU", "gpu": "GPU"}  # resources_per_trial key -> Ray's name
 
 
 def check_resources(resources_per_trial: Any) -> dict[str, float]:
@@ -67,7 +69,7 @@ def storage_reference(storage: "BaseStorage") -> Any:
     if isinstance(storage, SQLStorage):
         url = storage._engine.url
         if url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:"):
-            return url.render_as_string(hide_password=False)
+            return storage.connect_url()
     raise InvalidArgumentError(
         "Study.optimize(backend='ray') runs trials in other processes, which cannot see an "
         f"in-memory storage ({type(storage).__name__}). Create the study in a storage they "
@@ -166,6 +168,33 @@ def _connect(n_jobs: int, resources: dict[str, float]) -> tuple[Any, bool]:
     return ray, True
 
 
+def check_cluster_holds(ray: Any, resources: dict[str, float]) -> None:
+    """Refuses ``resources`` that no live node of the Ray cluster has: Ray would keep every
+    task pending, and the run would wait forever without a word (a GPU asked for where
+    there is none)."""
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    largest = {key: max((node.get(name, 0.0) for node in nodes), default=0.0)
+               for key, name in _RAY_RESOURCE_NAMES.items()}
+    if any(all(node.get(_RAY_RESOURCE_NAMES[key], 0.0) >= amount
+               for key, amount in resources.items()) for node in nodes):
+        return
+    short = [key.upper() for key, amount in resources.items() if amount > largest[key]]
+    lacking = " and ".join(short) if short else "of both at once"
+    has = " and ".join(f"{largest[key]:g} {key.upper()}" for key in _RAY_RESOURCE_NAMES)
+    given = {key: _plain(amount) for key, amount in resources.items()}
+    fitting = {key: _plain(min(amount, largest[key])) for key, amount in resources.items()}
+    raise InvalidArgumentError(
+        f"resources_per_trial={given} asks more than any node of the Ray cluster has "
+        f"({lacking}): its {len(nodes)} live node(s) have at most {has} each, so no trial "
+        f"could ever start. Ask for what a node has, e.g. resources_per_trial={fitting}, or "
+        "join a cluster that has it ($RAY_ADDRESS).")
+
+
+def _plain(amount: float) -> float | int:
+    """``1.0`` as ``1``: a resources dict shown as the user would write it."""
+    return int(amount) if amount.is_integer() else amount
+
+
 def run_ray(run: "_Run", func: Callable[["Trial"], Any], n_jobs: int,
             catch: tuple[type[BaseException], ...], callbacks: list,
             resources_per_trial: Any) -> None:
@@ -177,6 +206,7 @@ def run_ray(run: "_Run", func: Callable[["Trial"], Any], n_jobs: int,
     ray, started_here = _connect(n_jobs, resources)
     tools = _LockFreePickler.dumps((study.sampler, study.pruner))
     try:
+        check_cluster_holds(ray, resources)
         if n_jobs == -1:
             cluster_cpus = ray.cluster_resources().get("CPU", 1)
             n_jobs = max(1, int(cluster_cpus // resources["cpu"]) if resources["cpu"] else 1)
@@ -199,7 +229,7 @@ def _drive(ray: Any, run: "_Run", task: Any, func_ref: Any, reference: Any, tool
             while first_error is None and len(pending) < n_jobs and run.take_slot():
                 # With tasks of its own in flight the driver must not wait for a slot of
                 # max_parallel: only telling their results frees one.
-                trial = _ask(study, keep_waiting=lambda: not pending and run.is_open())
+                trial = _ask(run, keep_waiting=lambda: not pending and run.is_open())
                 if trial is None:
                     run.give_back_slot()
                     break
@@ -219,30 +249,39 @@ def _drive(ray: Any, run: "_Run", task: Any, func_ref: Any, reference: Any, tool
                     first_error = error  # let the tasks in flight finish, start no more
                     study.stop()
     except KeyboardInterrupt as interrupt:
+        # Every trial this run claimed and did not finish ends FAIL first (one submitted or
+        # not yet, one whose result was being told), then its task is cancelled: a cancel
+        # that fails must not leave a trial RUNNING.
         study.stop()
-        for ref, trial in pending.items():
-            ray.cancel(ref, force=True)
+        with run.lock:
+            claimed = list(run.running.values())
+        for trial in claimed:
             study._fail(trial, interrupt)
+        for ref in pending:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception as error:  # noqa: BLE001 - the trial is already FAIL
+                logger.warning("Could not cancel a Ray task of study %r: %s",
+                               study.study_name, error)
         raise
     if first_error is not None:
         raise first_error
 
 
-def _ask(study: Any, keep_waiting: Callable[[], bool]) -> "Trial | None":
+def _ask(run: "_Run", keep_waiting: Callable[[], bool]) -> "Trial | None":
     """The next claimed trial, or None: the study has nothing to give (and the run stops), or
     ``max_parallel`` trials run and ``keep_waiting`` said not to wait."""
+    study = run.study
     if study.sampler.is_exhausted(study._history):
-        study.stop()
+        run.stop(StopReason.SEARCH_SPACE_EXHAUSTED, "the sampler has no candidate left")
         return None
     try:
         trial = claim_within_budget(study, keep_waiting=keep_waiting)
     except SearchSpaceExhaustedError as error:
-        logger.info("Stopping: %s", error)
-        study.stop()
+        run.stop(StopReason.SEARCH_SPACE_EXHAUSTED, str(error))
         return None
     if trial is None and study._budget.is_spent(study._storage, study._study_id):
-        logger.info("Stopping: study %r has its max_trials trials.", study.study_name)
-        study.stop()
+        stop_for_budget(run)
     return trial
 
 

@@ -403,24 +403,33 @@ class Pipeline:
                  cache: "StageCache | str | os.PathLike[str] | bool | None" = None,
                  experiment: str | None = None, run_name: str | None = None) -> PipelineRun:
         """Re-runs the study's best trial to completion as a standalone tracked run
-        (``pipetune.start_run``, in the study's experiment unless ``experiment`` is given): its
-        params with ``overrides`` on top (``{"prepare.fraction": 1.0, "train.epochs": 50}``:
-        full data, more epochs), the fidelity stage at its top level. The run records the
-        params, the intermediate values as the metric ``intermediate_value``, the objective as
-        its value, the per-stage records, and the last stage's output (the model) pickled as
-        the artifact ``model.pkl``; ``PipelineRun.run`` is its handle."""
+        (``pipetune.start_run``, in the study's experiment unless ``experiment`` is given,
+        listed under the study): its params with ``overrides`` on top
+        (``{"prepare.fraction": 1.0, "train.epochs": 50}``: full data, more epochs), the
+        fidelity stage at its top level. The run records the params as the trial did (same
+        names, same domains, so the two compare side by side) with the overrides on top, the
+        intermediate values as the metric ``intermediate_value``, the objective as its value,
+        the per-stage records, and the last stage's output (the model) pickled as the artifact
+        ``model.pkl``; ``PipelineRun.run`` is its handle."""
         from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, EXPERIMENT_ATTR
         from pipetune.tracking.runs import start_run
 
         best = study.best_trial
+        overrides = dict(overrides or {})
         if experiment is None:
             experiment = study.system_attrs.get(EXPERIMENT_ATTR) or DEFAULT_EXPERIMENT
         name = run_name or f"{study.study_name}-best-{uuid.uuid4().hex[:8]}"
-        with start_run(experiment=experiment, name=name, storage=study._storage) as tracked:
+        with start_run(experiment=experiment, name=name, storage=study._storage,
+                       directions=study.directions, parent=study.study_name) as tracked:
             result = self.run(best.params, data, overrides=overrides, cache=cache,
                               on_report=lambda value, step: tracked.log_metric(
                                   "intermediate_value", value, step=step))
-            for param, value in result.params.items():
+            # The trial's names, not the stage functions' arguments (a define-by-run space
+            # may return its suggestions under other names, or as one list).
+            for param, value in best.params.items():
+                if param not in overrides:
+                    tracked.log_param(param, value, best.distributions[param])
+            for param, value in overrides.items():
                 if value is None or isinstance(value, (bool, str, int, float)):
                     tracked.log_param(param, value)
                 else:

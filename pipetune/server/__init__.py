@@ -7,6 +7,12 @@ thread of this process (tests, benchmarks).
 
 from __future__ import annotations
 
-from pipetune.server.app import BackgroundServer, create_app, read_token_file, serve
+from pipetune.server.app import (
+    BackgroundServer,
+    check_tls_files,
+    create_app,
+    read_token_file,
+    serve,
+)
 
-__all__ = ["BackgroundServer", "create_app", "read_token_file", "serve"]
+__all__ = ["BackgroundServer", "check_tls_files", "create_app", "read_token_file", "serve"]

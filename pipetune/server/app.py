@@ -3,13 +3,26 @@
 Paths are versioned (``/api/v1/...``) and the OpenAPI spec is served at ``/openapi.json``. The
 JSON forms of trials and studies are those of ``pipetune.storage.remote``, the client.
 
-Authorization: with no tokens configured every request is allowed (fine on 127.0.0.1, the
-default bind). With tokens, every ``/api/v1`` request needs ``Authorization: Bearer <token>``:
-any configured token may read, only a ``write`` token may change anything (claiming a trial
-included). A missing or unknown token gets 401, a read-only token asking to write gets 403.
-``/api/v1/health`` and the OpenAPI spec stay open so load balancers and tools can probe, and
-so do the web dashboard's page and scripts at ``/`` (they hold no data; the JSON they read,
-``pipetune.server.dashboard``, needs a token like any other read).
+Every request first passes the door (``_Door``), before any route runs and so before a byte of
+its body is read:
+
+- Host: the ``Host`` header must name this server (``allowed_hosts``; loopback names by
+  default), so that a web page whose domain was re-pointed at this address (DNS rebinding)
+  cannot talk to it.
+- Token: with tokens, every request but those for ``/api/v1/health``, the OpenAPI spec and the
+  dashboard's page and scripts (they hold no data) needs ``Authorization: Bearer <token>``.
+  Any configured token may read (GET); only a ``write`` token may do anything else (claiming a
+  trial included). A missing or unknown token gets 401, a read token asking to write 403; the
+  comparison takes the same time whatever the token. With no tokens everything is open, which
+  is fine on 127.0.0.1 only (``pipetune server`` refuses another address without
+  ``--insecure``).
+- Size: a body above ``max_json_bytes`` (``max_artifact_bytes`` for an artifact upload) gets
+  413, from its Content-Length before it is read, or as soon as the bytes read pass the cap.
+  Artifact uploads are streamed to a temporary file, never held in memory.
+
+A malformed request gets 400 with a message naming the parameter, like every other mistake
+(``pipetune.server.errors`` maps the error types to statuses). The system attr ``log_file``
+cannot be given to a new trial: the launcher records it while the trial runs.
 """
 
 from __future__ import annotations
@@ -17,17 +30,20 @@ from __future__ import annotations
 import hmac
 import json
 import socket
+import ssl
 import threading
-from collections.abc import Collection, Mapping
+import urllib.parse
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from pipetune._imports import require
 from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.distributions import distribution_from_json
 from pipetune.errors import ConfigError, InvalidArgumentError, PipetuneError
+from pipetune.execution.launcher import LOG_FILE_ATTR
 from pipetune.server.errors import FORBIDDEN, UNAUTHENTICATED, status_of
-from pipetune.server.tracking_routes import add_tracking_routes
+from pipetune.server.tracking_routes import ARTIFACT_UPLOAD, add_tracking_routes
 from pipetune.storage.base import BaseStorage
 from pipetune.storage.remote import (
     API,
@@ -37,19 +53,29 @@ from pipetune.storage.remote import (
 )
 
 fastapi = require("fastapi", "server")
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 
 from pipetune.server.dashboard import dashboard_router
 
-__all__ = ["BackgroundServer", "create_app", "read_token_file", "serve"]
+__all__ = ["LOOPBACK_HOSTS", "MAX_ARTIFACT_BYTES", "MAX_JSON_BYTES", "BackgroundServer",
+           "check_tls_files", "create_app", "read_token_file", "serve"]
 
 ROLES = ("read", "write")
-
-_bearer = HTTPBearer(auto_error=False)
-_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_JSON_BYTES = 8 << 20  # a JSON body (a batch of 10,000 metric points is under 1 MB)
+MAX_ARTIFACT_BYTES = 1 << 30  # an artifact upload (pipetune server --max-artifact-mb)
+# Served to anyone: they hold no data. Everything else needs a token when there are tokens.
+_OPEN_PATHS = frozenset({"/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+                         API + "/health"})
+_OPEN_PREFIX = "/static/"
+# System attrs a client may not give a new trial (the attack once was a log_file naming
+# /etc/passwd; nothing reads that path any more, and no trial is created with one).
+_RESERVED_AT_CREATION = (LOG_FILE_ATTR,)
 
 
 class _JSON(JSONResponse):
@@ -63,25 +89,175 @@ def _error(status: int, kind: str, message: str, **headers: str) -> _JSON:
     return _JSON({"error": kind, "message": message}, status_code=status, headers=headers or None)
 
 
+class RequestTooLarge(HTTPException):
+    """A request body above its route's cap: raised by the door, or while the body is read
+    (an HTTPException, so that FastAPI's body parsing lets it through); answered with 413."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(413, f"The request body is larger than this server accepts here "
+                              f"({cap / 2**20:g} MiB): artifact uploads are capped by pipetune "
+                              "server --max-artifact-mb, other requests at "
+                              f"{MAX_JSON_BYTES / 2**20:g} MiB.")
+
+    def response(self) -> _JSON:
+        return _error(413, "RequestTooLarge", self.detail, Connection="close")
+
+
 def read_token_file(path: str | Path) -> dict[str, str]:
-    """Reads a token file: one ``write <token>`` or ``read <token>`` per line; blank lines and
-    lines starting with ``#`` are skipped. Returns token -> role."""
-    tokens: dict[str, str] = {}
+    """Reads a token file: one ``write <token>`` or ``read <token>`` per line, or a file holding
+    one bare token (a write token, as most tools write a token file); blank lines and lines
+    starting with ``#`` are skipped. Returns token -> role; a file that yields no token, or
+    gives one token two roles, raises ConfigError (a server must never start open by
+    mistake)."""
+    shown = repr(str(path))
     try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as error:
-        raise ConfigError(f"Cannot read the token file {str(path)!r}: {error.strerror}.") from None
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError(f"Cannot read the token file {shown}: {reason}.") from None
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)
+             if line.strip() and not line.strip().startswith("#")]
+    if not lines:
+        raise ConfigError(
+            f"The token file {shown} holds no token, so the server would be open to anyone: "
+            "write one 'write <token>' or 'read <token>' per line (or one bare token, a write "
+            "token).")
+    if len(lines) == 1 and len(lines[0][1].split()) == 1 and lines[0][1] not in ROLES:
+        return {lines[0][1]: "write"}
+    tokens: dict[str, str] = {}
+    for number, line in lines:
         parts = line.split()
         if len(parts) != 2 or parts[0] not in ROLES:
             raise ConfigError(
-                f"Line {number} of the token file {str(path)!r} must be 'write <token>' or "
-                f"'read <token>'. Got {line!r}.")
-        tokens[parts[1]] = parts[0]
+                f"Line {number} of the token file {shown} must be 'write <token>' or "
+                f"'read <token>' (a file of one bare token is a write token). Got a line of "
+                f"{len(line)} characters starting {line[:6]!r}.")
+        role, token = parts
+        if tokens.get(token, role) != role:
+            raise ConfigError(
+                f"Line {number} of the token file {shown} gives a token already listed as "
+                f"{tokens[token]!r} the role {role!r}: give each token one role.")
+        tokens[token] = role
     return tokens
+
+
+def check_tls_files(cert: str, key: str) -> None:
+    """Raises ConfigError naming the problem unless ``cert`` and ``key`` are a PEM certificate
+    (chain) and its private key that TLS can serve with."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(
+            f"Cannot serve TLS with --tls-cert {cert!r} and --tls-key {key!r}: {error}. Give a "
+            "PEM certificate (chain) and the PEM private key it was made for.") from None
+
+
+class _Door:
+    """ASGI middleware that checks the Host header, the bearer token and the body's size of
+    every request before the app (and so FastAPI's body parsing) sees it; see the module
+    docstring."""
+
+    def __init__(self, app: Any, tokens: Mapping[str, str],
+                 allowed_hosts: Collection[str] | None, max_json_bytes: int,
+                 max_artifact_bytes: int) -> None:
+        self.app = app
+        self.tokens = [(token.encode(), role) for token, role in tokens.items()]
+        self.allowed_hosts = None if allowed_hosts is None else {
+            host.strip().strip("[]").lower() for host in allowed_hosts}
+        self.max_json_bytes = max_json_bytes
+        self.max_artifact_bytes = max_artifact_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        refusal = self._host_refusal(headers) or self._token_refusal(scope, headers)
+        if refusal is None:
+            upload = scope["method"] == "PUT" and ARTIFACT_UPLOAD.fullmatch(scope["path"])
+            cap = self.max_artifact_bytes if upload else self.max_json_bytes
+            length = headers.get("content-length", "0")
+            if not length.isdigit() or int(length) > cap:
+                refusal = RequestTooLarge(cap).response()
+            else:
+                await self.app(scope, _capped(receive, cap), send)
+                return
+        # Closing the connection leaves an unread body unread (keep-alive would read it all).
+        refusal.headers["Connection"] = "close"
+        await refusal(scope, receive, send)
+
+    def _host_refusal(self, headers: Headers) -> _JSON | None:
+        if self.allowed_hosts is None:
+            return None
+        given = headers.get("host", "")
+        if _host_name(given) in self.allowed_hosts:
+            return None
+        return _error(400, "HostNotAllowed",
+                      f"This pipetune server does not answer to the host {given[:100]!r} (a guard "
+                      "against DNS rebinding): if that is its name, start it with "
+                      f"--allowed-host {_host_name(given) or '<name>'}.")
+
+    def _token_refusal(self, scope: dict[str, Any], headers: Headers) -> _JSON | None:
+        path = scope["path"]
+        if not self.tokens or path in _OPEN_PATHS or path.startswith(_OPEN_PREFIX):
+            return None
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            return _error(UNAUTHENTICATED, "AuthorizationError",
+                          "This pipetune server needs a bearer token: send 'Authorization: "
+                          "Bearer <token>' (PIPETUNE_TOKEN for the client).",
+                          **{"WWW-Authenticate": "Bearer"})
+        # compare_digest over every token: the answer's timing tells nothing about the tokens
+        role = None
+        for token, token_role in self.tokens:
+            if hmac.compare_digest(given.strip().encode(), token):
+                role = token_role
+        if role is None:
+            return _error(UNAUTHENTICATED, "AuthorizationError",
+                          "Unknown bearer token: use one listed in the server's --token-file.",
+                          **{"WWW-Authenticate": "Bearer"})
+        if role != "write" and scope["method"] not in ("GET", "HEAD"):
+            return _error(FORBIDDEN, "AuthorizationError",
+                          "This token may only read: writes need a 'write' token.")
+        return None
+
+
+def _host_name(host: str) -> str:
+    """The lower-case name in a Host header, without its port or IPv6 brackets."""
+    try:
+        return urllib.parse.urlsplit("//" + host.strip()).hostname or ""
+    except ValueError:
+        return ""
+
+
+def _capped(receive: Callable[[], Awaitable[Any]], cap: int) -> Callable[[], Awaitable[Any]]:
+    """``receive`` that raises RequestTooLarge (a 413) once the body read passes ``cap`` bytes
+    (a chunked body, or one longer than its Content-Length said)."""
+    received = 0
+
+    async def capped_receive() -> Any:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > cap:
+                raise RequestTooLarge(cap)
+        return message
+
+    return capped_receive
+
+
+def _described(error: RequestValidationError) -> str:
+    """One sentence naming each malformed part of a request (FastAPI's validation errors)."""
+    problems = []
+    for item in error.errors()[:3]:
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        given = item.get("input")
+        shown = "" if given is None or isinstance(given, (dict, list)) else \
+            f" (got {str(given)[:60]!r})"
+        problems.append(f"{where}: {item.get('msg', 'invalid')}{shown}")
+    return "Malformed request: " + "; ".join(problems) + "."
 
 
 # -- request bodies (they also document the API in /openapi.json) -------------------------------
@@ -148,52 +324,29 @@ def _parse_ids(ids: str) -> list[int]:
             f"'also' must be a comma-separated list of trial ids. Got {ids!r}.") from None
 
 
-def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None) -> FastAPI:
-    """The HTTP API over ``storage``. ``tokens`` maps bearer token -> ``"read"`` or ``"write"``
-    (see the module docstring); none means an open server. The storage is ``app.state.storage``
-    and may be swapped while serving (the tests give each test a fresh one)."""
+def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None, *,
+               allowed_hosts: Collection[str] | None = LOOPBACK_HOSTS,
+               max_json_bytes: int = MAX_JSON_BYTES,
+               max_artifact_bytes: int = MAX_ARTIFACT_BYTES) -> FastAPI:
+    """The HTTP API over ``storage`` (see the module docstring). ``tokens`` maps bearer token ->
+    ``"read"`` or ``"write"``; none means an open server. ``allowed_hosts`` are the names
+    (or addresses) clients reach it by, None for any. The storage is ``app.state.storage`` and
+    may be swapped while serving (the tests give each test a fresh one)."""
     tokens = dict(tokens or {})
     for role in tokens.values():
         if role not in ROLES:
             raise InvalidArgumentError(
                 f"The role of a server token must be 'read' or 'write'. Got {role!r}.")
+    for name, value in (("max_json_bytes", max_json_bytes),
+                        ("max_artifact_bytes", max_artifact_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(
+                f"The {name!r} argument of create_app must be an int >= 1. Got {value!r}.")
     app = FastAPI(title="pipetune storage API", version="1",
                   default_response_class=_JSON)
     app.state.storage = storage
-
-    class _Denied(Exception):
-        def __init__(self, status: int, message: str) -> None:
-            super().__init__(message)
-            self.status = status
-
-    def _role(credentials: HTTPAuthorizationCredentials | None) -> str | None:
-        if not tokens:
-            return "write"
-        if credentials is None:
-            raise _Denied(UNAUTHENTICATED, "This pipetune server needs a bearer token: send "
-                          "'Authorization: Bearer <token>' (PIPETUNE_TOKEN for the client).")
-        given = credentials.credentials.encode()
-        # compare_digest over every token: the answer's timing tells nothing about the tokens
-        role = None
-        for token, token_role in tokens.items():
-            if hmac.compare_digest(given, token.encode()):
-                role = token_role
-        if role is None:
-            raise _Denied(UNAUTHENTICATED, "Unknown bearer token: use one listed in the "
-                          "server's --token-file.")
-        return role
-
-    def reader(credentials: _Credentials) -> None:
-        _role(credentials)
-
-    def writer(credentials: _Credentials) -> None:
-        if _role(credentials) != "write":
-            raise _Denied(FORBIDDEN, "This token may only read: writes need a 'write' token.")
-
-    @app.exception_handler(_Denied)
-    def _denied(request: Request, error: _Denied) -> _JSON:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == UNAUTHENTICATED else {}
-        return _error(error.status, "AuthorizationError", str(error), **headers)
+    app.add_middleware(_Door, tokens=tokens, allowed_hosts=allowed_hosts,
+                       max_json_bytes=max_json_bytes, max_artifact_bytes=max_artifact_bytes)
 
     @app.exception_handler(PipetuneError)
     def _pipetune_error(request: Request, error: PipetuneError) -> _JSON:
@@ -203,13 +356,26 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None) ->
     def _not_implemented(request: Request, error: NotImplementedError) -> _JSON:
         return _error(status_of(error), "NotImplementedError", str(error))
 
+    @app.exception_handler(OverflowError)
+    def _out_of_range(request: Request, error: OverflowError) -> _JSON:
+        return _error(status_of(error), "InvalidArgumentError",
+                      f"A number in the request is out of range ({error}): ids, numbers and "
+                      "steps are 64-bit integers, values floats.")
+
+    @app.exception_handler(RequestValidationError)
+    def _malformed(request: Request, error: RequestValidationError) -> _JSON:
+        return _error(400, "InvalidArgumentError", _described(error))
+
+    @app.exception_handler(RequestTooLarge)
+    def _too_large(request: Request, error: RequestTooLarge) -> _JSON:
+        return error.response()
+
     def st() -> BaseStorage:
         return app.state.storage
 
     # Routes return plain JSON-ready data: response_model=None skips FastAPI's re-validation
     # (which would also turn a NaN inside an attribute into null).
-    read: dict[str, Any] = {"dependencies": [Depends(reader)], "response_model": None}
-    write: dict[str, Any] = {"dependencies": [Depends(writer)], "response_model": None}
+    plain: dict[str, Any] = {"response_model": None}
 
     @app.get(API + "/health", response_model=None)
     def health() -> dict[str, str]:
@@ -217,63 +383,68 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None) ->
 
     # -- studies -------------------------------------------------------------------------------
 
-    @app.post(API + "/studies", **write, status_code=201)
+    @app.post(API + "/studies", **plain, status_code=201)
     def create_study(body: StudyIn) -> dict[str, int]:
         directions = [StudyDirection.parse(d.lower()) for d in body.directions]
         return {"study_id": st().create_study(body.study_name, directions)}
 
-    @app.get(API + "/studies", **read)
+    @app.get(API + "/studies", **plain)
     def list_studies() -> list[dict[str, Any]]:
         return [summary_to_json(s) for s in st().list_studies()]
 
-    @app.get(API + "/studies/by-name", **read)
+    @app.get(API + "/studies/by-name", **plain)
     def get_study_id(name: str) -> dict[str, int]:
         return {"study_id": st().get_study_id(name)}
 
-    @app.get(API + "/studies/{study_id}", **read)
+    @app.get(API + "/studies/{study_id}", **plain)
     def get_study(study_id: int) -> dict[str, Any]:
         return {"study_id": study_id, "study_name": st().get_study_name(study_id),
                 "directions": [d.name for d in st().get_study_directions(study_id)]}
 
-    @app.delete(API + "/studies/{study_id}", **write)
+    @app.delete(API + "/studies/{study_id}", **plain)
     def delete_study(study_id: int) -> dict[str, bool]:
         st().delete_study(study_id)
         return {"deleted": True}
 
-    @app.put(API + "/studies/{study_id}/attrs/{key:path}", **write)
+    @app.put(API + "/studies/{study_id}/attrs/{key:path}", **plain)
     def set_study_attr(study_id: int, key: str, body: ValueIn,
                        system: bool = False) -> dict[str, bool]:
         st().set_study_attr(study_id, key, body.value, system=system)
         return {"stored": True}
 
-    @app.get(API + "/studies/{study_id}/attrs", **read)
+    @app.get(API + "/studies/{study_id}/attrs", **plain)
     def get_study_attrs(study_id: int, system: bool = False) -> dict[str, Any]:
         return st().get_study_attrs(study_id, system=system)
 
-    @app.post(API + "/studies/{study_id}/keys/{key:path}", **write)
+    @app.post(API + "/studies/{study_id}/keys/{key:path}", **plain)
     def claim_key(study_id: int, key: str, body: KeyIn) -> dict[str, bool]:
         return {"claimed": st().claim_key(study_id, key, body.trial_id)}
 
     # -- trials of a study ---------------------------------------------------------------------
 
-    @app.post(API + "/studies/{study_id}/trials", **write, status_code=201)
+    @app.post(API + "/studies/{study_id}/trials", **plain, status_code=201)
     def create_trial(study_id: int, body: TrialIn) -> dict[str, Any]:
+        reserved = sorted(set(body.system_attrs) & set(_RESERVED_AT_CREATION))
+        if reserved:
+            raise InvalidArgumentError(
+                f"A new trial cannot be given the system attr(s) {', '.join(reserved)}: the "
+                "engine records them while the trial runs.")
         trial = st().create_trial(study_id, state=TrialState.parse(body.state),
                                   system_attrs=body.system_attrs)
         return trial_to_json(trial)
 
-    @app.post(API + "/studies/{study_id}/trials/claim", **write)
+    @app.post(API + "/studies/{study_id}/trials/claim", **plain)
     def claim_trial(study_id: int, body: ClaimIn) -> dict[str, Any] | None:
         trial = st().claim_trial(study_id, body.worker, max_trials=body.max_trials,
                                  max_parallel=body.max_parallel)
         return None if trial is None else trial_to_json(trial)
 
-    @app.post(API + "/studies/{study_id}/trials/fail-stale", **write)
+    @app.post(API + "/studies/{study_id}/trials/fail-stale", **plain)
     def fail_stale_trials(study_id: int, body: StaleIn) -> list[dict[str, Any]]:
         return [trial_to_json(t) for t in st().fail_stale_trials(
             study_id, body.grace_period, retry_failed=body.retry_failed)]
 
-    @app.get(API + "/studies/{study_id}/trials", **read)
+    @app.get(API + "/studies/{study_id}/trials", **plain)
     def get_trials(study_id: int, states: str | None = None, since: int | None = None,
                    also: str = "") -> list[dict[str, Any]]:
         """All trials (optionally of some ``states``), or with ``since`` the incremental read:
@@ -284,21 +455,21 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None) ->
             trials = st().get_trials(study_id, _parse_states(states))
         return [trial_to_json(t) for t in trials]
 
-    @app.get(API + "/studies/{study_id}/trials/count", **read)
+    @app.get(API + "/studies/{study_id}/trials/count", **plain)
     def count_trials(study_id: int, states: str | None = None) -> dict[str, int]:
         return {"count": st().count_trials(study_id, _parse_states(states))}
 
-    @app.get(API + "/studies/{study_id}/trials/by-number/{number}", **read)
+    @app.get(API + "/studies/{study_id}/trials/by-number/{number}", **plain)
     def get_trial_id(study_id: int, number: int) -> dict[str, int]:
         return {"trial_id": st().get_trial_id(study_id, number)}
 
     # -- one trial -----------------------------------------------------------------------------
 
-    @app.get(API + "/trials/{trial_id}", **read)
+    @app.get(API + "/trials/{trial_id}", **plain)
     def get_trial(trial_id: int) -> dict[str, Any]:
         return trial_to_json(st().get_trial(trial_id))
 
-    @app.post(API + "/trials/{trial_id}/params", **write)
+    @app.post(API + "/trials/{trial_id}/params", **plain)
     def set_trial_params(trial_id: int, body: ParamsIn) -> dict[str, bool]:
         st().set_trial_params(trial_id, {
             name: (decode_float(param.internal_value),
@@ -306,32 +477,32 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None) ->
             for name, param in body.params.items()})
         return {"stored": True}
 
-    @app.post(API + "/trials/{trial_id}/finish", **write)
+    @app.post(API + "/trials/{trial_id}/finish", **plain)
     def finish_trial(trial_id: int, body: FinishIn) -> dict[str, bool]:
         values = None if body.values is None else [decode_float(v) for v in body.values]
         return {"changed": st().finish_trial(trial_id, TrialState.parse(body.state), values)}
 
-    @app.put(API + "/trials/{trial_id}/intermediate/{step}", **write)
+    @app.put(API + "/trials/{trial_id}/intermediate/{step}", **plain)
     def set_intermediate_value(trial_id: int, step: int, body: StepValueIn) -> dict[str, bool]:
         value = body.value
         decoded = (tuple(decode_float(v) for v in value) if isinstance(value, list)
                    else decode_float(value))
         return {"stored": st().set_trial_intermediate_value(trial_id, step, decoded)}
 
-    @app.put(API + "/trials/{trial_id}/attrs/{key:path}", **write)
+    @app.put(API + "/trials/{trial_id}/attrs/{key:path}", **plain)
     def set_trial_attr(trial_id: int, key: str, body: ValueIn,
                        system: bool = False) -> dict[str, bool]:
         st().set_trial_attr(trial_id, key, body.value, system=system)
         return {"stored": True}
 
-    @app.post(API + "/trials/{trial_id}/heartbeat", **write)
+    @app.post(API + "/trials/{trial_id}/heartbeat", **plain)
     def heartbeat(trial_id: int) -> dict[str, bool]:
         st().heartbeat(trial_id)
         return {"stored": True}
 
-    add_tracking_routes(app, st, read, write)
+    add_tracking_routes(app, st)
 
-    app.include_router(dashboard_router(st, reader))  # the web dashboard at /
+    app.include_router(dashboard_router(st))  # the web dashboard at /
     return app
 
 
@@ -353,12 +524,16 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serves ``app`` in the foreground until SIGINT / SIGTERM (``pipetune server``)."""
+def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8080, *,
+          tls_cert: str | None = None, tls_key: str | None = None) -> None:
+    """Serves ``app`` in the foreground until SIGINT / SIGTERM (``pipetune server``), over TLS
+    with ``tls_cert`` and ``tls_key`` (PEM files; ``check_tls_files`` says what is wrong with
+    them)."""
     uvicorn = require("uvicorn", "server")
     sock = _bind(host, port)
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", ssl_certfile=tls_cert,
+                                      ssl_keyfile=tls_key)).run(sockets=[sock])
     finally:
         sock.close()
 

@@ -3,8 +3,9 @@
 The page is hand-written HTML, CSS and JavaScript shipped in ``pipetune/server/static/`` (no
 build step); plotly.js comes from the installed ``plotly`` package. Everything the page shows
 comes from the read-only routes under ``/api/v1/dashboard``; they need a read token whenever
-the server has tokens (the page asks for one, see ``static/dashboard.js``), while the page and
-its scripts hold no data and stay open.
+the server has tokens (the page asks for one, see ``static/dashboard.js``; the server's door
+checks it, see ``pipetune.server.app``), while the page and its scripts hold no data and stay
+open.
 
 Routes (``{sid}`` a study id, ``{number}`` a trial number in it):
 
@@ -15,7 +16,7 @@ Routes (``{sid}`` a study id, ``{number}`` a trial number in it):
 ``GET /api/v1/dashboard/studies/{sid}/trials.csv``             the same rows, all of them, as CSV
 ``GET /api/v1/dashboard/studies/{sid}/plots/{kind}``           a plotly figure as JSON
 ``GET /api/v1/dashboard/studies/{sid}/trials/{number}``        one trial in full
-``GET /api/v1/dashboard/studies/{sid}/trials/{number}/log``    its process's output (text)
+``GET /api/v1/dashboard/studies/{sid}/trials/{number}/log``    its stored output (text tail)
 ``GET .../trials/{number}/artifacts/{name}``                   one stored artifact, as a download
 ``GET /api/v1/dashboard/studies/{sid}/compare?numbers=1,2``    several trials in full
 =============================================================  ===================================
@@ -31,6 +32,7 @@ so a 10,000-trial study pages, sorts and filters in memory without re-reading it
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import gzip
 import importlib
@@ -42,12 +44,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pipetune.datatypes import FrozenTrial, StudySummary, TrialState
 from pipetune.errors import InvalidArgumentError, TrialNotFoundError
-from pipetune.execution.launcher import LOG_FILE_ATTR, read_log
+from pipetune.execution.launcher import LOG_ARTIFACT, stored_log
 from pipetune.server.dashboard_views import (
     csv_of,
     names_of,
@@ -57,11 +59,17 @@ from pipetune.server.dashboard_views import (
     table_row,
     trial_detail,
 )
+from pipetune.server.tracking_routes import download_headers
 from pipetune.storage.base import BaseStorage
 from pipetune.storage.remote import API
 from pipetune.study import Study
-from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, EXPERIMENT_ATTR, KIND_ATTR
-from pipetune.tracking.search import search
+from pipetune.tracking.experiments import (
+    DEFAULT_EXPERIMENT,
+    EXPERIMENT_ATTR,
+    KIND_ATTR,
+    PARENT_ATTR,
+)
+from pipetune.tracking.search import check_params, search
 
 __all__ = ["PLOT_KINDS", "dashboard_router", "plot_kinds"]
 
@@ -88,37 +96,57 @@ def _compressed(request: Request, body: bytes, media_type: str,
     return Response(body, media_type=media_type, headers=headers)
 
 
-def _attachment(filename: str) -> dict[str, str]:
-    """The header that makes a browser save a response as ``filename``."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename) or "download"
-    return {"Content-Disposition": f'attachment; filename="{safe}"'}
-
-
 def _json(request: Request, payload: Any) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return _compressed(request, body.encode(), "application/json")
 
 
 class _StudyHandles:
-    """One ``Study`` per stored study, kept across requests so its history stays cached; all
-    are dropped when the app's storage is swapped, and one is rebuilt when its id now names
-    another study (a deleted study's id reused)."""
+    """One ``Study`` per stored study, kept across requests so its history stays cached, and
+    each study's creation time (it never changes; the storage tells it only in
+    ``list_studies``); all are dropped when the app's storage is swapped, and a handle is
+    rebuilt when its id now names another study (a deleted study's id reused)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._storage: BaseStorage | None = None
         self._studies: dict[int, Study] = {}
+        self._created: dict[tuple[int, str], dt.datetime | None] = {}
+
+    def _use(self, storage: BaseStorage) -> None:
+        """Forgets what belongs to a storage the app no longer serves (under the lock)."""
+        if storage is not self._storage:
+            self._studies.clear()
+            self._created.clear()
+            self._storage = storage
 
     def get(self, storage: BaseStorage, study_id: int, study_name: str | None = None) -> Study:
         name = study_name or storage.get_study_name(study_id)  # StudyNotFoundError -> 404
         with self._lock:
-            if storage is not self._storage:
-                self._studies.clear()
-                self._storage = storage
+            self._use(storage)
             study = self._studies.get(study_id)
             if study is None or study.study_name != name:
                 study = self._studies[study_id] = Study(name, storage)
         return study
+
+    def remember_created(self, storage: BaseStorage, summaries: list[StudySummary]) -> None:
+        """Keeps the creation times ``storage.list_studies()`` gave."""
+        with self._lock:
+            self._use(storage)
+            self._created.update(
+                {(s.study_id, s.study_name): s.datetime_start for s in summaries})
+
+    def created(self, storage: BaseStorage, study_id: int, study_name: str
+                ) -> dt.datetime | None:
+        """When the study was created, None where the storage records no time: listed once,
+        then remembered."""
+        key = (study_id, study_name)
+        with self._lock:
+            self._use(storage)
+            if key in self._created:
+                return self._created[key]
+        self.remember_created(storage, storage.list_studies())
+        return self._created.get(key)
 
 
 class _PlotCache:
@@ -168,9 +196,11 @@ def _parse_states(states: str | None) -> set[TrialState] | None:
 def _matching(study: Study, filter: str | None, order_by: str | None, states: str | None
               ) -> tuple[list[FrozenTrial], dict[int, dict[str, float]]]:
     """The study's trials matching ``filter`` and one of ``states`` (comma-separated), ordered
-    by ``order_by``, with the last metric values by trial number. A malformed filter raises
-    FilterSyntaxError (a 400 whose message points at the mistake)."""
+    by ``order_by``, with the last metric values by trial number. A malformed filter, or one
+    naming a param the study lacks, raises FilterSyntaxError (a 400 whose message points at
+    the mistake)."""
     trials = study.trials
+    check_params(filter or None, order_by or None, {name for t in trials for name in t.params})
     metrics = study.last_metrics()
     by_id = {t.trial_id: metrics[t.number] for t in trials if t.number in metrics}
     found = search(trials, by_id, filter or None, order_by or None)
@@ -231,14 +261,13 @@ def _figure_json(study: Study, kind: str, params: list[str] | None) -> bytes:
     return plot(study, **kwargs).to_json().encode()
 
 
-def dashboard_router(storage: Callable[[], BaseStorage],
-                     reader: Callable[..., None]) -> APIRouter:
-    """The dashboard's page, assets and JSON routes over the storage ``storage()`` returns;
-    ``reader`` is the dependency that checks a request may read (the server's tokens)."""
+def dashboard_router(storage: Callable[[], BaseStorage]) -> APIRouter:
+    """The dashboard's page, assets and JSON routes over the storage ``storage()`` returns
+    (the server's door checks the tokens before any of them runs)."""
     router = APIRouter()
     handles = _StudyHandles()
     plots = _PlotCache(_PLOT_CACHE_SIZE)
-    api: dict[str, Any] = {"dependencies": [Depends(reader)], "response_model": None}
+    api: dict[str, Any] = {"response_model": None}
 
     def study_of(study_id: int) -> Study:
         return handles.get(storage(), study_id)
@@ -248,13 +277,16 @@ def dashboard_router(storage: Callable[[], BaseStorage],
         if isinstance(summary_or_id, StudySummary):
             study_id, attrs = summary_or_id.study_id, summary_or_id.system_attrs
             study = handles.get(storage(), study_id, summary_or_id.study_name)
+            created = summary_or_id.datetime_start
         else:
             study_id = summary_or_id
             study = study_of(study_id)
             attrs = study.system_attrs
+            created = handles.created(storage(), study_id, study.study_name)
         info = study_card(study_id, study.study_name, study.directions, study.trials,
-                          _experiment(attrs), with_best_params=with_best_params)
+                          _experiment(attrs), created, with_best_params=with_best_params)
         info["kind"] = attrs.get(KIND_ATTR, "study")
+        info["parent"] = attrs.get(PARENT_ATTR)  # the study a run re-runs, listed under it
         return info
 
     def detail(study: Study, study_id: int, trial: FrozenTrial) -> dict[str, Any]:
@@ -307,7 +339,10 @@ def dashboard_router(storage: Callable[[], BaseStorage],
     @router.get(DASHBOARD_API + "/studies", **api)
     def list_studies(request: Request) -> Response:
         """Every study with its experiment, state, trial counts, best trial and activity."""
-        return _json(request, [card(s) for s in storage().list_studies()])
+        serving = storage()
+        summaries = serving.list_studies()
+        handles.remember_created(serving, summaries)
+        return _json(request, [card(s) for s in summaries])
 
     @router.get(DASHBOARD_API + "/studies/{study_id}", **api)
     def get_study(request: Request, study_id: int) -> Response:
@@ -340,7 +375,7 @@ def dashboard_router(storage: Callable[[], BaseStorage],
         study = study_of(study_id)
         matching, metrics = _matching(study, filter, order_by, states)
         return _compressed(request, csv_of(matching, study.directions, metrics).encode(),
-                           "text/csv", _attachment(f"{study.study_name}-trials.csv"))
+                           "text/csv", download_headers(f"{study.study_name}-trials.csv"))
 
     @router.get(DASHBOARD_API + "/studies/{study_id}/plots/{kind}", **api)
     def plot(request: Request, study_id: int, kind: str, params: str | None = None
@@ -363,20 +398,20 @@ def dashboard_router(storage: Callable[[], BaseStorage],
         study = study_of(study_id)
         trial = trial_of(study, number)
         info = detail(study, study_id, trial)
-        info["has_log"] = bool(trial.system_attrs.get(LOG_FILE_ATTR))
+        artifacts = study.list_artifacts(trial)
+        info["has_log"] = any(a.name == LOG_ARTIFACT for a in artifacts)
         info["artifacts"] = [{"name": a.name, "size": a.size, "media_type": a.media_type,
-                              "created_at": plain(a.created_at)}
-                             for a in study.list_artifacts(trial)]
+                              "created_at": plain(a.created_at)} for a in artifacts]
         return _json(request, info)
 
     @router.get(DASHBOARD_API + "/studies/{study_id}/trials/{number}/log", **api)
     def trial_log(request: Request, study_id: int, number: int,
                   tail: int = Query(2000, ge=1, le=100_000)) -> Response:
-        """The last ``tail`` lines of the output of the trial's process (``pipetune tune``)."""
+        """The last ``tail`` lines of the output of the trial's process (``pipetune tune``), from
+        its stored log (``stored_log``: a bounded read of the artifact's end)."""
         study = study_of(study_id)
-        trial = trial_of(study, number)
-        lines = read_log(study.study_name, trial, tail)
-        return _compressed(request, "".join(lines).encode(), "text/plain; charset=utf-8")
+        text = stored_log(study, trial_of(study, number), tail)
+        return _compressed(request, text.encode(), "text/plain; charset=utf-8")
 
     @router.get(DASHBOARD_API + "/studies/{study_id}/compare", **api)
     def compare(request: Request, study_id: int, numbers: str) -> Response:
@@ -394,8 +429,7 @@ def dashboard_router(storage: Callable[[], BaseStorage],
         """A stored artifact of the trial, always as a download: an HTML or SVG file a run
         wrote must not run as a page of the dashboard (it could read the token)."""
         data = study_of(study_id).read_artifact(number, name)
-        headers = {**_attachment(name.rsplit("/", 1)[-1]), "X-Content-Type-Options": "nosniff",
-                   "Content-Security-Policy": "sandbox"}
-        return Response(data, media_type="application/octet-stream", headers=headers)
+        return Response(data, media_type="application/octet-stream",
+                        headers=download_headers(name.rsplit("/", 1)[-1]))
 
     return router

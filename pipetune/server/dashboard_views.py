@@ -29,7 +29,8 @@ LastMetrics = Mapping[int, Mapping[str, float]]
 NO_METRICS: LastMetrics = MappingProxyType({})
 
 __all__ = ["NO_METRICS", "LastMetrics", "csv_of", "last_activity", "names_of", "plain",
-           "study_card", "study_state", "study_version", "table_row", "trial_detail"]
+           "study_card", "study_start", "study_state", "study_version", "table_row",
+           "trial_detail"]
 
 def plain(value: Any) -> Any:
     """``value`` as strict JSON: non-finite floats as strings, datetimes as ISO strings,
@@ -81,12 +82,23 @@ def _best_json(trials: Sequence[FrozenTrial],
             "n_pareto": len(front)}
 
 
+def study_start(created: dt.datetime | None, trials: Iterable[FrozenTrial]
+                ) -> dt.datetime | None:
+    """When a study started: its creation time where the storage records one
+    (``StudySummary.datetime_start``), else the earliest start of its trials."""
+    if created is not None:
+        return created
+    return min((t.datetime_start for t in trials if t.datetime_start is not None), default=None)
+
+
 def study_card(study_id: int, study_name: str, directions: Sequence[StudyDirection],
                trials: Sequence[FrozenTrial], experiment: str | None,
+               created: dt.datetime | None = None,
                with_best_params: bool = False) -> dict[str, Any]:
     """One study as the studies list and the study page show it: identity, state, counts per
-    state, best trial (or Pareto front), start and last activity, and a ``version`` that
-    changes whenever anything shown about the trials does (the page polls it to refresh)."""
+    state, best trial (or Pareto front), start (``study_start`` of ``created``) and last
+    activity, and a ``version`` that changes whenever anything shown about the trials does
+    (the page polls it to refresh)."""
     counts = Counter(t.state for t in trials)
     moments = [m for m in map(last_activity, trials) if m is not None]
     best = _best_json(trials, directions)
@@ -101,7 +113,7 @@ def study_card(study_id: int, study_name: str, directions: Sequence[StudyDirecti
         "n_trials": len(trials),
         "states": {state.name: counts[state] for state in TrialState},
         "best": best,
-        "datetime_start": plain(min(moments)) if moments else None,
+        "datetime_start": plain(study_start(created, trials)),
         "last_activity": plain(max(moments)) if moments else None,
         "version": study_version(trials),
     }

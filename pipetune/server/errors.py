@@ -25,6 +25,7 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (errors.StorageError, 500),
     (NotImplementedError, 501),
     (errors.PipetuneError, 400),
+    (OverflowError, 400),  # a number in the request too large for a float or a database column
 )
 
 # Authentication failures (not pipetune errors: they never reach the storage).

@@ -9,7 +9,13 @@ from pipetune.errors import StorageURLError
 from pipetune.storage.base import BaseStorage
 from pipetune.storage.memory import InMemoryStorage
 
-__all__ = ["BaseStorage", "InMemoryStorage", "get_storage"]
+__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "BaseStorage", "InMemoryStorage",
+           "default_storage_url", "get_storage"]
+
+# The storage the ``pipetune`` command uses unless told another, and where ``start_run``
+# records a run given none: ``$PIPETUNE_STORAGE``, else this file in the working folder.
+DEFAULT_STORAGE = "sqlite:///pipetune.db"
+STORAGE_ENV = "PIPETUNE_STORAGE"
 
 _open_storages: dict[str, BaseStorage] = {}
 _open_lock = threading.Lock()
@@ -20,11 +26,18 @@ _HTTP_SCHEMES = ("http", "https")
 TOKEN_ENV = "PIPETUNE_TOKEN"
 
 
-def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
+def default_storage_url() -> str:
+    """``$PIPETUNE_STORAGE`` when set, else ``DEFAULT_STORAGE``."""
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def get_storage(storage: "str | BaseStorage | None", *, create: bool = True) -> BaseStorage:
     """The storage named by ``storage``: a backend object as is, None for a new in-memory one,
     or a URL (``sqlite:///file.db``, ``postgresql://...``, ``http://host:port`` for a
-    ``pipetune server``, with the token in ``$PIPETUNE_TOKEN``). One process shares one backend
-    (and its connection pool) per URL."""
+    ``pipetune server``, with the token in ``$PIPETUNE_TOKEN`` and, for ``https://``, the CA
+    bundle in ``$PIPETUNE_CA_BUNDLE``; a SQL URL may end in ``?durability=full`` for commits that
+    wait for the disk). One process shares one backend (and its connection pool) per URL. With ``create=False`` (what reading calls pass) a
+    SQLite file that does not exist is a StorageURLError naming it, never a new empty file."""
     if storage is None:
         return InMemoryStorage()
     if isinstance(storage, BaseStorage):
@@ -37,10 +50,11 @@ def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
     if scheme in _HTTP_SCHEMES:
         with _open_lock:
             if storage not in _open_storages:
-                from pipetune.storage.remote import RemoteStorage
+                from pipetune.storage.remote import CA_BUNDLE_ENV, RemoteStorage
 
                 _open_storages[storage] = RemoteStorage(
-                    storage, token=os.environ.get(TOKEN_ENV) or None)
+                    storage, token=os.environ.get(TOKEN_ENV) or None,
+                    ca_bundle=os.environ.get(CA_BUNDLE_ENV) or None)
             return _open_storages[storage]
     if scheme not in _SQL_SCHEMES:
         raise StorageURLError(
@@ -60,5 +74,5 @@ def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
         if storage not in _open_storages:
             from pipetune.storage.sql import SQLStorage
 
-            _open_storages[storage] = SQLStorage(storage)
+            _open_storages[storage] = SQLStorage(storage, create=create)
         return _open_storages[storage]

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import abc
 import os
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.distributions import Distribution
+from pipetune.errors import InvalidArgumentError
 from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
 STALE_REASON_ATTR = "fail_reason"
@@ -25,6 +27,24 @@ STALE_REASON_ATTR = "fail_reason"
 RETRY_OF_ATTR = "retry_of"
 RETRY_COUNT_ATTR = "retry_count"
 FIXED_PARAMS_ATTR = "fixed_params"  # the same key as pipetune.trial's: the params a trial takes
+
+
+MAX_STUDY_NAME_LENGTH = 512  # the studies.study_name column of SQL storage
+
+
+def check_study_name(study_name: Any) -> None:
+    """Raises InvalidArgumentError unless ``study_name`` is a name every storage can hold: a
+    string of 1 to 512 characters, not only spaces, without control characters (NUL, which
+    PostgreSQL refuses, newlines and tabs, which break listings and log folders). Every
+    storage checks names with it, so one name is valid everywhere or nowhere."""
+    if not isinstance(study_name, str) or not study_name.strip() \
+            or len(study_name) > MAX_STUDY_NAME_LENGTH \
+            or any(unicodedata.category(char) == "Cc" for char in study_name):
+        shown = repr(study_name) if len(repr(study_name)) <= 80 else \
+            f"{repr(study_name)[:60]}... ({len(study_name)} characters)"
+        raise InvalidArgumentError(
+            f"A study name must be a string of 1 to {MAX_STUDY_NAME_LENGTH} characters, not "
+            f"only spaces and without control characters (NUL, newline, tab). Got {shown}.")
 
 
 def retry_attrs(failed: FrozenTrial, fixed_params: dict[str, Any] | None,
@@ -199,9 +219,11 @@ class BaseStorage(abc.ABC):
         """The trial's artifacts ordered by name."""
         raise NotImplementedError(f"{type(self).__name__} does not store artifacts.")
 
-    def read_artifact(self, trial_id: int, name: str) -> bytes:
-        """The bytes of an artifact; raises ArtifactNotFoundError if the trial has none of
-        that name."""
+    def read_artifact(self, trial_id: int, name: str, *,
+                      last_bytes: int | None = None) -> bytes:
+        """The bytes of an artifact, or only its last ``last_bytes`` (a log's tail, read
+        without reading the rest); raises ArtifactNotFoundError if the trial has none of that
+        name."""
         raise NotImplementedError(f"{type(self).__name__} does not store artifacts.")
 
     def search_trials(self, study_id: int, filter: str | None = None,

@@ -30,6 +30,7 @@ from pipetune.storage.base import (
     FIXED_PARAMS_ATTR,
     STALE_REASON_ATTR,
     BaseStorage,
+    check_study_name,
     retry_attrs,
     stale_trial_reason,
 )
@@ -102,6 +103,7 @@ class InMemoryStorage(BaseStorage):
             raise StudyNotFoundError(f"No study with id {study_id} in this storage.") from None
 
     def create_study(self, study_name: str, directions: Sequence[StudyDirection]) -> int:
+        check_study_name(study_name)
         with self._lock:
             if study_name in self._study_ids:
                 raise DuplicateStudyError(
@@ -126,6 +128,7 @@ class InMemoryStorage(BaseStorage):
             del self._studies[study_id]
 
     def get_study_id(self, study_name: str) -> int:
+        check_study_name(study_name)
         with self._lock:
             try:
                 return self._study_ids[study_name]
@@ -395,7 +398,8 @@ class InMemoryStorage(BaseStorage):
             stored = self._artifacts.get(trial_id, {})
             return [stored[name][0] for name in sorted(stored)]
 
-    def read_artifact(self, trial_id: int, name: str) -> bytes:
+    def read_artifact(self, trial_id: int, name: str, *,
+                      last_bytes: int | None = None) -> bytes:
         with self._lock:
             trial = self._trial(trial_id)
             stored = self._artifacts.get(trial_id, {}).get(name)
@@ -403,7 +407,8 @@ class InMemoryStorage(BaseStorage):
             raise ArtifactNotFoundError(
                 f"Trial {trial.number} has no artifact named {name!r}; list_artifacts shows "
                 "what it has.")
-        return stored[1]
+        data = stored[1]
+        return data if last_bytes is None else data[max(0, len(data) - last_bytes):]
 
     def search_trials(self, study_id: int, filter: str | None = None,
                       order_by: str | None = None, limit: int | None = None,

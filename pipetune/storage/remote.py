@@ -23,6 +23,7 @@ import http.client
 import json
 import math
 import os
+import ssl
 import threading
 import time
 import urllib.parse
@@ -42,11 +43,12 @@ from pipetune.storage.base import BaseStorage
 from pipetune.tracking.artifacts import check_name, read_source
 from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
-__all__ = ["RemoteStorage", "artifact_from_json", "artifact_to_json", "decode_float",
-           "encode_float", "metric_point_from_json", "metric_point_to_json", "summary_from_json",
-           "summary_to_json", "trial_from_json", "trial_to_json"]
+__all__ = ["CA_BUNDLE_ENV", "RemoteStorage", "artifact_from_json", "artifact_to_json",
+           "decode_float", "encode_float", "metric_point_from_json", "metric_point_to_json",
+           "summary_from_json", "summary_to_json", "trial_from_json", "trial_to_json"]
 
 API = "/api/v1"
+CA_BUNDLE_ENV = "PIPETUNE_CA_BUNDLE"  # read by get_storage for https:// URLs
 
 # The error types a server may name in a response; anything else becomes a StorageError.
 _ERROR_TYPES: dict[str, type[errors.PipetuneError]] = {
@@ -168,12 +170,13 @@ def metric_point_to_json(point: MetricPoint) -> list[Any]:
     return [point.name, int(point.step), encode_float(point.value), float(point.timestamp)]
 
 
-def metric_point_from_json(data: list[Any]) -> MetricPoint:
-    name, step, value, timestamp = data
-    if not isinstance(name, str) or isinstance(step, bool) or not isinstance(step, int):
+def metric_point_from_json(data: Any) -> MetricPoint:
+    if not isinstance(data, list) or len(data) != 4 or not isinstance(data[0], str) \
+            or isinstance(data[1], bool) or not isinstance(data[1], int):
         raise InvalidArgumentError(
             f"A metric point is [name, step, value, timestamp] with a string name and an int "
-            f"step. Got {data!r}.")
+            f"step. Got {data!r:.200}.")
+    name, step, value, timestamp = data
     return MetricPoint(name, step, decode_float(value), decode_float(timestamp))
 
 
@@ -212,11 +215,23 @@ def _quote(segment: Any) -> str:
     return urllib.parse.quote(str(segment), safe="")
 
 
+def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Verifies the server's certificate and host name against ``ca_bundle``, else the
+    system's certificate authorities."""
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as error:
+        raise StorageURLError(
+            f"The CA bundle {ca_bundle!r} cannot be used ({error}): give the path of a PEM file "
+            f"of CA certificates (${CA_BUNDLE_ENV} or RemoteStorage(ca_bundle=...)).") from None
+
+
 # -- the client ------------------------------------------------------------------------------------
 
 
-def _reopen(url: str, token: str | None, retries: int, timeout: float) -> RemoteStorage:
-    return RemoteStorage(url, token, retries=retries, timeout=timeout)
+def _reopen(url: str, token: str | None, retries: int, timeout: float,
+            ca_bundle: str | None) -> RemoteStorage:
+    return RemoteStorage(url, token, retries=retries, timeout=timeout, ca_bundle=ca_bundle)
 
 
 class RemoteStorage(BaseStorage):
@@ -227,10 +242,14 @@ class RemoteStorage(BaseStorage):
         token: the bearer token sent with every request (a write token to run trials).
         retries: how many times a refused or reset connection is retried before StorageError.
         timeout: seconds one request may take.
+        ca_bundle: for an ``https://`` URL, a PEM file of the certificate authorities to trust
+            (a private CA, or a server's self-signed certificate) instead of the system's;
+            ``get_storage`` takes it from ``$PIPETUNE_CA_BUNDLE``. The server's certificate and
+            host name are always verified.
     """
 
     def __init__(self, url: str, token: str | None = None, *, retries: int = 8,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, ca_bundle: str | None = None) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise StorageURLError(
@@ -240,6 +259,8 @@ class RemoteStorage(BaseStorage):
                 f"The 'retries' argument of RemoteStorage must be an int >= 0. Got {retries!r}.")
         self.url = url.rstrip("/")
         self._https = parsed.scheme == "https"
+        self._ca_bundle = ca_bundle
+        self._tls = _tls_context(ca_bundle) if self._https else None
         self._host = parsed.hostname
         self._port = parsed.port or (443 if self._https else 80)
         self._prefix = parsed.path.rstrip("/") + API
@@ -253,15 +274,19 @@ class RemoteStorage(BaseStorage):
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickles as its address (connections stay behind), so it can travel to another
         # process, e.g. a Ray task or a process pool, and reconnect there.
-        return (_reopen, (self.url, self._token, self._retries, self._timeout))
+        return (_reopen, (self.url, self._token, self._retries, self._timeout, self._ca_bundle))
 
     # -- transport -----------------------------------------------------------------------------
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            connection = cls(self._host, self._port, timeout=self._timeout)
+            if self._https:
+                connection = http.client.HTTPSConnection(self._host, self._port,
+                                                         timeout=self._timeout, context=self._tls)
+            else:
+                connection = http.client.HTTPConnection(self._host, self._port,
+                                                        timeout=self._timeout)
             self._local.connection = connection
             with self._connections_lock:
                 self._connections.append(connection)
@@ -310,6 +335,12 @@ class RemoteStorage(BaseStorage):
                         "and the URL is right.") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except ssl.SSLError as error:  # retrying would not help
+                self._drop_connection()
+                raise StorageError(
+                    f"TLS with the pipetune server at {self.url} failed: {error}. If the server's "
+                    "certificate is signed by a private CA (or self-signed), give that CA's PEM "
+                    f"file in ${CA_BUNDLE_ENV} (or RemoteStorage(ca_bundle=...)).") from None
             except (OSError, http.client.HTTPException) as error:  # e.g. a timeout
                 self._drop_connection()
                 raise StorageUnavailableError(
@@ -344,9 +375,6 @@ class RemoteStorage(BaseStorage):
             raise StorageError(
                 f"The token given to the pipetune server at {self.url} may not do this "
                 f"({method} {target}): use a write token. {message}")
-        if response.status == 422:
-            raise InvalidArgumentError(
-                f"The pipetune server at {self.url} rejected {method} {target}: {message}")
         # A gateway between us and the server answers these while the server is away.
         unavailable = response.status in (502, 503, 504)
         raise (StorageUnavailableError if unavailable else StorageError)(
@@ -495,9 +523,11 @@ class RemoteStorage(BaseStorage):
         return [artifact_from_json(a)
                 for a in self._request("GET", f"/trials/{int(trial_id)}/artifacts")]
 
-    def read_artifact(self, trial_id: int, name: str) -> bytes:
+    def read_artifact(self, trial_id: int, name: str, *,
+                      last_bytes: int | None = None) -> bytes:
+        query = {} if last_bytes is None else {"last_bytes": int(last_bytes)}
         return self._request("GET", f"/trials/{int(trial_id)}/artifacts/{_quote_path(name)}",
-                             raw=True)
+                             query=query, raw=True)
 
     def search_trials(self, study_id: int, filter: str | None = None,
                       order_by: str | None = None, limit: int | None = None,

@@ -234,13 +234,22 @@ class TrackingContract:
         assert info.size == len(b"second, longer")
         assert storage.read_artifact(trial.trial_id, "log.txt") == b"second, longer"
 
+    def test_the_tail_of_an_artifact_is_read_alone(self, storage: BaseStorage) -> None:
+        study_id = storage.create_study("a", [StudyDirection.MINIMIZE])
+        trial = storage.claim_trial(study_id)
+        storage.put_artifact(trial.trial_id, "output.log", b"line 1\nline 2\n")
+        assert storage.read_artifact(trial.trial_id, "output.log", last_bytes=7) == b"line 2\n"
+        assert storage.read_artifact(trial.trial_id, "output.log", last_bytes=99) == \
+            b"line 1\nline 2\n"
+
     def test_artifact_mistakes_raise_clear_errors(self, storage: BaseStorage,
                                                   tmp_path: Any) -> None:
         study_id = storage.create_study("a", [StudyDirection.MINIMIZE])
         trial = storage.claim_trial(study_id)
         with pytest.raises(ArtifactNotFoundError, match="missing.txt"):
             storage.read_artifact(trial.trial_id, "missing.txt")
-        for bad in ("", "../escape.txt", "/etc/passwd", "a//b", "a/./b"):
+        for bad in ("", "../escape.txt", "/etc/passwd", "a//b", "a/./b", "nul\x00.txt",
+                    "x" * 256, "/".join("d" * 17), "é" * 128):
             with pytest.raises(InvalidArgumentError):
                 storage.put_artifact(trial.trial_id, bad, b"x")
         with pytest.raises(InvalidArgumentError, match="existing file"):

@@ -142,6 +142,18 @@ class StorageContract(LivenessContract, TrackingContract):
         assert storage.get_study_directions(study_id) == (MAX,)
         assert len(storage.list_studies()) == 1
 
+    @pytest.mark.parametrize("name", ["", "   ", "with\x00nul", "two\nlines", "x" * 513],
+                             ids=["empty", "spaces", "nul", "newline", "513-chars"])
+    def test_unstorable_study_names_are_invalid_arguments_everywhere(
+            self, storage: BaseStorage, name: str) -> None:
+        with pytest.raises(InvalidArgumentError, match="study name must be"):
+            storage.create_study(name, [MIN])
+        with pytest.raises(InvalidArgumentError, match="study name must be"):
+            storage.get_study_id(name)
+        assert storage.list_studies() == []
+        longest = "é" * 512  # the limit counts characters, not bytes
+        assert storage.get_study_name(_study(storage, longest)) == longest
+
     def test_unknown_study_name_raises_study_not_found(self, storage: BaseStorage) -> None:
         with pytest.raises(StudyNotFoundError, match="missing"):
             storage.get_study_id("missing")

@@ -17,24 +17,49 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from pipetune.errors import ArtifactNotFoundError, InvalidArgumentError
 
-__all__ = ["ARTIFACT_ROOT_ENV", "ArtifactFiles", "check_name", "check_source", "default_root",
-           "media_type_of", "read_source"]
+__all__ = ["ARTIFACT_ROOT_ENV", "MAX_NAME_BYTES", "MAX_NAME_PARTS", "MAX_NAME_PART_BYTES",
+           "ArtifactFiles", "check_name", "check_source", "default_root", "media_type_of",
+           "read_source", "read_tail"]
 
 ARTIFACT_ROOT_ENV = "PIPETUNE_ARTIFACT_ROOT"
+# What every file system under an artifact root holds: parts of at most 255 bytes, and paths
+# well under PATH_MAX once the root and the study and trial folders are put in front.
+MAX_NAME_PART_BYTES = 255
+MAX_NAME_PARTS = 16
+MAX_NAME_BYTES = 1024
 
 
 def check_name(name: str) -> str:
-    """An artifact name as stored: a relative path with ``/`` separators, no ``..``."""
+    """An artifact name as stored: a relative path with ``/`` separators, no ``..``, no
+    control character, at most ``MAX_NAME_PARTS`` parts of ``MAX_NAME_PART_BYTES`` bytes each
+    and ``MAX_NAME_BYTES`` in all (UTF-8)."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidArgumentError(f"An artifact name must be a non-empty string. Got {name!r}.")
+    shown = repr(name) if len(name) <= 80 else f"{name[:80]!r}... ({len(name)} characters)"
     parts = name.replace("\\", "/").split("/")
     if name.startswith(("/", "\\")) or any(p in ("", ".", "..") for p in parts) or ":" in parts[0]:
         raise InvalidArgumentError(
             f"An artifact name must be a relative path like 'plots/loss.png' (no leading '/', "
-            f"no '..', no empty part). Got {name!r}.")
+            f"no '..', no empty part). Got {shown}.")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise InvalidArgumentError(
+            f"An artifact name must not hold control characters (NUL, newline, ...). Got "
+            f"{shown}.")
+    try:
+        sizes = [len(part.encode()) for part in parts]
+    except UnicodeEncodeError:  # a lone surrogate
+        raise InvalidArgumentError(
+            f"An artifact name must be valid Unicode text. Got {shown}.") from None
+    if len(parts) > MAX_NAME_PARTS or max(sizes) > MAX_NAME_PART_BYTES \
+            or sum(sizes) + len(parts) - 1 > MAX_NAME_BYTES:
+        raise InvalidArgumentError(
+            f"An artifact name holds at most {MAX_NAME_PARTS} folder levels, "
+            f"{MAX_NAME_PART_BYTES} bytes per part and {MAX_NAME_BYTES} bytes in all: shorten "
+            f"it. Got {shown}.")
     return "/".join(parts)
 
 
@@ -87,13 +112,23 @@ class ArtifactFiles:
             raise
         return target.stat().st_size
 
-    def read(self, relative: str, label: str) -> bytes:
+    def read(self, relative: str, label: str, last_bytes: int | None = None) -> bytes:
+        """The file's bytes, or only its last ``last_bytes`` (read from there with a seek)."""
         try:
-            return self._path(relative).read_bytes()
+            with self._path(relative).open("rb") as handle:
+                return handle.read() if last_bytes is None else read_tail(handle, last_bytes)
         except FileNotFoundError:
             raise ArtifactNotFoundError(
                 f"The file of artifact {label} is missing from the artifact root "
                 f"{self.root!r} (moved or deleted).") from None
+
+
+def read_tail(handle: BinaryIO, last_bytes: int) -> bytes:
+    """The last ``last_bytes`` bytes of an open regular file, read from a seek to there: a log
+    of any size costs the tail asked for, never the whole file."""
+    size = os.fstat(handle.fileno()).st_size
+    handle.seek(max(0, size - last_bytes))
+    return handle.read(last_bytes)
 
 
 def check_source(data: "bytes | os.PathLike[str] | str") -> "bytes | str":

@@ -12,9 +12,11 @@ import getpass
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +24,46 @@ if TYPE_CHECKING:
     from pipetune.study import Study
 
 __all__ = ["ENVIRONMENT_ATTR", "OPTIMIZE_ATTR", "PRUNER_ATTR", "SAMPLER_ATTR", "describe",
-           "environment", "git_state", "record_optimize_end", "record_optimize_start"]
+           "environment", "git_state", "mask_secrets", "record_optimize_end",
+           "record_optimize_start"]
 
 ENVIRONMENT_ATTR = "environment"
 SAMPLER_ATTR = "sampler"
 PRUNER_ATTR = "pruner"
 OPTIMIZE_ATTR = "optimize"
+
+
+MASK = "***"
+# The password of a URL's user: scheme://user:PASSWORD@host. It runs to the last @, so that
+# one holding an unescaped / or @ is masked whole (an @ further on masks more, never less).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:)\S*(?=@)")
+# Names whose value is a secret: --token, --api-key, PGPASSWORD=, db.password=, --secret ...
+_SECRET_NAME = re.compile(r"(?:pass(?:word|wd)?|secret|token|api[-_]?key|access[-_]?key|"
+                          r"private[-_]?key|credentials?)$", re.IGNORECASE)
+_NAMED = re.compile(r"(?P<name>-{0,2}[A-Za-z_][A-Za-z0-9_.-]*)=(?P<value>.*)", re.DOTALL)
+
+
+def mask_secrets(argv: Sequence[str]) -> list[str]:
+    """A command line fit to be stored where others read it: the password of every URL
+    (``postgresql://user:***@host/db``), the value of every secret-named option (``--token
+    ***``, ``--api-key=***``) and of every secret-named assignment (``PGPASSWORD=***``,
+    ``db.password=***``) replaced by ``***``."""
+    masked: list[str] = []
+    secret_follows = False
+    for arg in argv:
+        if secret_follows and not arg.startswith("-"):
+            masked.append(MASK)
+            secret_follows = False
+            continue
+        named = _NAMED.fullmatch(arg)
+        if named and _SECRET_NAME.search(named["name"].lstrip("-")):
+            arg = f"{named['name']}={MASK}"
+        else:
+            arg = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", arg)
+        secret_follows = arg.startswith("-") and "=" not in arg and \
+            _SECRET_NAME.search(arg.lstrip("-")) is not None
+        masked.append(arg)
+    return masked
 
 
 def git_state(folder: str) -> tuple[str | None, bool | None]:
@@ -65,7 +101,7 @@ def _process_environment(cwd: str) -> dict[str, Any]:
         user = None
     commit, dirty = git_state(cwd)
     return {"user": user, "host": socket.gethostname(), "pid": os.getpid(),
-            "command": [sys.executable, *sys.argv], "cwd": cwd, "git_commit": commit,
+            "command": mask_secrets([sys.executable, *sys.argv]), "cwd": cwd, "git_commit": commit,
             "git_dirty": dirty, "python": platform.python_version(),
             "platform": platform.platform(), "packages": _packages()}
 

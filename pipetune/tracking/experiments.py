@@ -1,7 +1,8 @@
 """Experiments: named groups of studies and standalone runs (one per pipeline or project),
 like an MLflow experiment. A study's experiment is its system attr ``experiment``; a study
 without one belongs to ``"default"``. Standalone runs (``pipetune.start_run``) are one-trial
-studies whose system attr ``kind`` is ``"run"``."""
+studies whose system attr ``kind`` is ``"run"``; a run that re-runs a study's params (its best
+trial's, say) names that study in its system attr ``parent_study``."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from pipetune.tracking.records import ExperimentSummary
 if TYPE_CHECKING:
     from pipetune.storage.base import BaseStorage
 
-__all__ = ["DEFAULT_EXPERIMENT", "EXPERIMENT_ATTR", "KIND_ATTR", "RUN_KIND", "check_experiment",
-           "experiment_of", "list_experiments", "store_experiment", "summarize_experiments"]
+__all__ = ["DEFAULT_EXPERIMENT", "EXPERIMENT_ATTR", "KIND_ATTR", "PARENT_ATTR", "RUN_KIND",
+           "check_experiment", "experiment_of", "list_experiments", "store_experiment",
+           "summarize_experiments"]
 
 DEFAULT_EXPERIMENT = "default"
 EXPERIMENT_ATTR = "experiment"
 KIND_ATTR = "kind"
 RUN_KIND = "run"
+PARENT_ATTR = "parent_study"  # of a run re-running a study's params: that study's name
 
 
 def check_experiment(experiment: str) -> str:
@@ -60,4 +63,4 @@ def list_experiments(storage: "str | BaseStorage") -> list[ExperimentSummary]:
     """Every experiment in ``storage`` with its studies and standalone runs."""
     from pipetune.storage import get_storage
 
-    return summarize_experiments(get_storage(storage).list_studies())
+    return summarize_experiments(get_storage(storage, create=False).list_studies())

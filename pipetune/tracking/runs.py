@@ -20,10 +20,11 @@ from pipetune.distributions import (
     Distribution,
     FloatDistribution,
     IntDistribution,
+    contains_external,
 )
-from pipetune.errors import InvalidArgumentError
+from pipetune.errors import DuplicateStudyError, InvalidArgumentError
 from pipetune.tracking.environment import ENVIRONMENT_ATTR, environment
-from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, KIND_ATTR, RUN_KIND
+from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, KIND_ATTR, PARENT_ATTR, RUN_KIND
 from pipetune.tracking.records import ArtifactInfo
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class Run:
         self.study = study
         self._trial = trial
 
+    def __repr__(self) -> str:
+        state = "RUNNING" if self._trial._told is None else self._trial._told.name
+        return f"<Run {self.name!r} {state}>"
+
     @property
     def name(self) -> str:
         return self.study.study_name
@@ -63,9 +68,19 @@ class Run:
     def trial_id(self) -> int:
         return self._trial._trial_id
 
-    def log_param(self, name: str, value: Any) -> None:
-        """Records a param (the setting of this run, e.g. the best trial's learning rate)."""
-        self._trial._suggest(name, _fixed_domain(name, value))
+    def log_param(self, name: str, value: Any,
+                  distribution: Distribution | None = None) -> None:
+        """Records a param (the setting of this run, e.g. the best trial's learning rate); with
+        ``distribution``, in that domain, as a trial records it (give a trial's param its
+        trial's domain, and the run reads like that trial wherever both are shown)."""
+        if distribution is None:
+            distribution = _fixed_domain(name, value)
+        elif not contains_external(distribution, value):
+            raise InvalidArgumentError(
+                f"The value {value!r} of param {name!r} is outside the domain given for it, "
+                f"{distribution!r}: log it without a domain, or with one that holds it.")
+        self._trial._fixed_params[name] = value
+        self._trial._suggest(name, distribution)
 
     def log_params(self, params: dict[str, Any]) -> None:
         for name, value in params.items():
@@ -118,20 +133,44 @@ class Run:
 def start_run(experiment: str = DEFAULT_EXPERIMENT, name: str | None = None,
               storage: "str | BaseStorage | None" = None, *,
               directions: "Sequence[str | StudyDirection] | None" = None,
-              params: "dict[str, Any] | None" = None) -> Run:
-    """Starts a standalone run in ``experiment`` (``name`` must be new in the storage; default
-    ``run-<random>``). It records the environment (user, host, git commit, packages) as a
-    study does. ``directions`` (default minimize) says how the run's value reads, e.g. those
-    of the search whose best params it re-runs; ``params`` are fixed for the run's trial, as
-    an enqueued trial's, so suggesting them returns exactly these values."""
+              params: "dict[str, Any] | None" = None, parent: str | None = None) -> Run:
+    """Starts a standalone run in ``experiment``, recorded in ``storage``: by default the one
+    the ``pipetune`` command reads (``$PIPETUNE_STORAGE``, else ``sqlite:///pipetune.db``), so
+    ``pipetune experiments`` and the dashboard show it; pass ``InMemoryStorage()`` for a run
+    that is not kept. The run is named ``name`` (default ``run-<random>``), or, when the
+    storage already holds a study or run of that name, the first free ``<name>-2``,
+    ``<name>-3``, ... (``Run.name`` says which): a script run twice records two runs. It
+    records the environment (user, host, git commit, packages) as a study does.
+    ``directions`` (default minimize) says how the run's value reads, e.g. those of the
+    search whose best params it re-runs; ``params`` are fixed for the run's trial, as
+    an enqueued trial's, so suggesting them returns exactly these values. ``parent`` names
+    the study whose params the run re-runs: ``pipetune studies`` and the dashboard list the
+    run under it."""
+    from pipetune.storage import default_storage_url, get_storage
     from pipetune.study import create_study
 
-    name = name if name is not None else f"run-{uuid.uuid4().hex[:12]}"
-    study = create_study(storage=storage, study_name=name, experiment=experiment,
-                         directions=directions)
+    if parent is not None and not isinstance(parent, str):
+        raise InvalidArgumentError(
+            f"parent is the name of the study whose params the run re-runs, e.g. "
+            f"parent=study.study_name. Got {parent!r}.")
+    backend = get_storage(default_storage_url() if storage is None else storage)
+    base = name if name is not None else f"run-{uuid.uuid4().hex[:12]}"
+    number = 1
+    while True:
+        # The storage refuses a taken name in the creating transaction, so two processes
+        # starting runs of one name at once never share one.
+        try:
+            study = create_study(storage=backend, study_name=base if number == 1
+                                 else f"{base}-{number}", experiment=experiment,
+                                 directions=directions)
+            break
+        except DuplicateStudyError:
+            number += 1
     study._storage.set_study_attr(study._study_id, KIND_ATTR, RUN_KIND, system=True)
     study._storage.set_study_attr(study._study_id, ENVIRONMENT_ATTR, environment(),
                                   system=True)
+    if parent is not None:
+        study._storage.set_study_attr(study._study_id, PARENT_ATTR, parent, system=True)
     if params:
         study.enqueue_trial(dict(params))
     return Run(study, study.ask())

@@ -2,7 +2,8 @@
 
 A tokenizer and a recursive-descent parser turn a filter into a small AST (``Comparison``,
 ``And``, ``Or``, ``Not``); SQL storages compile it to bound SQLAlchemy expressions
-(``pipetune.storage.sql.search``), the memory storage evaluates it here (``matches``). Both follow
+(``pipetune.storage.sql.search``), the memory storage and the dashboard evaluate it here
+(``select``). Both follow
 the semantics below, so one filter selects the same trials everywhere.
 
 Grammar (keywords are case-insensitive)::
@@ -28,28 +29,41 @@ matches any run of characters, ``_`` one, a backslash escapes either.
 
 ``order_by`` is a comma-separated list of fields, each optionally prefixed with ``-`` or followed
 by ``asc`` / ``desc``; missing values sort last, ties by trial number.
+
+Limits, so that one request to a server cannot take it over: a filter or ``order_by`` holds at
+most ``MAX_FILTER_LENGTH`` characters and ``MAX_CONDITIONS`` comparisons, and nests ``not`` /
+parentheses at most ``MAX_DEPTH`` deep; ``limit`` and ``offset`` are at most ``MAX_WINDOW``.
+Evaluated in Python, a filter costs each trial at most its comparisons, ``like`` included
+(``like_matcher`` never backtracks): 10,000 trials take about a second at worst.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.errors import FilterSyntaxError
 
-__all__ = ["And", "Comparison", "Expr", "Field", "Not", "Or", "OrderKey", "compare", "matches",
-           "parse_filter", "parse_order_by", "search", "value_of"]
+__all__ = ["MAX_CONDITIONS", "MAX_DEPTH", "MAX_FILTER_LENGTH", "MAX_WINDOW", "And", "Comparison",
+           "Expr", "Field", "Not", "Or", "OrderKey", "check_params", "compare", "condition",
+           "parse_filter", "parse_order_by", "search", "select", "value_of"]
 
 PREFIXED = ("params", "metrics", "user_attrs")
 SCALARS = ("value", "state", "duration", "number")  # plus values[i]
 NUMERIC = ("value", "state", "duration", "number", "metrics")  # compared with numbers only
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
 _KEYWORDS = {"and", "or", "not", "in", "like", "true", "false", "null", "asc", "desc"}
+MAX_FILTER_LENGTH = 500  # characters
+MAX_DEPTH = 20  # nested 'not' and parentheses
+MAX_CONDITIONS = 32  # comparisons in one filter (an 'in' list is one)
+MAX_WINDOW = 10**9  # the largest limit or offset
 
 
 # -- the AST -----------------------------------------------------------------------------------
@@ -175,9 +189,16 @@ class _Parser:
     def __init__(self, text: str) -> None:
         if not isinstance(text, str):
             raise FilterSyntaxError(f"A filter must be a string. Got {text!r}.")
+        if len(text) > MAX_FILTER_LENGTH:
+            raise FilterSyntaxError(
+                f"A filter or order_by holds at most {MAX_FILTER_LENGTH} characters; this one has "
+                f"{len(text)}: select with fewer conditions (e.g. a range instead of a long "
+                "'in' list).")
         self.text = text
         self.tokens = _tokens(text)
         self.position = 0
+        self.depth = 0
+        self.conditions = 0
 
     @property
     def token(self) -> _Token:
@@ -224,12 +245,22 @@ class _Parser:
         return expr
 
     def parse_not(self) -> Expr:
-        if self.keyword("not"):
-            return Not(self.parse_not())
-        if self.punct("("):
-            expr = self.parse_or()
-            if not self.punct(")"):
-                raise self.fail("Expected ')' to close the '('")
+        token = self.token
+        if (token.kind == "name" and token.text.lower() == "not") or \
+                (token.kind == "punct" and token.text == "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _error(self.text, token.column,
+                             f"The filter nests 'not' and parentheses more than {MAX_DEPTH} "
+                             "deep: write it flatter")
+            self.advance()
+            if token.text == "(":
+                expr = self.parse_or()
+                if not self.punct(")"):
+                    raise self.fail("Expected ')' to close the '('")
+            else:
+                expr = Not(self.parse_not())
+            self.depth -= 1
             return expr
         return self.parse_comparison()
 
@@ -303,6 +334,11 @@ class _Parser:
         return value
 
     def parse_comparison(self) -> Expr:
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise _error(self.text, self.token.column,
+                         f"The filter has more than {MAX_CONDITIONS} comparisons: combine "
+                         "them (e.g. 'number in (1, 2, 3)' for several '=')")
         field = self.parse_field()
         negated = False
         start = self.token
@@ -385,44 +421,88 @@ def _kind(value: Any) -> str:
     return "other"
 
 
-def like_regex(pattern: str) -> re.Pattern[str]:
-    """The regular expression of a ``like`` pattern (``%``, ``_``, backslash escapes)."""
-    parts, i = [], 0
+@functools.lru_cache(maxsize=256)
+def like_matcher(pattern: str) -> Callable[[str], bool]:
+    """Whether a whole string matches a ``like`` pattern (``%``, ``_``, backslash escapes), in
+    time proportional to len(string) x len(pattern) whatever the pattern (a ``.*`` regex
+    backtracks exponentially on ``'%a%a%a%a%a%b'``).
+
+    The pattern splits at its unescaped ``%`` into segments of characters and ``_``. Each
+    segment is a regex of fixed length (no repetition, no alternative: nothing to backtrack);
+    the first must match at the start, the last at the end, and each one between is taken at its
+    leftmost match: ending as early as possible leaves the most room to the segments after it,
+    so no other choice can succeed where that one fails."""
+    segments: list[list[str]] = [[]]
+    i = 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
-            parts.append(re.escape(pattern[i + 1]))
+            segments[-1].append(re.escape(pattern[i + 1]))
             i += 2
             continue
-        parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
+        if char == "%":
+            segments.append([])
+        else:
+            segments[-1].append("." if char == "_" else re.escape(char))
         i += 1
-    return re.compile("".join(parts), re.DOTALL)
+    compiled = [(re.compile("".join(parts), re.DOTALL), len(parts)) for parts in segments]
+    (first, first_length), (last, last_length) = compiled[0], compiled[-1]
+    if len(compiled) == 1:
+        return lambda value: first.fullmatch(value) is not None
+
+    def match(value: str) -> bool:
+        start, end = first_length, len(value) - last_length
+        if end < start or first.match(value) is None:
+            return False
+        for middle, _ in compiled[1:-1]:
+            found = middle.search(value, start, end)
+            if found is None:
+                return False
+            start = found.end()
+        return last.match(value, end) is not None
+
+    return match
+
+
+def condition(op: str, literal: Any) -> Callable[[bool, Any], bool]:
+    """The test ``value op literal`` as a function of (present, value), with its work done once
+    (a like pattern compiled, an ``in`` list hashed) for the many trials it is applied to."""
+    if op in ("in", "not in"):
+        wanted = {(_kind(item), item) for item in literal if item is not None}
+        has_null = any(item is None for item in literal)
+
+        def member(present: bool, value: Any) -> bool:
+            if not present or value is None:
+                return has_null and op == "in"
+            kind = _kind(value)
+            hit = kind != "other" and (kind, value) in wanted
+            return hit if op == "in" else not hit
+
+        return member
+    if literal is None:
+        if op == "=":
+            return lambda present, value: not present or value is None
+        return lambda present, value: present and value is not None
+    if op in ("like", "not like"):
+        like, negated = like_matcher(literal), op == "not like"
+        return lambda present, value: (present and isinstance(value, str)
+                                       and like(value) != negated)
+    kind = _kind(literal)
+    if op == "=":
+        return lambda present, value: present and _kind(value) == kind != "other" \
+            and value == literal
+    if op == "!=":
+        return lambda present, value: present and value is not None and not (
+            _kind(value) == kind != "other" and value == literal)
+    if kind in ("bool", "other"):
+        return lambda present, value: False
+    ordered = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+    return lambda present, value: present and _kind(value) == kind and ordered(value, literal)
 
 
 def compare(actual: Any, op: str, literal: Any, present: bool = True) -> bool:
     """Whether a value (``present`` False when the trial lacks it) satisfies ``op literal``."""
-    if op in ("in", "not in"):
-        hit = any(compare(actual, "=", item, present) for item in literal)
-        return hit if op == "in" else (present and actual is not None and not hit)
-    if literal is None:
-        is_null = not present or actual is None
-        return is_null if op == "=" else not is_null
-    if not present or actual is None:
-        return False
-    if op in ("like", "not like"):
-        if not isinstance(actual, str):
-            return False
-        hit = like_regex(literal).fullmatch(actual) is not None
-        return hit if op == "like" else not hit
-    same = _kind(actual) == _kind(literal) and _kind(actual) != "other"
-    if op == "=":
-        return same and actual == literal
-    if op == "!=":
-        return not (same and actual == literal)
-    if not same or _kind(actual) == "bool":
-        return False
-    return {"<": actual < literal, "<=": actual <= literal, ">": actual > literal,
-            ">=": actual >= literal}[op]
+    return condition(op, literal)(present, actual)
 
 
 def value_of(field: Field, trial: FrozenTrial,
@@ -449,20 +529,26 @@ def value_of(field: Field, trial: FrozenTrial,
     return (value is not None, value)
 
 
-def matches(expr: Expr | None, trial: FrozenTrial, last_metrics: Mapping[str, float]) -> bool:
-    """Whether the trial (with the last values of its metrics) satisfies the filter."""
+def select(expr: Expr | None, trials: Sequence[FrozenTrial],
+           last_metrics: Mapping[int, Mapping[str, float]]) -> list[FrozenTrial]:
+    """The trials satisfying the filter, in their order. One condition at a time goes over the
+    trials whose answer still depends on it (those ``and`` has kept, those ``or`` has not yet
+    taken): the per-trial cost is then the conditions' own, not a walk of the whole tree."""
     if expr is None:
-        return True
+        return list(trials)
     if isinstance(expr, And):
-        return matches(expr.left, trial, last_metrics) and matches(expr.right, trial,
-                                                                   last_metrics)
+        return select(expr.right, select(expr.left, trials, last_metrics), last_metrics)
     if isinstance(expr, Or):
-        return matches(expr.left, trial, last_metrics) or matches(expr.right, trial,
-                                                                  last_metrics)
+        taken = {id(t) for t in select(expr.left, trials, last_metrics)}
+        rest = [t for t in trials if id(t) not in taken]
+        taken.update(id(t) for t in select(expr.right, rest, last_metrics))
+        return [t for t in trials if id(t) in taken]
     if isinstance(expr, Not):
-        return not matches(expr.operand, trial, last_metrics)
-    present, value = value_of(expr.field, trial, last_metrics)
-    return compare(value, expr.op, expr.literal, present)
+        excluded = {id(t) for t in select(expr.operand, trials, last_metrics)}
+        return [t for t in trials if id(t) not in excluded]
+    test, field, no_metrics = condition(expr.op, expr.literal), expr.field, {}
+    return [t for t in trials
+            if test(*value_of(field, t, last_metrics.get(t.trial_id, no_metrics)))]
 
 
 _KIND_RANK = {"number": 0, "str": 1, "bool": 2, "other": 3}
@@ -493,7 +579,7 @@ def search(trials: Sequence[FrozenTrial], last_metrics: Mapping[int, Mapping[str
     expr = parse_filter(filter)
     keys = parse_order_by(order_by)
     check_window(limit, offset)
-    found = [t for t in trials if matches(expr, t, last_metrics.get(t.trial_id, {}))]
+    found = select(expr, trials, last_metrics)
     if keys:
         found = sort_trials(found, keys, last_metrics)
     end = None if limit is None else offset + limit
@@ -505,9 +591,33 @@ def check_window(limit: int | None, offset: int) -> None:
     from pipetune.errors import InvalidArgumentError
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 0):
-        raise InvalidArgumentError(f"The 'limit' argument of search must be an int >= 0 or "
-                                   f"None. Got {limit!r}.")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidArgumentError(f"The 'offset' argument of search must be an int >= 0. "
-                                   f"Got {offset!r}.")
+                              or not 0 <= limit <= MAX_WINDOW):
+        raise InvalidArgumentError(f"The 'limit' argument of search must be an int in 0.."
+                                   f"{MAX_WINDOW} or None (no limit). Got {limit!r}.")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_WINDOW:
+        raise InvalidArgumentError(f"The 'offset' argument of search must be an int in 0.."
+                                   f"{MAX_WINDOW}. Got {offset!r}.")
+
+
+def check_params(filter: str | None, order_by: str | None, params: Collection[str]) -> None:
+    """Raises FilterSyntaxError, pointing at it, at the first ``params.NAME`` of ``filter`` or
+    ``order_by`` that is none of ``params`` (the study's): a misspelt name would otherwise
+    match no trial, or sort by nothing, without a word."""
+    for text, fields in ((filter, _fields(parse_filter(filter))),
+                         (order_by, [key.field for key in parse_order_by(order_by)])):
+        for field in fields:
+            if field.kind == "params" and field.name not in params:
+                known = ", ".join(sorted(params)) or "none yet"
+                raise _error(str(text), field.column,
+                             f"The study has no param {field.name!r}; its params: {known}")
+
+
+def _fields(expr: Expr | None) -> list[Field]:
+    """The fields ``expr`` compares, in the order they are written."""
+    if expr is None:
+        return []
+    if isinstance(expr, Comparison):
+        return [expr.field]
+    if isinstance(expr, Not):
+        return _fields(expr.operand)
+    return _fields(expr.left) + _fields(expr.right)

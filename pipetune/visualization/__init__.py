@@ -4,35 +4,37 @@ Every ``plot_<kind>(study, ...)`` reads the study through its public API, draws 
 useful for an empty study, one trial or 10,000 trials, puts log params on log axes and
 categorical params on their choices, and shows ``target`` (a function of a FrozenTrial) where
 given, else the objective value (the first objective of a multi-objective study, titled so).
+A figure of several params (parallel coordinates, slice, contour, rank) shows the few most
+important unless ``params`` names them, and its title says so.
 ``figure.show()`` opens it, ``figure.write_html(path)`` saves it; ``pipetune plot`` and
 ``pipetune report`` do both from a shell.
+
+The plot modules (and numpy with them) are imported on first use: the command line imports
+this package to list the kinds, and a listing of studies should not pay for numpy.
 """
 
-from pipetune.visualization.contour import plot_contour
-from pipetune.visualization.history import plot_edf, plot_optimization_history
-from pipetune.visualization.intermediate_values import plot_intermediate_values
-from pipetune.visualization.parallel_coordinate import plot_parallel_coordinate
-from pipetune.visualization.param_importances import plot_param_importances
-from pipetune.visualization.pareto_front import plot_pareto_front
-from pipetune.visualization.rank import plot_rank
-from pipetune.visualization.slice import plot_slice
-from pipetune.visualization.timeline import plot_timeline
+from __future__ import annotations
 
-# plot kind (as `pipetune plot` names it) -> function, in the order a report shows them
-PLOTS = {
-    "optimization_history": plot_optimization_history,
-    "param_importances": plot_param_importances,
-    "parallel_coordinate": plot_parallel_coordinate,
-    "contour": plot_contour,
-    "slice": plot_slice,
-    "rank": plot_rank,
-    "intermediate_values": plot_intermediate_values,
-    "edf": plot_edf,
-    "pareto_front": plot_pareto_front,
-    "timeline": plot_timeline,
+import importlib
+from typing import Any
+
+# plot kind (as `pipetune plot` names it), in the order a report shows them -> its module
+_MODULES = {
+    "optimization_history": "history",
+    "param_importances": "param_importances",
+    "parallel_coordinate": "parallel_coordinate",
+    "contour": "contour",
+    "slice": "slice",
+    "rank": "rank",
+    "intermediate_values": "intermediate_values",
+    "edf": "history",
+    "pareto_front": "pareto_front",
+    "timeline": "timeline",
 }
+KINDS = tuple(_MODULES)
 
 __all__ = [
+    "KINDS",
     "PLOTS",
     "plot_contour",
     "plot_edf",
@@ -45,3 +47,21 @@ __all__ = [
     "plot_slice",
     "plot_timeline",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``plot_<kind>``, imported from its module on first use, and ``PLOTS``: kind ->
+    function, in ``KINDS`` order."""
+    if name == "PLOTS":
+        return {kind: __getattr__(f"plot_{kind}") for kind in KINDS}
+    kind = name.removeprefix("plot_")
+    if name.startswith("plot_") and kind in _MODULES:
+        module = importlib.import_module(f"{__name__}.{_MODULES[kind]}")
+        function = getattr(module, name)
+        globals()[name] = function  # later lookups skip this function
+        return function
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

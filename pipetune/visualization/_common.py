@@ -4,7 +4,9 @@ and categorical params, and the figure shown when there is nothing to draw."""
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,8 +15,8 @@ import numpy as np
 
 from pipetune._imports import require
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
-from pipetune.distributions import CategoricalDistribution, Distribution
-from pipetune.errors import InvalidArgumentError
+from pipetune.distributions import CategoricalDistribution, Distribution, IntDistribution
+from pipetune.errors import InvalidArgumentError, MissingDependencyError
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -25,6 +27,17 @@ Target = Callable[[FrozenTrial], float]
 DEFAULT_TARGET_NAME = "Objective Value"
 # Above this many points a scatter is drawn with WebGL (Scattergl): SVG slows down past it.
 WEBGL_ABOVE = 1000
+# How many params a plot of several params shows unless told which: the most important ones.
+# With every param of a 12-param study, labels overlap and a contour grid has 132 panels.
+DEFAULT_N_PARAMS = 4
+# What labels are wrapped to fit: the width plotly draws a figure at when its layout sets
+# none, the margins around the plot (the right one as widened for a colour bar), and a
+# generous average width of one character of its default font, in font sizes.
+DEFAULT_WIDTH = 700
+MARGIN = {"l": 80, "r": 80, "t": 100, "b": 80}
+COLORBAR_WIDTH = 100
+CHAR_WIDTH = 0.6
+AXIS_TITLE_SIZE = 14  # px, plotly's default
 STATE_COLORS = {TrialState.COMPLETE: "#1f77b4", TrialState.PRUNED: "#ff7f0e",
                 TrialState.FAIL: "#d62728", TrialState.RUNNING: "#2ca02c",
                 TrialState.WAITING: "#7f7f7f"}
@@ -35,7 +48,29 @@ def go_module() -> Any:
     require("plotly", "plot")
     import plotly.graph_objects as go
 
+    _pandas_imported()
     return go
+
+
+@functools.cache
+def _pandas_imported() -> bool:
+    """Imports pandas where installed, before plotly builds a figure. Plotly takes pandas from
+    ``sys.modules`` once anything has begun importing it; while another thread (the server
+    builds figures in several, importance imports scikit-learn) is still importing it, plotly
+    fails on the half-imported module. An import statement waits for that import to end."""
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def subplots(**grid: Any) -> "go.Figure":
+    """plotly's ``make_subplots(**grid)``, once plotly is ready (see ``go_module``)."""
+    go_module()
+    from plotly.subplots import make_subplots
+
+    return make_subplots(**grid)
 
 
 def check_study(study: Any, function: str) -> "Study":
@@ -108,6 +143,10 @@ class ParamColumn:
         return bool(getattr(self.distribution, "log", False))
 
     @property
+    def is_int(self) -> bool:
+        return isinstance(self.distribution, IntDistribution)
+
+    @property
     def present(self) -> np.ndarray:
         return ~np.isnan(self.coords)
 
@@ -115,12 +154,42 @@ class ParamColumn:
         """Coordinates on the scale the axis is even in: log10 for log params."""
         return np.log10(self.coords) if self.is_log else self.coords
 
-    def axis(self) -> dict[str, Any]:
-        """Plotly axis settings: a log axis for log params, tick labels for choices."""
+    def span(self) -> tuple[float, float]:
+        """The lowest and highest scaled coordinate the trials hold ((0, 1) when none does)."""
+        present = self.scaled()[self.present]
+        return (float(present.min()), float(present.max())) if len(present) else (0.0, 1.0)
+
+    def ticks(self, low: float, high: float) -> tuple[list[float], list[str]]:
+        """Tick positions (on the scaled axis) inside ``[low, high]`` with their labels in the
+        param's own units: each choice, powers of ten (or 1-3, 1-2-5 steps) for log params,
+        round numbers for the others (whole ones for ints)."""
         if self.is_categorical:
-            return {"title": {"text": self.name}, "tickmode": "array",
-                    "tickvals": list(range(len(self.labels))), "ticktext": list(self.labels)}
-        return {"title": {"text": self.name}, "type": "log" if self.is_log else "linear"}
+            return list(range(len(self.labels))), list(self.labels)
+        if self.is_log:
+            positions = log_ticks(low, high)
+            return positions, [f"{10 ** p:.3g}" for p in positions]
+        positions = linear_ticks(low, high, whole=self.is_int)
+        return positions, [f"{p:.6g}" for p in positions]
+
+    def axis(self, length: float) -> dict[str, Any]:
+        """Plotly settings of an axis ``length`` pixels long: its title (the name, wrapped to
+        fit), a log axis for log params, ticks (see ``ticks``) for categorical, int and log
+        params, each of those with a range that holds its ticks and, with a margin, its
+        points; a plain float's axis places its own ticks inside its range."""
+        axis: dict[str, Any] = {"title": {"text": wrap(self.name, length, AXIS_TITLE_SIZE)}}
+        if self.is_categorical:
+            ticks, labels = self.ticks(0, len(self.labels) - 1)
+            return {**axis, "tickmode": "array", "tickvals": ticks, "ticktext": labels,
+                    "range": [-0.5, len(self.labels) - 0.5]}
+        if not (self.is_log or self.is_int):
+            return {**axis, "type": "linear"}
+        low, high = self.span()
+        ticks, labels = self.ticks(low, high)
+        pad = max(0.05 if self.is_log else 0.5, 0.05 * (high - low))
+        return {**axis, "type": "log" if self.is_log else "linear", "tickmode": "array",
+                # a log axis takes its ticks in the param's units, its range in log10 units
+                "tickvals": [10 ** t for t in ticks] if self.is_log else ticks,
+                "ticktext": labels, "range": [low - pad, high + pad]}
 
     def display(self) -> np.ndarray:
         """Values as the user knows them (choice labels for categorical params), for hovers."""
@@ -129,6 +198,38 @@ class ParamColumn:
             index = np.where(self.present, np.nan_to_num(self.coords, nan=-1), -1).astype(int)
             return labels[index]
         return self.coords
+
+
+def linear_ticks(low: float, high: float, whole: bool = False, max_ticks: int = 6
+                 ) -> list[float]:
+    """At most ``max_ticks`` round numbers inside ``[low, high]``, 1, 2 or 5 times a power of
+    ten apart (whole numbers when ``whole``)."""
+    span = high - low
+    if not span > 0:
+        return [low]
+    exponent = math.floor(math.log10(span / max_ticks))
+    if whole:
+        exponent = max(exponent, 0)
+    step = next(m * 10.0 ** e for e in (exponent, exponent + 1) for m in (1, 2, 5)
+                if span / (m * 10.0 ** e) + 1 <= max_ticks)
+    first = math.ceil(low / step - 1e-9)
+    last = math.floor(high / step + 1e-9)
+    return [round(k * step, 12) for k in range(first, last + 1)]
+
+
+def log_ticks(low: float, high: float, max_ticks: int = 8) -> list[float]:
+    """Tick positions inside ``[low, high]`` of a log10 axis: the powers of ten (every k-th one
+    when there are more than ``max_ticks``); where the range holds fewer than three, also the
+    threes between them, or else the 1, 2, 5 steps; where even those are fewer than two, the
+    ends of the range."""
+    tolerance = 1e-9
+    powers = range(math.floor(low), math.ceil(high) + 1)
+    for mantissas, enough in (((1,), 3), ((1, 3), 3), ((1, 2, 5), 2)):
+        ticks = [p + math.log10(m) for p in powers for m in mantissas
+                 if low - tolerance <= p + math.log10(m) <= high + tolerance]
+        if len(ticks) >= enough:
+            return ticks[::math.ceil(len(ticks) / max_ticks)]
+    return [low, high] if high > low else [low]
 
 
 def param_columns(trials: Sequence[FrozenTrial]) -> dict[str, ParamColumn]:
@@ -174,6 +275,25 @@ def choose_params(columns: dict[str, ParamColumn], params: Sequence[str] | None,
     return list(dict.fromkeys(params))
 
 
+def wrap(text: str, width: float, font_size: float) -> str:
+    """``text`` broken into lines (joined by ``<br>``) no wider than ``width`` pixels at
+    ``font_size``, after a ``_``, ``.``, ``-`` or space: a param name under a narrow panel or
+    axis. A piece with no break in it keeps a line of its own, however long."""
+    max_chars = max(1, int(width / (CHAR_WIDTH * font_size)))
+    lines = [""]
+    for piece in re.findall(r"[^_.\- ]*[_.\- ]?", text):
+        if lines[-1] and len(lines[-1]) + len(piece) > max_chars:
+            lines.append("")
+        lines[-1] += piece
+    return "<br>".join(line.rstrip() for line in lines if line.strip())
+
+
+def plot_width(width: int | None = None) -> float:
+    """The pixels between the margins of a figure ``width`` wide (plotly's default without)
+    that has a colour bar: what its panels share."""
+    return (width or DEFAULT_WIDTH) - MARGIN["l"] - MARGIN["r"] - COLORBAR_WIDTH
+
+
 def best_so_far(values: np.ndarray, direction: StudyDirection) -> np.ndarray:
     """The running best of ``values`` (in trial order), NaNs skipped."""
     if direction == StudyDirection.MAXIMIZE:
@@ -207,9 +327,10 @@ def style(figure: "go.Figure", title: str, **layout: Any) -> "go.Figure":
 
 
 def grid_size(n_panels: int, max_columns: int = 3) -> tuple[int, int]:
-    """Rows and columns of a grid of ``n_panels`` subplots."""
-    columns = max(1, min(max_columns, n_panels))
-    return math.ceil(n_panels / columns), columns
+    """Rows and columns of a grid of ``n_panels`` subplots, the rows as evenly filled as
+    ``max_columns`` allows (four panels make two rows of two, not three and one)."""
+    rows = max(1, math.ceil(n_panels / max_columns))
+    return rows, max(1, math.ceil(n_panels / rows))
 
 
 def trial_hover(numbers: np.ndarray, target: np.ndarray, target_name: str) -> list[str]:
@@ -221,21 +342,32 @@ def trial_hover(numbers: np.ndarray, target: np.ndarray, target_name: str) -> li
 @dataclass(frozen=True)
 class ObjectiveTable:
     """The COMPLETE trials of a study as columns: trial numbers, the target value of each
-    (finite ones only) and the params asked for. What the per-param plots are drawn from."""
+    (finite ones only) and the params asked for. What the per-param plots are drawn from.
+    ``note`` says which params a plot shows when it chose them itself and left some out."""
 
     numbers: np.ndarray
     target: np.ndarray
     target_name: str
     columns: dict[str, ParamColumn]
     params: list[str]
+    note: str | None = None
 
     def __len__(self) -> int:
         return len(self.numbers)
 
+    def layout(self, title: str) -> dict[str, Any]:
+        """``title`` (with ``note`` under it) and ``meta.params``, the params drawn (which the
+        dashboard's param picker shows as chosen): for ``new_figure(**table.layout(title))``."""
+        if self.note is not None:
+            title += f"<br><sup>{self.note}</sup>"
+        return {"title": title, "meta": {"params": self.params}}
+
 
 def objective_table(study: Any, function: str, params: Sequence[str] | None,
-                    target: Target | None, target_name: str) -> ObjectiveTable:
-    """Builds the ObjectiveTable of ``study`` for the plot named ``function``."""
+                    target: Target | None, target_name: str,
+                    default_count: int | None = None) -> ObjectiveTable:
+    """Builds the ObjectiveTable of ``study`` for the plot named ``function``. Without
+    ``params``, a plot that passes ``default_count`` gets that many (see ``default_params``)."""
     check_study(study, function)
     fn, name = resolve_target(study.directions, target, target_name)
     trials = completed(study)
@@ -243,7 +375,33 @@ def objective_table(study: Any, function: str, params: Sequence[str] | None,
     keep = np.isfinite(values)
     trials = [t for t, k in zip(trials, keep) if k]
     columns = param_columns(trials)
-    # with no trial yet there are no columns to check the names against: the plot is empty
-    chosen = choose_params(columns, params, function) if trials else list(params or ())
+    note = None
+    if params is None and default_count is not None and len(columns) > default_count:
+        chosen, note = default_params(study, list(columns), target, default_count)
+    else:
+        # with no trial yet there are no columns to check the names against: the plot is empty
+        chosen = choose_params(columns, params, function) if trials else list(params or ())
     numbers = np.array([t.number for t in trials], dtype=int)
-    return ObjectiveTable(numbers, values[keep], name, columns, chosen)
+    return ObjectiveTable(numbers, values[keep], name, columns, chosen, note)
+
+
+def default_params(study: Any, names: list[str], target: Target | None, count: int
+                   ) -> tuple[list[str], str]:
+    """The ``count`` params of ``names`` a plot shows unless told which, and the note saying
+    so: the most important by fANOVA on a forest small enough to take under a second for
+    10,000 trials, or, where importance cannot be computed (under two trials, no
+    scikit-learn), the first ones."""
+    from pipetune.importance import FanovaImportanceEvaluator, get_param_importances
+
+    try:
+        ranked = list(get_param_importances(
+            study, evaluator=FanovaImportanceEvaluator(n_trees=16, max_depth=8), params=names,
+            target=target))
+        how = "the most important"
+    except (InvalidArgumentError, MissingDependencyError) as error:
+        ranked = names
+        why = ("needs scikit-learn" if isinstance(error, MissingDependencyError)
+               else "needs 2 trials")
+        how = f"the first (ranking by importance {why})"
+    return ranked[:count], (f"{count} of {len(names)} params shown, {how}: "
+                            "choose others with params")

@@ -10,6 +10,7 @@ import numpy as np
 from pipetune.datatypes import StudyDirection
 from pipetune.errors import InvalidArgumentError
 from pipetune.visualization._common import (
+    DEFAULT_N_PARAMS,
     DEFAULT_TARGET_NAME,
     WEBGL_ABOVE,
     ObjectiveTable,
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
     from pipetune.study import Study
 
-_GRID = 100  # interpolation points per axis
+_GRID = 100  # interpolation points per axis of a single panel
+_PANEL_GRID = 50  # ... and of each panel of a grid: a quarter of the points to send and draw
 _MAX_SURFACE_POINTS = 1000  # above: average the trials in _BINS x _BINS cells first
 _BINS = 30
 # the trials as dots over the surface; faint when so many that they would hide it
@@ -35,21 +37,22 @@ _DOTS = {"color": "black", "size": 4, "opacity": 0.6}
 _FAINT_DOTS = {"color": "black", "size": 2, "opacity": 0.2}
 
 
-def _grid_axis(column: ParamColumn, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Grid positions along one param, evenly spaced on its own scale (log10 for log params):
-    in that scale for interpolating, and as the axis shows them for drawing."""
+def _grid_axis(column: ParamColumn, scaled: np.ndarray, size: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` grid positions along one param, evenly spaced on its own scale (log10 for log
+    params): in that scale for interpolating, and as the axis shows them for drawing."""
     low, high = float(scaled.min()), float(scaled.max())
     if high == low:
         low, high = low - 0.5, high + 0.5
-    positions = np.linspace(low, high, _GRID)
+    positions = np.linspace(low, high, size)
     return positions, (10 ** positions if column.is_log else positions)
 
 
-def interpolate(x: ParamColumn, y: ParamColumn, values: np.ndarray, rows: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The target linearly interpolated on a Delaunay triangulation, on a grid over the
-    trials holding both params; None when they do not span an area (fewer than three distinct
-    points, or all on a line), where only the points are drawn.
+def interpolate(x: ParamColumn, y: ParamColumn, values: np.ndarray, rows: np.ndarray,
+                size: int = _GRID) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The target linearly interpolated on a Delaunay triangulation, on a ``size`` x ``size``
+    grid over the trials holding both params; None when they do not span an area (fewer than
+    three distinct points, or all on a line), where only the points are drawn.
 
     Trials at the same point (repeated choices) are averaged first. Above
     ``_MAX_SURFACE_POINTS`` distinct points the trials are averaged within a ``_BINS`` x
@@ -63,8 +66,8 @@ def interpolate(x: ParamColumn, y: ParamColumn, values: np.ndarray, rows: np.nda
         points, means = _average(trials, values[rows], _BINS)
     if len(points) < 3:
         return None
-    grid_x, axis_x = _grid_axis(x, trials[:, 0])
-    grid_y, axis_y = _grid_axis(y, trials[:, 1])
+    grid_x, axis_x = _grid_axis(x, trials[:, 0], size)
+    grid_y, axis_y = _grid_axis(y, trials[:, 1], size)
     # Triangulate on the unit square (params differ in scale by orders of magnitude), and let
     # Qhull joggle the input (QJ): integer and categorical params put points on lines.
     low, span = points.min(axis=0), np.ptp(points, axis=0)
@@ -135,6 +138,7 @@ def rasterize(corners: np.ndarray, corner_values: np.ndarray, grid_x: np.ndarray
 def _contour_panel(table: ObjectiveTable) -> Any:
     go = go_module()
     surfaces: dict[tuple[str, str], Any] = {}
+    size = _GRID if len(table.params) == 2 else _PANEL_GRID
 
     def draw(x: ParamColumn, y: ParamColumn, both: np.ndarray) -> list[Any]:
         rows = np.flatnonzero(both)
@@ -145,7 +149,7 @@ def _contour_panel(table: ObjectiveTable) -> Any:
         elif (y.name, x.name) in surfaces:
             surface = None
         else:
-            surface = interpolate(x, y, table.target, rows)
+            surface = interpolate(x, y, table.target, rows, size)
         surfaces[(x.name, y.name)] = surface
         if surface is not None:
             axis_x, axis_y, z = surface
@@ -167,10 +171,12 @@ def plot_contour(study: "Study", params: Sequence[str] | None = None, *,
                  target: Target | None = None,
                  target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
     """The target over two params as a contour map interpolated between the COMPLETE trials
-    (drawn as dots), to see how two params interact; with more than two params (all of them by
-    default), a grid of every pair. Log params are interpolated and drawn on a log scale;
-    categorical params at their choices. Needs at least two params."""
-    table = objective_table(study, "plot_contour", params, target, target_name)
+    (drawn as dots), to see how two params interact; with more than two params (default: the
+    ``DEFAULT_N_PARAMS`` most important, the title says which), a grid of every pair. Log
+    params are interpolated and drawn on a log scale; categorical params at their choices.
+    Needs at least two params."""
+    table = objective_table(study, "plot_contour", params, target, target_name,
+                            DEFAULT_N_PARAMS)
     title = "Contour Plot"
     if params is not None and len(table.params) < 2:
         raise InvalidArgumentError(

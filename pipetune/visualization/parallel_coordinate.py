@@ -9,13 +9,17 @@ import numpy as np
 
 from pipetune.datatypes import StudyDirection
 from pipetune.visualization._common import (
+    DEFAULT_N_PARAMS,
     DEFAULT_TARGET_NAME,
     ParamColumn,
     Target,
     empty_figure,
     go_module,
+    linear_ticks,
     new_figure,
     objective_table,
+    plot_width,
+    wrap,
 )
 
 if TYPE_CHECKING:
@@ -24,57 +28,64 @@ if TYPE_CHECKING:
     from pipetune.study import Study
 
 
-def _dimension(column: ParamColumn) -> dict[str, Any]:
-    """One parcoords axis. Parcoords has no log axes, so log params are drawn as log10 with
-    ticks at the powers of ten labelled in the param's own units; choices are ticks at their
-    index. A trial lacking a conditional param sits just below the axis range, under a tick
-    named "(absent)"."""
+_LABEL_SIZE = 11  # px, the font of the axis names
+
+
+def _dimension(column: ParamColumn, label_width: float) -> dict[str, Any]:
+    """One parcoords axis over the range the trials span, its name wrapped to ``label_width``
+    pixels. Parcoords has no log axes, so log params are drawn as log10 with ticks labelled in
+    the param's own units; choices are ticks at their index; every tick lies inside the range
+    (one outside would stretch the axis past the plot). A trial lacking a conditional param
+    sits just below the range, under a tick named "(absent)"."""
     values = column.scaled()
     present = ~np.isnan(values)
     if column.is_categorical:
-        ticks = list(range(len(column.labels)))
-        labels = list(column.labels)
-        low, high = 0.0, float(max(len(labels) - 1, 1))
+        low, high = 0.0, float(max(len(column.labels) - 1, 1))
     else:
-        low = float(np.min(values[present])) if present.any() else 0.0
-        high = float(np.max(values[present])) if present.any() else 1.0
-        ticks, labels = None, None
-        if column.is_log:
-            powers = np.arange(np.floor(low), np.ceil(high) + 1)
-            ticks = powers.tolist()
-            labels = [f"{10 ** p:g}" for p in powers]
-    span = (high - low) or 1.0
-    dimension: dict[str, Any] = {"label": column.name}
+        low, high = column.span()
+    ticks, labels = column.ticks(low, high)
     if not present.all():
-        absent = low - 0.1 * span
+        absent = low - 0.1 * ((high - low) or 1.0)
         values = np.where(present, values, absent)
+        ticks, labels = [*ticks, absent], [*labels, "(absent)"]
         low = absent
-        ticks = (ticks or np.linspace(low + 0.1 * span, high, 5).tolist()) + [absent]
-        labels = (labels or [f"{t:.3g}" for t in ticks[:-1]]) + ["(absent)"]
-    dimension.update(values=values, range=[low, high if high > low else low + 1])
-    if ticks is not None:
-        dimension.update(tickvals=ticks, ticktext=labels)
-    return dimension
+    return _axis(column.name, label_width, values, low, high, ticks, labels)
+
+
+def _axis(name: str, label_width: float, values: np.ndarray, low: float, high: float,
+          ticks: list[float], labels: list[str]) -> dict[str, Any]:
+    """A parcoords dimension. Every one has ticks: on an axis without them plotly writes the
+    ends of the range, which collide with the name under it."""
+    return {"label": wrap(name, label_width, _LABEL_SIZE), "values": values,
+            "range": [low, high if high > low else low + 1], "tickvals": ticks,
+            "ticktext": labels}
 
 
 def plot_parallel_coordinate(study: "Study", params: Sequence[str] | None = None, *,
                              target: Target | None = None,
                              target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
-    """One line per COMPLETE trial through the target value and the chosen params (all by
-    default), coloured by the target, so the combinations behind good values stand out; drag
-    along an axis in the browser to keep only the trials in a range. Log params are on a log
-    scale, categorical params show their choices."""
-    table = objective_table(study, "plot_parallel_coordinate", params, target, target_name)
+    """One line per COMPLETE trial through the target value and the chosen params (default:
+    the ``DEFAULT_N_PARAMS`` most important, the title says which), coloured by the target, so
+    the combinations behind good values stand out; drag along an axis in the browser to keep
+    only the trials in a range. Log params are on a log scale, categorical params show their
+    choices."""
+    table = objective_table(study, "plot_parallel_coordinate", params, target, target_name,
+                            DEFAULT_N_PARAMS)
     title = "Parallel Coordinate Plot"
     if not len(table):
         return empty_figure(title, "No COMPLETE trials yet.")
     reverse = (target is None and study.directions[0] == StudyDirection.MINIMIZE)
-    dimensions = [{"label": table.target_name, "values": table.target,
-                   "range": [float(table.target.min()), float(table.target.max())]}]
-    dimensions += [_dimension(table.columns[name]) for name in table.params]
-    figure = new_figure(title)
+    # The names go under the axes, wrapped to the space between two of them (at plotly's
+    # default width): above, a wrapped name would run down into its axis.
+    between = plot_width() / max(len(table.params), 1)
+    low, high = float(table.target.min()), float(table.target.max())
+    ticks = linear_ticks(low, high)
+    dimensions = [_axis(table.target_name, between, table.target, low, high, ticks,
+                        [f"{t:.6g}" for t in ticks])]
+    dimensions += [_dimension(table.columns[name], between) for name in table.params]
+    figure = new_figure(**table.layout(title))
     figure.add_trace(go_module().Parcoords(
-        dimensions=dimensions,
+        dimensions=dimensions, labelside="bottom", labelfont={"size": _LABEL_SIZE},
         line={"color": table.target, "colorscale": "Blues", "reversescale": reverse,
               "showscale": True, "colorbar": {"title": {"text": table.target_name}}}))
     return figure

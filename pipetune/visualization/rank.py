@@ -9,6 +9,7 @@ import numpy as np
 
 from pipetune.datatypes import StudyDirection
 from pipetune.visualization._common import (
+    DEFAULT_N_PARAMS,
     DEFAULT_TARGET_NAME,
     ObjectiveTable,
     ParamColumn,
@@ -16,6 +17,7 @@ from pipetune.visualization._common import (
     empty_figure,
     new_figure,
     objective_table,
+    plot_width,
     scatter_class,
 )
 from pipetune.visualization._pairs import pair_grid
@@ -55,10 +57,11 @@ def _rank_panel(table: ObjectiveTable, ranks: np.ndarray) -> Any:
 def plot_rank(study: "Study", params: Sequence[str] | None = None, *,
               target: Target | None = None,
               target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
-    """The COMPLETE trials placed by pairs of params (a grid for more than two) and coloured by
-    their rank on the target (dark = best), so where good trials cluster shows even when a few
-    extreme values would flatten a raw colour scale. With one param, the target against it."""
-    table = objective_table(study, "plot_rank", params, target, target_name)
+    """The COMPLETE trials placed by pairs of params (a grid for more than two; default: the
+    ``DEFAULT_N_PARAMS`` most important, the title says which) and coloured by their rank on
+    the target (dark = best), so where good trials cluster shows even when a few extreme values
+    would flatten a raw colour scale. With one param, the target against it."""
+    table = objective_table(study, "plot_rank", params, target, target_name, DEFAULT_N_PARAMS)
     title = "Rank Plot"
     if not len(table):
         return empty_figure(title, "No COMPLETE trials yet.")
@@ -67,12 +70,13 @@ def plot_rank(study: "Study", params: Sequence[str] | None = None, *,
     best_low = target is not None or study.directions[0] == StudyDirection.MINIMIZE
     ranks = rank_fraction(table.target, best_low)
     coloraxis = {"colorscale": "Blues", "reversescale": True, "cmin": 0, "cmax": 1,
-                 "colorbar": {"title": {"text": "Rank (0 = best)"}, "tickformat": ".0%"}}
+                 "colorbar": {"title": {"text": "Rank (0 = best)", "side": "right"},
+                              "tickformat": ".0%"}}
     if len(table.params) >= 2:
         return pair_grid(table, title, _rank_panel(table, ranks), coloraxis)
     column = table.columns[table.params[0]]
     rows = np.flatnonzero(column.present)
-    figure = new_figure(title, coloraxis=coloraxis, xaxis=column.axis(),
+    figure = new_figure(**table.layout(title), coloraxis=coloraxis, xaxis=column.axis(plot_width()),
                         yaxis={"title": {"text": table.target_name}})
     figure.add_trace(scatter_class(len(rows))(
         x=column.coords[rows], y=table.target[rows], mode="markers",

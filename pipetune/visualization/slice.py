@@ -6,13 +6,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pipetune.visualization._common import (
+    DEFAULT_N_PARAMS,
     DEFAULT_TARGET_NAME,
     Target,
     empty_figure,
     grid_size,
     objective_table,
+    plot_width,
     scatter_class,
     style,
+    subplots,
 )
 
 if TYPE_CHECKING:
@@ -24,22 +27,23 @@ if TYPE_CHECKING:
 def plot_slice(study: "Study", params: Sequence[str] | None = None, *,
                target: Target | None = None,
                target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
-    """One scatter per param of the target value against that param's value, coloured by trial
-    number (late trials dark): where the good values of each param lie and whether the sampler
-    has narrowed in on them. Log params get a log axis, categorical ones their choices; a trial
-    lacking a conditional param is left out of that param's panel only."""
-    table = objective_table(study, "plot_slice", params, target, target_name)
+    """One scatter per param (default: the ``DEFAULT_N_PARAMS`` most important, the title says
+    which) of the target value against that param's value, coloured by trial number (late
+    trials dark): where the good values of each param lie and whether the sampler has narrowed
+    in on them. Log params get a log axis, categorical ones their choices; a trial lacking a
+    conditional param is left out of that param's panel only."""
+    table = objective_table(study, "plot_slice", params, target, target_name, DEFAULT_N_PARAMS)
     title = "Slice Plot"
     if not len(table):
         return empty_figure(title, "No COMPLETE trials yet.")
     if not table.params:
         return empty_figure(title, "The trials have no params.")
-    from plotly.subplots import make_subplots
-
     rows, cols = grid_size(len(table.params))
-    figure = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
+    figure = subplots(rows=rows, cols=cols, shared_yaxes=True,
                            horizontal_spacing=0.04, vertical_spacing=0.18 / rows)
-    style(figure, title, height=max(400, 320 * rows), showlegend=False)
+    style(figure, **table.layout(title), height=max(400, 320 * rows), showlegend=False)
+    domain = figure.get_subplot(1, 1).xaxis.domain
+    panel_width = plot_width() * (domain[1] - domain[0])
     for i, name in enumerate(table.params):
         column = table.columns[name]
         row, col = divmod(i, cols)
@@ -55,7 +59,7 @@ def plot_slice(study: "Study", params: Sequence[str] | None = None, *,
             hovertemplate=f"trial %{{customdata}}<br>{name}: %{{text}}<br>"
                           f"{table.target_name}: %{{y:.6g}}<extra></extra>"),
             row=row + 1, col=col + 1)
-        figure.update_xaxes(column.axis(), row=row + 1, col=col + 1)
+        figure.update_xaxes(column.axis(panel_width), row=row + 1, col=col + 1)
         if col == 0:
             figure.update_yaxes(title={"text": table.target_name}, row=row + 1, col=1)
     return figure

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import pickle
+import time
 
 import numpy as np
 import pytest
+from availability import require_installed
 
 import pipetune
 from pipetune.compat.hyperopt import (
@@ -405,15 +406,24 @@ def test_points_to_evaluate_run_first():
         fmin(toy_loss, SPACE, max_evals=1, points_to_evaluate=[{"classifier": "svm"}])
 
 
+@pytest.mark.timeout(60)  # a search the timeout failed to stop never ends
 def test_stopping_by_loss_threshold_timeout_and_early_stop_fn():
     trials = Trials()
     fmin(lambda s: 0.0, hp.uniform("x", 0, 1), max_evals=100, trials=trials,
          loss_threshold=0.1)
     assert len(trials) == 1
 
+    def sleepy(x: float) -> float:
+        time.sleep(0.05)
+        return x
+
     trials = Trials()
-    fmin(lambda s: s, hp.uniform("x", 0, 1), algo=rand.suggest, trials=trials, timeout=0.3)
-    assert len(trials) >= 1  # no max_evals: the timeout alone ends the search
+    started = time.monotonic()
+    fmin(sleepy, hp.uniform("x", 0, 1), algo=rand.suggest, trials=trials, timeout=0.5)
+    # No max_evals: the timeout alone ends the search, once 0.5 s have passed, and each
+    # evaluation sleeping 0.05 s, at most 0.5 / 0.05 + 1 start before then.
+    assert time.monotonic() - started >= 0.5
+    assert 1 <= len(trials) <= 11
 
     def stop_after_three(trials, count=0):
         return count + 1 >= 3, [count + 1]
@@ -453,10 +463,8 @@ def test_algo_options_and_bad_arguments():
 def test_argmin_and_space_eval_agree_with_real_hyperopt():
     """Built the same way with Hyperopt, the space reads pipetune's argmin identically, and
     Hyperopt's own argmin has the same keys and kinds of values."""
-    if os.environ.get("CI"):  # the test extra has hyperopt: CI always compares
-        import hyperopt
-    else:
-        hyperopt = pytest.importorskip("hyperopt", reason="the real hyperopt is not installed")
+    require_installed("hyperopt", extra="test")
+    import hyperopt
     from hyperopt.pyll import scope as hyperopt_scope
 
     theirs_space = classifier_space(hyperopt.hp, hyperopt_scope)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from availability import require_installed
 
 from pipetune.storage import InMemoryStorage
 from pipetune.storage.sql import SQLStorage
@@ -51,7 +52,7 @@ class TestRemoteStorage(StorageContract):
     @pytest.fixture(scope="class")
     @classmethod
     def server(cls) -> Iterator[object]:
-        pytest.importorskip("fastapi", reason="the remote storage needs the 'server' extra")
+        require_installed("fastapi", "uvicorn", extra="server")
         from pipetune.server import BackgroundServer, create_app
 
         with BackgroundServer(create_app(InMemoryStorage())) as running:

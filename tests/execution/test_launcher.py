@@ -14,14 +14,17 @@ import pytest
 
 import pipetune
 from pipetune.datatypes import StudyDirection, TrialState
-from pipetune.errors import InvalidArgumentError, ObjectiveError
+from pipetune.errors import ArtifactNotFoundError, InvalidArgumentError, ObjectiveError
 from pipetune.execution import gpus as gpus_module
+from pipetune.execution import launcher
 from pipetune.execution.launcher import (
     GpuPool,
     IntermediateSpec,
     LaunchSpec,
     MetricSpec,
     ScriptObjective,
+    read_log,
+    stored_log,
 )
 from pipetune.pruners.base import BasePruner
 from pipetune.samplers import RandomSampler
@@ -146,8 +149,55 @@ def test_logs_default_to_an_artifacts_folder_next_to_the_sqlite_file(tmp_path, s
     study = pipetune.create_study(storage=sqlite_url, study_name="next/to db")
     study.optimize(ScriptObjective(x_space(), launch), n_trials=1)
     log = Path(study.trials[0].system_attrs["log_file"])
-    assert log == tmp_path / "pipetune-artifacts" / "next_to_db" / "trial-0" / "output.log"
+    folder = f"{study._study_id}-next_to_db"
+    assert log == tmp_path / "pipetune-artifacts" / folder / "trial-0" / "output.log"
     assert "final_loss=" in log.read_text()
+
+
+def test_each_study_has_its_own_log_folder_under_the_root(tmp_path, sqlite_url):
+    objective = ScriptObjective(x_space(), make_launch(tmp_path))
+    logs = []
+    for name in ("my study", "my_study", "..", "../../escape", "/etc"):
+        study = pipetune.create_study(storage=sqlite_url, study_name=name)
+        study.optimize(objective, n_trials=1)
+        logs.append(Path(study.trials[0].system_attrs["log_file"]))
+    assert len({log.parent.parent for log in logs}) == 5  # "my study" and "my_study" apart
+    for log in logs:
+        assert log.resolve().parent.parent.parent == (tmp_path / "logs").resolve()
+        assert "final_loss=" in log.read_text()
+    assert not (tmp_path / "escape").exists()
+
+
+def test_read_log_prefers_the_stored_log_and_reads_only_the_tail(tmp_path, monkeypatch):
+    study = make_study()
+    trial = study.ask()
+    running = tmp_path / "output.log"
+    running.write_text("".join(f"line {i}\n" for i in range(100)))
+    trial.set_system_attr("log_file", str(running))
+    frozen = study._storage.get_trial(trial._trial_id)
+    # Running: no stored log yet, so `pipetune logs` shows the file on this machine.
+    assert read_log(study, frozen, 2) == "line 98\nline 99\n"
+    with pytest.raises(ArtifactNotFoundError, match="no stored log"):
+        stored_log(study, frozen, 2)
+    trial.log_text("".join(f"stored {i}\n" for i in range(100)), "output.log")
+    assert read_log(study, frozen, 1) == stored_log(study, frozen, 1) == "stored 99\n"
+    assert read_log(study, frozen).count("\n") == 100
+    # A tail is read from the last LOG_TAIL_BYTES only; the line cut there is left out.
+    monkeypatch.setattr(launcher, "LOG_TAIL_BYTES", 20)
+    assert stored_log(study, frozen, 50) == "stored 98\nstored 99\n"
+    running.unlink()
+
+
+def test_read_log_refuses_files_that_are_not_regular(tmp_path):
+    study = make_study()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo), str(tmp_path)):
+        trial = study.ask()
+        trial.set_system_attr("log_file", path)
+        frozen = study._storage.get_trial(trial._trial_id)
+        with pytest.raises(InvalidArgumentError, match="regular file|Cannot read"):
+            read_log(study, frozen, 5)  # neither blocks on the FIFO nor reads /dev/zero
 
 
 # -- the reporter --------------------------------------------------------------------------------
@@ -206,6 +256,21 @@ def test_a_script_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path):
     study.optimize(ScriptObjective(x_space(), launch), n_trials=1)
     assert study.trials[0].state == TrialState.PRUNED
     assert not running(int(pidfile.read_text()))
+
+
+def test_a_script_that_finishes_as_it_is_pruned_completes_with_its_final_value(tmp_path):
+    # The last epoch's report prunes, but the script prints its final value right after and
+    # exits 0 (ignoring SIGTERM makes it always get there): its value counts.
+    launch = make_launch(tmp_path, "--epochs", "3", "--ignore-term", intermediate=EPOCHS,
+                         grace_period=30.0)
+    study = make_study(pruner=PruneFrom(2))
+    study.enqueue_trial({"x": 1.5})
+    study.optimize(ScriptObjective(x_space(), launch), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert trial.value == 1.5
+    assert trial.intermediate_values == {0: 4.5, 1: 3.0, 2: 1.5}
+    assert study.best_trial.number == 0
 
 
 def test_timeout_kills_the_script_and_fails_the_trial_with_the_reason(tmp_path):
@@ -335,6 +400,33 @@ def test_workdir_is_where_relative_paths_start(tmp_path):
 # -- final run, parallel trials, GPUs ------------------------------------------------------------
 
 
+def test_a_study_file_gives_the_sampler_and_pruner_of_a_script_objective(tmp_path):
+    from pipetune.config import load_config
+
+    (tmp_path / "study.yaml").write_text(f"""\
+study: scripted
+command: [python, {TRAIN}, --epochs, "3"]
+params:
+  x: {{type: float, low: 0.5, high: 2.0}}
+objective: {{metric: loss, regex: 'final_loss=([0-9.eE+-]+)'}}
+intermediate: {{metric: loss, regex: 'epoch=(?P<step>\\d+) loss=(?P<value>\\S+)'}}
+sampler: {{name: random, seed: 7}}
+pruner: {{name: median}}
+log_dir: logs
+""")
+    config = load_config(tmp_path / "study.yaml")
+    runs = []
+    for _ in range(2):
+        study = pipetune.create_study(sampler=config.build_sampler(),
+                                      pruner=config.build_pruner())
+        assert isinstance(study.sampler, RandomSampler)
+        assert type(study.pruner).__name__ == "MedianPruner"
+        study.optimize(ScriptObjective(config.space, config.launch), n_trials=2)
+        runs.append([t.params["x"] for t in study.trials])
+    assert runs[0] == runs[1]  # the file's seed was used
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
 def test_run_final_records_a_standalone_unpruned_run_outside_the_search(tmp_path):
     dump = tmp_path / "dump.jsonl"
     objective = ScriptObjective(x_space(), make_launch(tmp_path, "--dump", str(dump),
@@ -360,7 +452,7 @@ def test_run_final_records_a_standalone_unpruned_run_outside_the_search(tmp_path
     assert experiment.n_studies == 1 and experiment.n_runs == 1
     assert experiment.study_names == ("search", "search-final")
     log = Path(final.system_attrs["log_file"])
-    assert log.parent == tmp_path / "logs" / "search-final" / "trial-0"
+    assert log.parent == tmp_path / "logs" / f"{run.study._study_id}-search-final" / "trial-0"
     assert "final_loss=" in log.read_text()
     assert b"final_loss=" in run.study.read_artifact(final, "output.log")
 

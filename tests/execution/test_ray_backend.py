@@ -3,11 +3,12 @@ and pruning through a SQLite file the driver and the tasks share."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
+import time
 
 import pytest
+from availability import require_installed
 
 import pipetune
 from pipetune import TrialState
@@ -15,10 +16,7 @@ from pipetune.errors import InvalidArgumentError
 from pipetune.pruners import MedianPruner
 from pipetune.samplers import RandomSampler
 
-if importlib.util.find_spec("ray") is None:
-    if os.environ.get("CI"):
-        raise ImportError("CI runs the Ray backend tests: pip install 'pipetune[ray]'")
-    pytest.skip("ray is not installed (pip install 'pipetune[ray]')", allow_module_level=True)
+require_installed("ray", extra="ray")
 
 N_STEPS = 10
 
@@ -98,6 +96,42 @@ def test_ray_backend_fails_trials_and_raises_the_objectives_error(tmp_path, ray)
         with pytest.raises(ValueError, match="odd trial"):
             study.optimize(objective, n_trials=4, n_jobs=1, backend="ray")
         assert all(t.state != TrialState.RUNNING for t in study.trials)
+    finally:
+        ray.shutdown()
+
+
+def test_ray_backend_refuses_what_no_node_has_and_fails_claimed_trials_on_ctrl_c(
+        tmp_path, ray) -> None:
+    # Two promises on one Ray without a GPU (each start of Ray costs seconds).
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, _node_ip_address="127.0.0.1",
+             configure_logging=False)
+    try:
+        study = pipetune.create_study(storage=f"sqlite:///{tmp_path / 'ray.db'}",
+                                      sampler=RandomSampler(seed=0))
+        # A GPU per trial where no node has one: refused at once, instead of a run that waits
+        # forever for Ray to schedule its first task.
+        with pytest.raises(InvalidArgumentError, match=r"resources_per_trial=\{'cpu': 1, "
+                           r"'gpu': 1\} asks more than any node .* \(GPU\): its 1 live node\(s\) "
+                           r"have at most 2 CPU and 0 GPU each"):
+            study.optimize(lambda t: 0.0, n_trials=1, backend="ray",
+                           resources_per_trial={"cpu": 1, "gpu": 1})
+        assert study.trials == []
+
+        def objective(trial: pipetune.Trial) -> float:
+            x = trial.suggest_float("x", 0.0, 1.0)
+            if trial.number == 1:
+                time.sleep(60)
+            return x
+
+        def ctrl_c(study: pipetune.Study, trial: pipetune.FrozenTrial) -> None:
+            raise KeyboardInterrupt  # as a Ctrl-C while trial 1 runs would
+
+        with pytest.raises(KeyboardInterrupt):
+            study.optimize(objective, n_trials=2, n_jobs=2, backend="ray", callbacks=[ctrl_c])
+        first, second = study.trials
+        assert first.state == TrialState.COMPLETE
+        assert second.state == TrialState.FAIL  # not left RUNNING
+        assert second.system_attrs["fail_reason"].startswith("KeyboardInterrupt")
     finally:
         ray.shutdown()
 

@@ -3,7 +3,7 @@
 The objective module (``OBJECTIVE``) logs every evaluation to a file of its process, so the
 tests check what ran independently of what the storage says. Chaos: a worker killed with
 SIGKILL mid-trial (its trial must fail by heartbeat and be retried), a worker stopped with
-SIGTERM, and PostgreSQL restarted under running workers.
+SIGTERM, and PostgreSQL (a server of the test's own) restarted under running workers.
 """
 
 from __future__ import annotations
@@ -200,6 +200,22 @@ def test_worker_on_a_missing_study_says_so(workdir: Path, sqlite_url: str) -> No
     pipetune.create_study(storage=sqlite_url, study_name="other")
     code, output = _finish(_start_worker(workdir, sqlite_url))
     assert code == 2 and "No study named 'shared'" in output
+    assert "pass --direction" in output  # and how a worker could create it
+
+
+def test_workers_given_a_direction_create_the_study_once(workdir: Path, sqlite_url: str) -> None:
+    workers = [_start_worker(workdir, sqlite_url, "--direction", "maximize", "--max-trials", "6")
+               for _ in range(2)]
+    for worker in workers:
+        code, output = _finish(worker)
+        assert code == EXIT_DONE, output
+    study = pipetune.load_study(study_name="shared", storage=sqlite_url)
+    assert study.direction == pipetune.StudyDirection.MAXIMIZE
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    # A worker asking for other directions than the study's is refused.
+    code, output = _finish(_start_worker(workdir, sqlite_url, "--directions", "minimize",
+                                         "maximize"))
+    assert code == 2 and "exists with directions ['maximize']" in output
 
 
 SCRIPT = """\
@@ -247,41 +263,28 @@ def test_worker_needs_one_objective(workdir: Path, sqlite_url: str) -> None:
 
 # -- PostgreSQL restarted under running workers ------------------------------------------------
 
-def _pg_ctl(action: str) -> None:
-    version = max(os.listdir("/etc/postgresql"))
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-                   check=True, capture_output=True, timeout=60)
-
-
-@pytest.mark.skipif(
-    not (os.environ.get("CI") or os.environ.get("PIPETUNE_TEST_PG_RESTART")),
-    reason="restarts the shared PostgreSQL server, which breaks anyone else using it: runs "
-           "under CI, or locally with PIPETUNE_TEST_PG_RESTART=1")
-@pytest.mark.skipif(not os.path.isdir("/etc/postgresql"),
-                    reason="needs a local PostgreSQL cluster managed by pg_ctlcluster")
-def test_workers_ride_out_a_postgresql_restart(workdir: Path, postgres_url: str) -> None:
-    study = _create(postgres_url, heartbeat_interval=0.5, grace_period=20.0)
-    workers = [_start_worker(workdir, postgres_url, "--max-trials", "60", SLEEP="0.1")
-               for _ in range(2)]
+def test_workers_ride_out_a_postgresql_restart(workdir: Path, private_postgres) -> None:
+    url = private_postgres.url
+    study = _create(url, heartbeat_interval=0.5, grace_period=20.0)
+    workers = [_start_worker(workdir, url, "--max-trials", "60", SLEEP="0.1") for _ in range(2)]
     try:
         deadline = time.monotonic() + 60
         while sum(_evaluated(workdir).values()) < 10 and time.monotonic() < deadline:
             time.sleep(0.05)
         completed_before = {t.number for t in study.trials if t.state == TrialState.COMPLETE}
-        _pg_ctl("restart")
+        private_postgres.restart()
+        outputs = []
+        for worker in workers:
+            code, output = _finish(worker)
+            assert code == EXIT_DONE, output
+            outputs.append(output)
     finally:
-        # Whatever happened above, leave the server running for everyone else.
-        if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "10"],
-                          capture_output=True, check=False).returncode != 0:
-            _pg_ctl("start")
-    outputs = []
-    for worker in workers:
-        code, output = _finish(worker)
-        assert code == EXIT_DONE, output
-        outputs.append(output)
-    print("".join(line + "\n" for output in outputs for line in output.splitlines()
-                  if "retrying" in line or "Worker " in line))
-    study = pipetune.load_study(study_name="shared", storage=postgres_url)
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert any("retrying" in output for output in outputs), outputs  # the restart was felt
+    study = pipetune.load_study(study_name="shared", storage=url)
     trials = study.trials
     assert [t.number for t in trials] == list(range(len(trials)))
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 60

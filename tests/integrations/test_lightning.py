@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
+from availability import require_installed
 
-if importlib.util.find_spec("lightning") is None or importlib.util.find_spec("torch") is None:
-    if os.environ.get("CI"):
-        pytest.fail("CI is set, so the Lightning tests must run: install the 'test' extra "
-                    "(torch==2.13.0 and lightning).", pytrace=False)
-    pytest.skip("the Lightning tests need the 'lightning' extra; set CI=true to make this a "
-                "failure", allow_module_level=True)
+require_installed("lightning", "torch", extra="lightning")
 
 import lightning.pytorch as pl  # noqa: E402
 import torch  # noqa: E402

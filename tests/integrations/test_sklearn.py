@@ -7,8 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from availability import require_installed
 
-pytest.importorskip("sklearn")
+require_installed("sklearn", extra="sklearn")
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_iris  # noqa: E402

@@ -276,3 +276,27 @@ def test_pipeline_runs_as_a_script_for_pipetune_tune(tmp_path, capsys, monkeypat
     assert [line["step"] for line in lines] == [0, 1, None]  # two epochs, then the result
     with pytest.raises(InvalidArgumentError, match="pairs"):
         pipeline.main(["--train.lr"], data=RAW)
+
+
+def test_run_best_records_the_params_under_the_names_of_the_trial_it_reruns(tmp_path):
+    def train_space(trial):  # returns its suggestions under other names, one as a list
+        layers = trial.suggest_int("num_layers", 1, 2)
+        return {"hidden": [trial.suggest_categorical(f"units_{i}", [7, 11])
+                           for i in range(layers)],
+                "lr": trial.suggest_float("learning_rate", 1e-3, 1.0, log=True)}
+
+    @stage(space=train_space)
+    def train(raw, hidden, lr, epochs=2):
+        return float(raw.mean()) + abs(np.log10(lr) + 1.5) + 0.01 * sum(hidden) / epochs
+
+    pipeline = Pipeline([train])
+    study = pipetune.create_study(study_name="search", direction="minimize",
+                                  sampler=pipetune.samplers.RandomSampler(seed=2))
+    study.optimize(pipeline.as_objective(RAW, cache=tmp_path), n_trials=6)
+    best = study.best_trial
+    rerun = pipeline.run_best(study, overrides={"train.epochs": 5}, data=RAW, cache=tmp_path)
+    [recorded] = rerun.run.study.trials
+    assert recorded.params == {**best.params, "train.epochs": 5}
+    assert all(recorded.distributions[name] == best.distributions[name] for name in best.params)
+    assert rerun.run.study.system_attrs["parent_study"] == "search"
+    assert rerun.run.study.directions == study.directions

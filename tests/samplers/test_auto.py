@@ -86,17 +86,31 @@ def test_bad_gp_budget_is_refused():
         AutoSampler(gp_trials=-1)
 
 
+def _trials(sampler, n_trials: int = 12) -> list[dict]:
+    study = pipetune.create_study(sampler=sampler)
+    study.optimize(fixed, n_trials=n_trials)
+    return [t.params for t in study.trials]
+
+
 @pytest.mark.parametrize("name, options, cls", [
-    ("gp", "{n_startup_trials: 5, deterministic_objective: true}", GPSampler),
-    ("cmaes", "{sigma0: 0.2}", CmaEsSampler),
-    ("auto", "{gp_trials: 50}", AutoSampler),
+    ("gp", {"seed": 1, "n_startup_trials": 5, "deterministic_objective": True}, GPSampler),
+    ("cmaes", {"seed": 1, "sigma0": 0.2}, CmaEsSampler),
+    ("auto", {"seed": 1, "gp_trials": 3}, AutoSampler),
 ])
 def test_the_samplers_are_named_in_yaml_and_on_the_command_line(tmp_path, name, options, cls):
+    """The YAML section builds the named sampler with every option it gives: its trials are
+    those of ``cls(**options)``, and leaving out any one option would change them (so an
+    option dropped on the way fails here). The command line passes its seed."""
+    fields = ", ".join(f"{key}: {str(value).lower()}" for key, value in options.items())
     text = ("study: s\ncommand: [python, train.py]\nparams:\n  lr: {type: float, low: 0.001, "
             "high: 0.1, scale: log}\nobjective: {metric: loss, regex: 'loss=([0-9.]+)'}\n"
-            f"sampler: {{name: {name}, seed: 1, **OPTIONS}}\n").replace(
-        "{name: " + name + ", seed: 1, **OPTIONS}", "{name: " + name + ", seed: 1, "
-        + options[1:])
-    config = parse_config(text, "study.yaml", str(tmp_path))
-    assert isinstance(config.build_sampler(), cls)
-    assert isinstance(_make_sampler(name, 3), cls)
+            f"sampler: {{name: {name}, {fields}}}\n")
+    built = parse_config(text, "study.yaml", str(tmp_path)).build_sampler()
+    assert type(built) is cls
+    expected = _trials(cls(**options))
+    assert _trials(built) == expected
+    for left_out in options:
+        others = {key: value for key, value in options.items() if key != left_out}
+        assert _trials(cls(**others)) != expected, f"{left_out} changes nothing"
+    from_cli = _make_sampler(name, 3)
+    assert type(from_cli) is cls and _trials(from_cli) == _trials(cls(seed=3))

@@ -19,7 +19,7 @@ from scipy.stats import norm
 import pipetune
 from pipetune.samplers import GPSampler, RandomSampler
 from pipetune.samplers.gp.acquisition import log_expected_improvement, log_h
-from pipetune.samplers.gp.model import GaussianProcess
+from pipetune.samplers.gp.model import MIN_NOISE, GaussianProcess
 
 
 def _fit_1d(x: np.ndarray, y: np.ndarray) -> GaussianProcess:
@@ -144,6 +144,34 @@ def test_same_seed_gives_the_same_trials():
         study.optimize(branin, n_trials=8)
         runs.append([t.params for t in study.trials])
     assert runs[0] == runs[1]
+
+
+def _fitted_noise(monkeypatch: pytest.MonkeyPatch, sampler: GPSampler) -> list[float]:
+    """The noise level of every GP ``sampler`` fits over 25 trials of a noisy objective."""
+    noise: list[float] = []
+    fit = GaussianProcess.fit.__func__
+
+    def recording_fit(cls, *args, **kwargs) -> GaussianProcess:
+        model = fit(cls, *args, **kwargs)
+        noise.append(math.exp(model.hyperparameters.log_noise))
+        return model
+
+    monkeypatch.setattr(GaussianProcess, "fit", classmethod(recording_fit))
+    rng = np.random.default_rng(0)
+
+    def noisy(trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        return math.sin(6 * x) + 0.5 * rng.standard_normal()
+
+    pipetune.create_study(sampler=sampler).optimize(noisy, n_trials=25)
+    return noise
+
+
+def test_deterministic_objective_fixes_the_noise_the_sampler_would_otherwise_learn(monkeypatch):
+    learnt = _fitted_noise(monkeypatch, GPSampler(seed=0))
+    assert len(learnt) == 15 and learnt[-1] > 0.05  # one fit per trial after the 10 random
+    fixed = _fitted_noise(monkeypatch, GPSampler(seed=0, deterministic_objective=True))
+    assert len(fixed) == 15 and all(n == pytest.approx(MIN_NOISE) for n in fixed)
 
 
 def _batch_min_distance(constant_liar: bool | None, seed: int) -> float:

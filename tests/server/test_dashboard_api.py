@@ -20,14 +20,17 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the dashboard tests need the 'server' extra")
+from availability import require_installed
+
+require_installed("fastapi", "uvicorn", extra="server")
 
 import pipetune
 from pipetune.cli import build_parser
 from pipetune.cli.dashboard import _cmd_dashboard
-from pipetune.datatypes import StudyDirection, TrialState
+from pipetune.datatypes import TrialState
 from pipetune.server import BackgroundServer, create_app
 from pipetune.server.dashboard import plot_kinds
+from pipetune.server.dashboard_views import plain, study_start
 from pipetune.storage import InMemoryStorage
 
 API = "/api/v1/dashboard"
@@ -104,6 +107,30 @@ def test_studies_list_shows_state_counts_best_and_experiment(
     last = dt.datetime.fromisoformat(cards["done"]["last_activity"])
     assert last.tzinfo is not None  # the browser turns it into its own time zone
     assert abs((dt.datetime.now(dt.timezone.utc) - last).total_seconds()) < 600
+
+
+def test_a_study_started_when_it_was_created_not_when_a_trial_ended(
+        server: BackgroundServer, storage: InMemoryStorage) -> None:
+    study = _study(storage)
+    (summary,) = storage.list_studies()
+    created = plain(summary.datetime_start)
+    assert created != plain(study.trials[0].datetime_complete)
+    assert _json(server, "/studies")[0]["datetime_start"] == created
+    assert _json(server, f"/studies/{summary.study_id}")["datetime_start"] == created
+
+
+def test_without_a_creation_time_a_study_started_with_its_first_trial() -> None:
+    study = pipetune.create_study()
+    first, second = study.ask(), study.ask()
+    study.tell(second, 1.0)  # the first trial to end is not the first to start
+    study.tell(first, 2.0)
+    study.enqueue_trial({"x": 1.0})  # WAITING: not started
+    trials = study.trials
+    assert trials[2].datetime_start is None
+    assert study_start(None, trials) == trials[0].datetime_start
+    assert study_start(None, []) is None
+    moment = dt.datetime(2024, 5, 6, 7, 8, 9)
+    assert study_start(moment, study.trials) == moment
 
 
 def test_study_page_has_best_params_columns_and_a_version_that_moves(
@@ -194,6 +221,11 @@ def test_table_filters_with_the_search_language(server: BackgroundServer,
     query = urllib.parse.urlencode({"filter": "params.x >> 1"})
     error = _json(server, f"/studies/{sid}/trials?{query}", status=400)
     assert error["error"] == "FilterSyntaxError" and "^" in error["message"]
+    for option in ("filter", "order_by"):  # a misspelt param is an error, as in the CLI
+        query = urllib.parse.urlencode({option: "params.kinds = 'a'" if option == "filter"
+                                        else "-params.kinds"})
+        error = _json(server, f"/studies/{sid}/trials?{query}", status=400)
+        assert "no param 'kinds'; its params: kind, x" in error["message"], option
 
 
 def test_table_filters_by_state(server: BackgroundServer, storage: InMemoryStorage) -> None:
@@ -209,8 +241,8 @@ def test_bad_sort_column_and_page_are_400s(server: BackgroundServer,
     sid = _with_failed_trial(storage)
     error = _json(server, f"/studies/{sid}/trials?order_by=colour", status=400)
     assert "colour" in error["message"]
-    code, _, _ = _get(server.url + API + f"/studies/{sid}/trials?limit=0")
-    assert code == 422
+    code, _, body = _get(server.url + API + f"/studies/{sid}/trials?limit=0")
+    assert code == 400 and b"limit" in body
 
 
 def test_csv_download_holds_every_matching_trial(server: BackgroundServer,
@@ -258,22 +290,25 @@ def test_trial_detail_has_params_domains_and_intermediate_values(
     assert "40" in error["message"]
 
 
-def test_trial_log_shows_the_tail_of_its_process_output(
+def test_trial_log_shows_the_tail_of_its_stored_output(
         server: BackgroundServer, storage: InMemoryStorage, tmp_path: Path) -> None:
     study = pipetune.create_study(storage=storage, study_name="script")
-    log = tmp_path / "trial-0.log"
-    log.write_text("".join(f"epoch {i}\n" for i in range(10)))
     trial = study.ask()
-    sid = storage.get_study_id("script")
-    storage.set_trial_attr(storage.get_trial_id(sid, trial.number), "log_file", str(log),
-                           system=True)
+    trial.log_text("".join(f"epoch {i}\n" for i in range(10)), "output.log")
     study.tell(trial, 1.0)
+    sid = storage.get_study_id("script")
     assert _json(server, f"/studies/{sid}/trials/0")["has_log"] is True
     code, _, body = _get(server.url + API + f"/studies/{sid}/trials/0/log?tail=2")
     assert code == 200 and body.decode() == "epoch 8\nepoch 9\n"
-    log.unlink()
-    error = _json(server, f"/studies/{sid}/trials/0/log", status=400)
-    assert str(log) in error["message"]
+    # A log_file attr names a path on the machine that ran the trial: never read here.
+    other = study.ask()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the dashboard")
+    other.set_system_attr("log_file", str(secret))
+    study.tell(other, 2.0)
+    assert _json(server, f"/studies/{sid}/trials/1")["has_log"] is False
+    error = _json(server, f"/studies/{sid}/trials/1/log", status=404)
+    assert "no stored log" in error["message"] and "not for" not in error["message"]
 
 
 def test_trial_metrics_and_artifacts(server: BackgroundServer,

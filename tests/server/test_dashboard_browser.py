@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the dashboard tests need the 'server' extra")
+from availability import require_installed
+
+require_installed("fastapi", "uvicorn", extra="server")
 
 import pipetune
 from pipetune.server import BackgroundServer, create_app

@@ -24,7 +24,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the server tests need the 'server' extra")
+from availability import require_installed
+
+require_installed("fastapi", "uvicorn", extra="server")
 
 import pipetune
 from pipetune.cli import build_parser
@@ -163,9 +165,19 @@ def test_token_file_format(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
     path.write_text("# dashboard\nread abc\n\nwrite def\n")
     assert read_token_file(path) == {"abc": "read", "def": "write"}
+    path.write_text("# made by the secrets manager\n  s3cr3t-token  \n")
+    assert read_token_file(path) == {"s3cr3t-token": "write"}  # one bare token: a write token
     path.write_text("write def\nadmin xyz\n")
-    with pytest.raises(ConfigError, match="Line 2"):
+    with pytest.raises(ConfigError, match="Line 2") as refused:
         read_token_file(path)
+    assert "xyz" not in str(refused.value)  # a token never lands in a log
+    path.write_text("read def\nwrite def\n")
+    with pytest.raises(ConfigError, match="one role"):
+        read_token_file(path)
+    for empty in ("", "\n\n", "# only comments\n# here\n"):
+        path.write_text(empty)
+        with pytest.raises(ConfigError, match="holds no token"):
+            read_token_file(path)
     with pytest.raises(ConfigError, match="Cannot read"):
         read_token_file(tmp_path / "missing")
 
@@ -199,7 +211,9 @@ def test_error_statuses_follow_the_table(server: BackgroundServer) -> None:
     assert (status, error["error"]) == (409, "DuplicateStudyError")
     status, error = _http("POST", api + "/studies", {"study_name": "t", "directions": ["up"]})
     assert (status, error["error"]) == (400, "InvalidArgumentError")
-    assert _http("POST", api + "/studies", {"directions": []})[0] == 422  # schema error
+    status, error = _http("POST", api + "/studies", {"directions": []})  # a schema error
+    assert (status, error["error"]) == (400, "InvalidArgumentError")
+    assert "study_name" in error["message"] and "Field required" in error["message"]
     assert status_of(StorageUnavailableError("down")) == 503
     assert status_of(StorageError("not a database")) == 500
     assert status_of(RuntimeError("bug")) == 500

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from availability import unavailable
 
 import pipetune
 from pipetune.errors import InvalidArgumentError
@@ -54,11 +56,10 @@ def test_optimize_records_settings_budget_and_environment() -> None:
 
 def test_git_commit_and_dirty_flag_of_the_working_folder(tmp_path: Path) -> None:
     assert git_state(str(tmp_path)) == (None, None)  # not a repository
+    if shutil.which("git") is None:
+        unavailable("git is not installed.")
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
-    try:
-        subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("git is not installed")
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
     (tmp_path / "train.py").write_text("print(1)\n")
     subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "first"], cwd=tmp_path, check=True)

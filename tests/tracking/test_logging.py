@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from availability import require_installed
 
 import pipetune
 from pipetune.errors import (
@@ -47,7 +48,9 @@ def objective(trial: pipetune.Trial) -> float:
 
 
 def test_trial_logging_round_trips(backend: BaseStorage, tmp_path: Path) -> None:
-    plotly = pytest.importorskip("plotly.graph_objects")
+    require_installed("plotly", extra="plot")
+    import plotly.graph_objects as plotly
+
     study = pipetune.create_study(storage=backend, sampler=pipetune.samplers.RandomSampler(seed=0))
     study.optimize(objective, n_trials=3)
     trial = study.ask()
@@ -146,6 +149,30 @@ def test_standalone_run_logs_like_a_trial(backend: BaseStorage) -> None:
     run.log_param("x", 1)
     with pytest.raises(ParamConflictError):
         run.log_param("x", "one")
+
+
+def test_a_run_given_no_storage_is_kept_where_the_pipetune_command_looks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PIPETUNE_STORAGE", raising=False)
+    with pipetune.start_run(experiment="dc-taxi", name="final") as run:
+        run.log_metric("rmse", 2.9)
+    assert (tmp_path / "pipetune.db").exists()  # the default of every pipetune command
+    (experiment,) = pipetune.list_experiments(sqlite_url)
+    assert experiment.name == "dc-taxi" and experiment.study_names == ("final",)
+    # $PIPETUNE_STORAGE, when set, is that default, for runs too.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    monkeypatch.setenv("PIPETUNE_STORAGE", other)
+    pipetune.start_run(name="elsewhere").end()
+    assert [s.study_name for s in pipetune.list_studies(other)] == ["elsewhere"]
+
+
+def test_a_run_started_again_under_a_taken_name_gets_the_next_free_one() -> None:
+    storage = InMemoryStorage()
+    names = [pipetune.start_run(storage=storage, name="final").name for _ in range(3)]
+    assert names == ["final", "final-2", "final-3"]
+    pipetune.create_study(storage=storage, study_name="baseline")  # a study's name, too
+    assert pipetune.start_run(storage=storage, name="baseline").name == "baseline-2"
 
 
 def test_a_run_that_raises_ends_failed() -> None:

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from availability import require_installed
 
 import pipetune
 
-if not os.environ.get("CI"):
-    pytest.importorskip("mlflow", reason="the MLflow export needs the 'mlflow' extra")
+require_installed("mlflow", extra="mlflow")
+
 import mlflow  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 

@@ -33,11 +33,32 @@ STUDIES = ["empty_study", "single_trial_study", "conditional_study", "multi_obje
 SINGLE_OBJECTIVE_ONLY = {"pareto_front"}  # needs 2 or 3 objectives
 
 
-def _draws_something_or_says_why(figure: go.Figure) -> None:
+# The (plot, study) pairs where the study's own setup leaves the plot nothing to draw, and
+# what its note says instead; every other pair must draw data.
+_EMPTY_STUDY_NOTES = {"param_importances": "at least 2 COMPLETE trials",
+                      "intermediate_values": "No trial has reported intermediate values",
+                      "timeline": "No trial has started yet"}
+NOTHING_TO_DRAW = {
+    **{(kind, "empty_study"): _EMPTY_STUDY_NOTES.get(kind, "No COMPLETE trials yet")
+       for kind in PLOTS if kind not in SINGLE_OBJECTIVE_ONLY},
+    ("param_importances", "single_trial_study"): "at least 2 COMPLETE trials",  # one trial
+    ("intermediate_values", "multi_objective_study"): "No trial has reported",  # none reports
+}
+
+
+def _points(trace) -> int:
+    """How many data points ``trace`` draws."""
+    if trace.type == "parcoords":
+        return min((len(d.values) for d in trace.dimensions), default=0)
+    return len(trace.x if trace.x is not None else trace.y)
+
+
+def _draws_data(figure: go.Figure) -> None:
     assert isinstance(figure, go.Figure)
     figure.to_json()  # what the dashboard sends: must serialize
-    if not figure.data:
-        assert figure.layout.annotations, "an empty figure must say why it is empty"
+    assert figure.data, [a.text for a in figure.layout.annotations]
+    assert all(_points(trace) > 0 for trace in figure.data), [
+        (trace.type, trace.name) for trace in figure.data if not _points(trace)]
 
 
 @pytest.mark.parametrize("kind", sorted(PLOTS))
@@ -49,15 +70,13 @@ def test_every_plot_renders_on_every_study(kind, study_fixture, request):
         with pytest.raises(InvalidArgumentError, match="2 or 3 objectives"):
             plot(study)
         return
-    _draws_something_or_says_why(plot(study))
-
-
-def test_plots_of_an_empty_study_explain_that_there_is_nothing_yet(empty_study):
-    for kind, plot in PLOTS.items():
-        if kind in SINGLE_OBJECTIVE_ONLY:
-            continue
-        figure = plot(empty_study)
-        assert not figure.data and figure.layout.annotations[0].text, kind
+    figure = plot(study)
+    note = NOTHING_TO_DRAW.get((kind, study_fixture))
+    if note is None:
+        _draws_data(figure)
+    else:
+        figure.to_json()
+        assert not figure.data and note in figure.layout.annotations[0].text
 
 
 def test_ten_thousand_trials_are_drawn_with_webgl(large_study):
@@ -143,7 +162,9 @@ def test_parallel_coordinate_handles_log_categorical_and_absent(conditional_stud
     figure = plot_parallel_coordinate(conditional_study)
     dimensions = {d.label: d for d in figure.data[0].dimensions}
     assert list(dimensions) == ["Objective Value", "lr", "n_layers", "optimizer", "momentum"]
-    assert list(dimensions["lr"].ticktext) == ["0.0001", "0.001", "0.01", "0.1"]
+    lr = dimensions["lr"]  # drawn as log10, ticks labelled in lr's units inside its range
+    assert list(lr.ticktext) == ["0.0003", "0.001", "0.003", "0.01", "0.03"]
+    assert all(lr.range[0] <= tick <= lr.range[1] for tick in lr.tickvals)
     assert list(dimensions["optimizer"].ticktext) == ["adam", "sgd"]
     assert dimensions["momentum"].ticktext[-1] == "(absent)"
     only = plot_parallel_coordinate(conditional_study, params=["lr"])
@@ -164,8 +185,9 @@ def test_contour_of_more_params_is_a_grid_of_pairs(conditional_study):
     figure = plot_contour(conditional_study, params=["lr", "n_layers", "optimizer"])
     contours = [t for t in figure.data if t.type == "contour"]
     assert len(contours) == 6  # every ordered pair, diagonal left blank
-    assert [a.text for a in figure.layout.annotations] == [
-        "<b>lr</b>", "<b>n_layers</b>", "<b>optimizer</b>"]
+    titled = {figure.layout[name].title.text for name in figure.layout
+              if name.startswith(("xaxis", "yaxis")) and figure.layout[name].title.text}
+    assert titled == {"lr", "n_layers", "optimizer"}  # each named once per direction
 
 
 def test_contour_needs_two_params(conditional_study):
@@ -234,10 +256,10 @@ def test_log_param_whose_trials_share_one_value_still_draws(new_study, add_trial
     study = new_study()
     for value in (1.0, 2.0, 3.0):
         add_trial(study, {"lr": (1e-2, LR), "x": (float(value), FloatDistribution(0, 5))},
-                  (value,))
+                  (value,), intermediate={0: value})
     for kind, plot in PLOTS.items():
         if kind not in SINGLE_OBJECTIVE_ONLY:
-            _draws_something_or_says_why(plot(study))
+            _draws_data(plot(study))
 
 
 def test_reachable_from_the_top_level_package():

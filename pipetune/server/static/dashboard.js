@@ -32,7 +32,7 @@ function el(tag, attrs, ...children) {
     else if (key === "class") node.className = value;
     else node.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {  // builders may return arrays of nodes
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -48,6 +48,10 @@ function fmt(value) {
   }
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
+}
+
+function plural(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function fmtValues(values) {
@@ -252,10 +256,25 @@ async function renderStudies(main, serial) {
   for (const [experiment, members] of [...groups.entries()].sort(([a], [b]) => (a === "") - (b === "") || a.localeCompare(b))) {
     sections.push(el("div", { class: "group-title" }, experiment ? `Experiment ${experiment}` : "Studies"));
     sections.push(el("div", { class: "table-wrap card", style: "padding:0" }, el("table", { class: "studies" },
-      el("thead", {}, el("tr", {}, ["Study", "State", "Direction", "Trials", "Best", "Last activity", "Started"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, members.map(studyRow)))));
+      el("thead", {}, el("tr", {}, ["Study", "Kind", "State", "Direction", "Trials", "Best", "Last activity", "Started"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, grouped(members).map(studyRow)))));
   }
   main.replaceChildren(el("h1", {}, "Studies", el("span", { class: "count" }, `${studies.length}`)), ...sections);
+}
+
+// Each study followed by the runs that re-run its params (its final run, its best trial
+// re-run); a run of no study listed here stays in its place.
+function grouped(members) {
+  const names = new Set(members.map((study) => study.study_name));
+  const runsOf = new Map();
+  for (const study of members) {
+    if (study.kind !== "run" || !names.has(study.parent) || study.parent === study.study_name) continue;
+    if (!runsOf.has(study.parent)) runsOf.set(study.parent, []);
+    runsOf.get(study.parent).push(study);
+  }
+  const placed = new Set([...runsOf.values()].flat());
+  return members.filter((study) => !placed.has(study))
+    .flatMap((study) => [study, ...(runsOf.get(study.study_name) || [])]);
 }
 
 function studyRow(study) {
@@ -264,9 +283,10 @@ function studyRow(study) {
   let bestText = "";
   if (best && best.values) bestText = el("span", {}, fmtValues(best.values), el("span", { class: "count" }, `#${best.number}`));
   else if (best && best.n_pareto) bestText = `${best.n_pareto} on the Pareto front`;
-  return el("tr", {},
-    el("td", {}, el("a", { href: `#/studies/${study.study_id}` }, study.study_name),
-      study.kind === "run" ? el("span", { class: "count" }, "run") : ""),
+  const isRun = study.kind === "run";
+  return el("tr", { class: isRun && study.parent ? "child" : "" },
+    el("td", {}, el("a", { href: `#/studies/${study.study_id}` }, study.study_name)),
+    el("td", { class: "muted" }, isRun ? (study.parent ? `run of ${study.parent}` : "run") : "study"),
     el("td", {}, badge(study.state)),
     el("td", {}, study.directions.join(", ")),
     el("td", { class: "num", title: Object.entries(s).filter(([, n]) => n).map(([k, n]) => `${k}: ${n}`).join(", ") },
@@ -285,7 +305,7 @@ async function renderStudy(main, serial, studyId) {
   const view = {
     sort: "number", desc: false, limit: 50, offset: 0, filter: "", states: "",
     plot: study.plot_kinds.includes("optimization_history") ? "optimization_history" : study.plot_kinds[0],
-    plotParams: new Set(), selected: new Set(),
+    plotParams: new Set(), shownParams: [], selected: new Set(),
     plotRequest: 0, tableRequest: 0,  // only the latest answer is drawn (clicks outrun replies)
   };
   const header = el("div");
@@ -306,7 +326,8 @@ async function renderStudy(main, serial, studyId) {
 
   function renderHeader() {
     header.replaceChildren(el("h1", {}, study.study_name, badge(study.state),
-      el("span", { class: "count" }, `${study.directions.join(", ")} · ${study.n_trials} trials`),
+      el("span", { class: "count" }, `${study.directions.join(", ")} · ${plural(study.n_trials, "trial")}`),
+      study.kind === "run" && study.parent ? el("span", { class: "count" }, `run of ${study.parent}`) : "",
       study.experiment ? el("span", { class: "count" }, `experiment ${study.experiment}`) : ""));
     const best = study.best;
     if (!best) {
@@ -316,13 +337,13 @@ async function renderStudy(main, serial, studyId) {
         el("div", { class: "best-value" }, fmtValues(best.values)),
         el("table", { class: "kv" }, el("tbody", {}, Object.entries(best.params).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { class: "mono" }, fmt(v)))))));
     } else {
-      bestCard.replaceChildren(el("h2", {}, `Pareto front: ${best.n_pareto} trials`),
+      bestCard.replaceChildren(el("h2", {}, `Pareto front: ${plural(best.n_pareto, "trial")}`),
         el("table", {}, el("tbody", {}, best.pareto_front.slice(0, 12).map((t) => el("tr", {},
           el("td", {}, el("a", { href: `#/studies/${studyId}/trials/${t.number}` }, `#${t.number}`)), el("td", { class: "mono" }, fmtValues(t.values)))))));
     }
     const counts = Object.entries(study.states).filter(([, n]) => n);
     bestCard.append(el("h3", {}, "Trials"), el("p", {}, counts.map(([k, n]) => el("span", { style: "margin-right:10px" }, badge(k), ` ${n}`))),
-      el("p", { class: "muted" }, `Last activity ${fmtAgo(study.last_activity)}`));
+      el("p", { class: "muted", id: "study-times" }, `Started ${fmtTime(study.datetime_start)}`, el("br"), `Last activity ${fmtAgo(study.last_activity)}`));
   }
 
   function renderPlotControls() {
@@ -330,11 +351,19 @@ async function renderStudy(main, serial, studyId) {
       type: "button", class: kind === view.plot ? "active" : "", "data-kind": kind,
       onclick: () => { view.plot = kind; renderPlotControls(); loadPlot(); },
     }, PLOT_TITLES[kind] || kind)));
+    renderParamPick();
+  }
+
+  // The params of the figure: until one is picked, those the figure chose itself (its
+  // layout.meta.params: the most important few), so the boxes show what is drawn.
+  function renderParamPick() {
     const names = study.columns.params;
     paramPick.replaceChildren();
     if (study.plots_with_params.includes(view.plot) && names.length > 1) {
+      const drawn = view.plotParams.size ? view.plotParams : new Set(view.shownParams);
       paramPick.append(el("span", { class: "muted" }, "params:"), ...names.map((name) => el("label", {},
-        el("input", { type: "checkbox", checked: view.plotParams.has(name), onchange: (e) => {
+        el("input", { type: "checkbox", "data-param": name, checked: drawn.has(name), onchange: (e) => {
+          if (!view.plotParams.size) view.shownParams.forEach((shown) => view.plotParams.add(shown));
           if (e.target.checked) view.plotParams.add(name); else view.plotParams.delete(name);
           loadPlot();
         } }), ` ${name}`)));
@@ -354,6 +383,8 @@ async function renderStudy(main, serial, studyId) {
       await plotlyReady();
       if (!current()) return;
       if (plotDiv.querySelector(".plot-message")) plotDiv.replaceChildren();
+      view.shownParams = (figure.layout && figure.layout.meta && figure.layout.meta.params) || [];
+      renderParamPick();
       drawFigure(plotDiv, figure);
     } catch (error) {
       if (!current()) return;
@@ -474,8 +505,8 @@ async function renderTrial(main, serial, studyId, number) {
   const overview = el("div", { class: "card" }, el("h2", {}, "Overview"), kvTable([
     ["state", badge(trial.state)], ...objectives,
     ["started", fmtTime(trial.datetime_start)], ["completed", fmtTime(trial.datetime_complete)],
-    ["duration", fmtDuration(trial.duration)], ["worker", trial.worker || ""],
-    ["last step", trial.last_step === null ? "" : trial.last_step]]));
+    ["duration", fmtDuration(trial.duration)], trial.worker ? ["worker", trial.worker] : null,
+    trial.last_step === null ? null : ["last step", trial.last_step]].filter(Boolean)));
   const params = el("div", { class: "card", id: "trial-params" }, el("h2", {}, "Params"),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "name"), el("th", {}, "value"), el("th", {}, "domain"))),
       el("tbody", {}, Object.entries(trial.params).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "mono" }, fmt(v)), el("td", { class: "muted" }, trial.distributions[k] || ""))))));
@@ -485,7 +516,7 @@ async function renderTrial(main, serial, studyId, number) {
   if (trial.intermediate_values.length) {
     const curve = el("div", { class: "plot", id: "intermediate-plot" });
     sections.push(el("div", { class: "card" }, el("h2", {}, "Intermediate values"), curve,
-      el("details", {}, el("summary", {}, `${trial.intermediate_values.length} steps`),
+      el("details", {}, el("summary", {}, plural(trial.intermediate_values.length, "step")),
         kvTable(trial.intermediate_values.map(([step, value]) => [step, fmtValues([].concat(value))]), true))));
     requestAnimationFrame(() => lineChart(curve, [{ name: `trial ${number}`, points: trial.intermediate_values.map(([s, v]) => [s, [].concat(v)[0]]) }], "", "step"));
   }
@@ -503,9 +534,11 @@ async function renderTrial(main, serial, studyId, number) {
   }
   if (trial.has_log) {
     const log = el("pre", { class: "log", id: "trial-log" }, "Loading…");
-    sections.push(el("div", { class: "card" }, el("h2", {}, "Log"), log));
-    request(`/studies/${studyId}/trials/${number}/log`).then((r) => r.text()).then((text) => { log.textContent = text || "(empty)"; })
-      .catch((error) => { log.textContent = error.message; });
+    sections.push(el("div", { class: "card" }, el("h2", {}, "Log ", el("span", { class: "count" }, `last ${LOG_TAIL_LINES} lines · the whole file: output.log under Artifacts`)), log));
+    request(`/studies/${studyId}/trials/${number}/log?tail=${LOG_TAIL_LINES}`).then((r) => r.text()).then((text) => {
+      log.textContent = text || "(empty)";
+      log.scrollTop = log.scrollHeight;  // the end (the final value, the error) in view
+    }).catch((error) => { log.textContent = error.message; });
   }
   sections.push(el("div", { class: "card" }, el("details", {}, el("summary", {}, "System attrs"),
     kvTable(Object.entries(trial.system_attrs).map(([k, v]) => [k, fmt(v)]), true))));
@@ -518,6 +551,7 @@ async function renderTrial(main, serial, studyId, number) {
   }
 }
 
+const LOG_TAIL_LINES = 2000;
 const PREVIEWED_IMAGES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
 const PLOTLY_JSON = "application/vnd.plotly.v1+json";
 
@@ -529,24 +563,32 @@ function artifactPath(studyId, number, name) {
 // an HTML or SVG artifact opened in this origin could read the token.
 function artifactRow(studyId, number, artifact) {
   const path = artifactPath(studyId, number, artifact.name);
-  const preview = el("div");
+  const preview = el("div", { class: "artifact-preview" });
   const canPreview = PREVIEWED_IMAGES.has(artifact.media_type) || artifact.media_type === PLOTLY_JSON;
+  // The route sends every artifact as a download (application/octet-stream): the bytes are
+  // fetched with the token and drawn here.
   const show = async () => {
     const data = await (await request(path)).blob();
     if (artifact.media_type === PLOTLY_JSON) {
       const div = el("div", { class: "plot" });
       preview.replaceChildren(div);
-      drawFigure(div, JSON.parse(await data.text()));
+      await drawFigure(div, JSON.parse(await data.text()));
     } else {
-      preview.replaceChildren(el("img", { src: URL.createObjectURL(data), alt: artifact.name, style: "max-width:100%" }));
+      const url = URL.createObjectURL(new Blob([data], { type: artifact.media_type }));
+      preview.replaceChildren(el("img", { src: url, alt: artifact.name, onload: () => URL.revokeObjectURL(url) }));
     }
   };
-  return [el("tr", {},
+  const toggle = el("button", { type: "button", class: "show", onclick: () => {
+    if (preview.childElementCount) { preview.replaceChildren(); toggle.textContent = "Show"; return; }
+    toggle.textContent = "Hide";
+    show().catch((e) => showError(preview, e));
+  } }, "Show");
+  return [el("tr", { "data-artifact": artifact.name },
     el("td", { class: "mono" }, artifact.name), el("td", { class: "muted" }, artifact.media_type),
     el("td", { class: "num" }, fmtBytes(artifact.size)), el("td", {}, fmtTime(artifact.created_at)),
-    el("td", {}, canPreview ? el("button", { type: "button", onclick: () => show().catch((e) => showError(preview, e)) }, "Show") : "",
-      " ", el("button", { type: "button", onclick: () => download(path, artifact.name.split("/").pop()).catch((e) => showError(preview, e)) }, "Download"))),
-  el("tr", {}, el("td", { colspan: 5, style: "border:none;padding:0" }, preview))];
+    el("td", {}, canPreview ? toggle : "", " ",
+      el("button", { type: "button", class: "download", onclick: () => download(path, artifact.name.split("/").pop()).catch((e) => showError(preview, e)) }, "Download"))),
+  el("tr", { class: "preview-row" }, el("td", { colspan: 5 }, preview))];
 }
 
 // -- compare page --------------------------------------------------------------------------
@@ -565,7 +607,7 @@ async function renderCompare(main, serial, studyId, numbers) {
     ...union("params").map((p) => [`params.${p}`, (t) => fmt(t.params[p])]),
     ...union("user_attrs").map((a) => [`user_attrs.${a}`, (t) => fmt(t.user_attrs[a])]),
     ...union("metrics").map((m) => [`metrics.${m}`, (t) => fmt(t.metrics[m])]),
-  ];
+  ].filter(([, get]) => trials.some((t) => get(t) !== ""));  // no row blank for every trial
   const table = el("table", { id: "compare-table" },
     el("thead", {}, el("tr", {}, el("th", {}, ""), trials.map((t) => el("th", {}, el("a", { href: `#/studies/${studyId}/trials/${t.number}` }, `trial #${t.number}`))))),
     el("tbody", {}, rows.map(([label, get]) => {

@@ -1,7 +1,7 @@
 """The transaction helper of SQL storage: raw DBAPI connections running statements that
 SQLAlchemy compiled once for the database's dialect.
 
-A trial makes a handful of small writes (claim, one per param, result). Through a SQLAlchemy
+A trial makes a handful of small writes (claim, params, result). Through a SQLAlchemy
 ``Connection`` each costs about 180 us, of which the engine's bookkeeping (pool checkout, events,
 statement cache keys) is three quarters; on a kept DBAPI connection with a precompiled statement
 the same transaction costs about 40 us on SQLite. The SQL itself still comes from SQLAlchemy, so
@@ -10,10 +10,14 @@ one schema definition serves SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -22,17 +26,47 @@ from sqlalchemy.sql import ClauseElement
 from pipetune.errors import StorageError, StorageUnavailableError
 
 
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How long a storage call goes on trying fresh connections while the database is unreachable
+# (a restart, a failover) before it raises StorageUnavailableError: a trial rides out that
+# long a blink of its storage. Longer outages are the callers' to retry (``retry_storage``).
+RECONNECT_FOR = 30.0
+
+
 class Conflict(Exception):
     """A uniqueness constraint refused a write (the row exists already)."""
 
 
+class LostCommit(StorageUnavailableError):
+    """The connection died while the database committed a transaction (or ran an autocommit
+    statement): the write may have been applied or not. ``RawConnections.retry`` resolves it
+    before it runs the operation again."""
+
+
 def storage_failure(url: str, error: BaseException,
-                    unavailable: type[BaseException] | tuple[()]) -> StorageError:
+                    unavailable: type[BaseException] | tuple[()],
+                    committing: bool = False) -> StorageError:
     """The pipetune error for a driver ``error``: ``StorageUnavailableError`` when it is an
     ``unavailable`` one (the connection refused or lost: a restart, the network), else a
-    plain ``StorageError`` (a locked SQLite file, a file that is not a database)."""
-    cls = StorageUnavailableError if isinstance(error, unavailable) else StorageError
+    plain ``StorageError`` (a locked SQLite file, a file that is not a database). An
+    unavailable error while ``committing`` is a ``LostCommit``."""
+    if not isinstance(error, unavailable):
+        return StorageError(f"The storage {url} failed: {error}")
+    cls = LostCommit if committing else StorageUnavailableError
     return cls(f"The storage {url} failed: {error}")
+
+
+def reconnecting(method: Callable[..., T]) -> Callable[..., T]:
+    """Runs a storage method through ``RawConnections.retry`` (of ``self._connections``):
+    for methods whose every transaction gives the same result when run twice (reads,
+    replacing writes), so that running one again after a lost commit is safe."""
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> T:
+        return self._connections.retry(lambda: method(self, *args, **kwargs))
+    return call
 
 
 class Statement:
@@ -59,6 +93,20 @@ class Statement:
         if self._positions is None:
             return values
         return tuple(values[name] for name in self._positions)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a statement run on its own (``RawConnections.run_single``) gave."""
+
+    rowcount: int
+    rows: list[tuple]
+
+    def one_or_none(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
 
 
 class Cursor:
@@ -93,21 +141,28 @@ class Cursor:
     def rowcount(self) -> int:
         return self._cursor.rowcount
 
+    def outcome(self) -> Outcome:
+        """The row count and every row of the last statement (none when it returns none)."""
+        rows = self._cursor.fetchall() if self._cursor.description is not None else []
+        return Outcome(self._cursor.rowcount, list(rows))
+
 
 class RawConnections:
     """A small pool of DBAPI connections checked out of the engine and kept for reuse."""
 
     def __init__(self, engine: Engine, url: str, *, begin_sql: str | None,
-                 relaxed_commit_sql: str | None = None,
+                 autocommit_single: bool = False,
                  serialize: threading.RLock | None,
-                 unavailable: type[BaseException] | tuple[()] = ()) -> None:
+                 unavailable: type[BaseException] | tuple[()] = (),
+                 read_only: str | None = None) -> None:
         self._engine = engine
         self._url = url
+        self._read_only = read_only  # the StorageError message of every write, when set
         self._begin_sql = begin_sql  # SQLite: "BEGIN IMMEDIATE"; PostgreSQL begins implicitly
-        self._relaxed_commit_sql = relaxed_commit_sql
+        self._autocommit_single = autocommit_single  # see run_single
         self._serialize = serialize
         self._idle: list[Any] = []
-        self._relaxed_idle: list[Any] = []  # autocommit connections (PostgreSQL), run_single
+        self._autocommit_idle: list[Any] = []  # run_single's connections (PostgreSQL)
         self._all: list[Any] = []
         self._lock = threading.Lock()
         dbapi = engine.dialect.loaded_dbapi
@@ -147,16 +202,59 @@ class RawConnections:
         except Exception:  # the connection is already broken; nothing more to release
             pass
 
+    def _failed(self, connection: Any, error: BaseException, committing: bool) -> StorageError:
+        """Discards the connection a driver ``error`` broke and returns the error to raise.
+        When the database was unreachable, the idle connections are discarded too: what
+        killed this one (a restart, a failover) most likely killed them, and a retry must
+        not meet them one by one."""
+        self._discard(connection)
+        failure = storage_failure(self._url, error, self._unavailable, committing)
+        if isinstance(failure, StorageUnavailableError):
+            with self._lock:
+                idle = self._idle + self._autocommit_idle
+                self._idle, self._autocommit_idle = [], []
+            for each in idle:
+                self._discard(each)
+        return failure
+
+    def retry(self, attempt: Callable[[], T],
+              after_lost_commit: Callable[[], T] | None = None) -> T:
+        """``attempt()``, run again while the database is unreachable (its connections killed
+        by a restart, a failover or an idle-connection reaper), for up to ``RECONNECT_FOR``
+        seconds; then its StorageUnavailableError is raised. The first retry is at once,
+        on a new connection; later ones back off.
+
+        A transaction whose connection died before its commit left nothing behind and simply
+        runs again. One whose connection died *during* its commit (``LostCommit``) may have
+        been applied: every later try then runs ``after_lost_commit``, which must complete
+        the operation whether or not that commit went through (default: ``attempt``, for
+        operations that give the same result run twice).
+        """
+        deadline = time.monotonic() + RECONNECT_FOR
+        delay = 0.0
+        run = attempt
+        while True:
+            try:
+                return run()
+            except StorageUnavailableError as error:
+                if isinstance(error, LostCommit) and after_lost_commit is not None:
+                    run = after_lost_commit
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("%s; retrying in %.2fs on a new connection.", error, delay)
+                time.sleep(delay)
+                delay = min(max(2 * delay, 0.05), 2.0)
+
     @contextmanager
-    def write(self, durable: bool = True) -> Iterator[Cursor]:
+    def write(self) -> Iterator[Cursor]:
         """One write transaction: committed when the body returns, rolled back if it raises.
 
         A uniqueness violation surfaces as ``Conflict``; a broken or locked database as
-        ``StorageError``; either way nothing of the transaction remains. ``durable=False``
-        lets the commit return before it reaches disk where the database allows it
-        (PostgreSQL's synchronous_commit): a server crash may then lose this write, never
-        corrupt anything. Used for what a running trial records on its way, not for results.
+        ``StorageError``; either way nothing of the transaction remains. Whether the commit
+        waits for the disk is the storage's durability, set on each connection as it opens.
         """
+        if self._read_only is not None:
+            raise StorageError(self._read_only)
         if self._serialize is not None:
             self._serialize.acquire()
         try:
@@ -165,14 +263,14 @@ class RawConnections:
             if self._serialize is not None:
                 self._serialize.release()
             raise
+        committing = False
         try:
             cursor = connection.cursor()
             try:
                 if self._begin_sql:
                     cursor.execute(self._begin_sql)
-                if not durable and self._relaxed_commit_sql:
-                    cursor.execute(self._relaxed_commit_sql)
                 yield Cursor(cursor)
+                committing = True
                 connection.commit()
             except BaseException:
                 connection.rollback()
@@ -183,8 +281,7 @@ class RawConnections:
             self._release(connection)
             raise Conflict(str(error)) from error
         except self._database_error as error:  # locked, unreachable, not a database
-            self._discard(connection)
-            raise storage_failure(self._url, error, self._unavailable) from error
+            raise self._failed(connection, error, committing) from error
         except BaseException:
             self._release(connection)
             raise
@@ -194,47 +291,42 @@ class RawConnections:
             if self._serialize is not None:
                 self._serialize.release()
 
-    def run_single(self, statement: Statement, **values: Any) -> int:
-        """Runs one statement as its own transaction and returns its row count.
+    def run_single(self, statement: Statement, **values: Any) -> Outcome:
+        """Runs one statement as its own transaction: the hot path of a trial (its claim,
+        params and result are one statement each).
 
-        On PostgreSQL this is the cheap path for what a running trial records on its way:
-        autocommit on a connection with ``synchronous_commit = off`` costs one round trip
-        (about 150 us here) instead of four with BEGIN, SET LOCAL and COMMIT (about 350 us);
-        a server crash may lose the write, never corrupt anything. Elsewhere it is ``write``.
+        On PostgreSQL (``autocommit_single``) it runs on an autocommit connection: one round
+        trip instead of three with BEGIN and COMMIT. On SQLite it is ``write``, whose
+        ``BEGIN IMMEDIATE`` waits for the write lock where a lone statement could not.
         """
-        if self._relaxed_commit_sql is None:
-            with self.write(durable=False) as cursor:
-                return cursor.run(statement, **values).rowcount
-        connection = self._acquire_relaxed()
+        if not self._autocommit_single:
+            with self.write() as cursor:
+                return cursor.run(statement, **values).outcome()
+        connection = self._acquire_autocommit()
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(statement.sql, statement.params(values))
-                rowcount = cursor.rowcount
+                outcome = Cursor(cursor).run(statement, **values).outcome()
             finally:
                 cursor.close()
         except self._integrity_error as error:
-            self._release_relaxed(connection)
+            self._release_autocommit(connection)
             raise Conflict(str(error)) from error
-        except self._database_error as error:
-            self._discard(connection)
-            raise storage_failure(self._url, error, self._unavailable) from error
+        except self._database_error as error:  # an autocommit statement is its own commit
+            raise self._failed(connection, error, committing=True) from error
         except BaseException:
-            self._release_relaxed(connection)
+            self._release_autocommit(connection)
             raise
-        self._release_relaxed(connection)
-        return rowcount
+        self._release_autocommit(connection)
+        return outcome
 
-    def _acquire_relaxed(self) -> Any:
+    def _acquire_autocommit(self) -> Any:
         with self._lock:
-            if self._relaxed_idle:
-                return self._relaxed_idle.pop()
+            if self._autocommit_idle:
+                return self._autocommit_idle.pop()
         connection = self._connect()
         try:
             connection.dbapi_connection.autocommit = True
-            cursor = connection.cursor()
-            cursor.execute("SET synchronous_commit TO OFF")
-            cursor.close()
         except self._database_error as error:
             self._discard(connection)
             raise storage_failure(self._url, error, self._unavailable) from error
@@ -242,13 +334,13 @@ class RawConnections:
             self._all.append(connection)
         return connection
 
-    def _release_relaxed(self, connection: Any) -> None:
+    def _release_autocommit(self, connection: Any) -> None:
         with self._lock:
-            self._relaxed_idle.append(connection)
+            self._autocommit_idle.append(connection)
 
     def close(self) -> None:
         with self._lock:
             connections, self._all, self._idle = self._all, [], []
-            self._relaxed_idle = []
+            self._autocommit_idle = []
         for connection in connections:
             connection.close()

@@ -1,12 +1,13 @@
 """SQL storage over SQLAlchemy 2 Core: SQLite (the embedded default) and PostgreSQL.
 
 Every public method is one transaction opened by ``_write`` (raw DBAPI, precompiled statements:
-see ``connections.py``) or ``_read`` (SQLAlchemy Core). On SQLite, writes
-begin with ``BEGIN IMMEDIATE``: the write lock is taken up front and waited for under the busy
-timeout. A deferred ``BEGIN`` that reads and later writes can not wait: SQLite answers "database
-is locked" at once when another process wrote in between (measured: thousands of such errors
-from two processes with a 5 s timeout; none with IMMEDIATE). WAL mode lets reads run beside a
-writer.
+see ``connections.py``) or ``_read`` (SQLAlchemy Core); a trial's claim, params and result are
+one statement each (``RawConnections.run_single``: on PostgreSQL one autocommit round trip,
+benchmarks/statements.py counts them). On SQLite, writes begin with ``BEGIN IMMEDIATE``: the
+write lock is taken up front and waited for under the busy timeout. A deferred ``BEGIN`` that
+reads and later writes can not wait: SQLite answers "database is locked" at once when another
+process wrote in between (measured: thousands of such errors from two processes with a 5 s
+timeout; none with IMMEDIATE). WAL mode lets reads run beside a writer.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import pathlib
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, and_, create_engine, event, func, insert, or_, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -42,6 +45,7 @@ from pipetune.storage.base import (
     FIXED_PARAMS_ATTR,
     STALE_REASON_ATTR,
     BaseStorage,
+    check_study_name,
     retry_attrs,
     stale_trial_reason,
 )
@@ -50,14 +54,28 @@ from pipetune.storage.sql.connections import (
     Conflict,
     Cursor,
     RawConnections,
+    reconnecting,
     storage_failure,
 )
 from pipetune.storage.sql.loader import datetime_of as _datetime
 from pipetune.storage.sql.migrations import migrate
-from pipetune.storage.sql.statements import PARAMS_PER_STATEMENT, ParamInserts, WriteStatements
+from pipetune.storage.sql.statements import (
+    PARAMS_PER_STATEMENT,
+    FinishStatements,
+    ParamInserts,
+    WriteStatements,
+)
 from pipetune.storage.sql.tracking import SQLTracking
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
+# The ``?durability=`` of a storage URL: ``relaxed`` commits return before the disk has them
+# (SQLite in WAL mode with synchronous=NORMAL, PostgreSQL with synchronous_commit=off), ``full``
+# commits wait for it. Each database's default is the most relaxed level at which no process
+# crash loses a commit (DESIGN: a completed trial is never lost): on SQLite that is ``relaxed``
+# (only a power loss or an OS crash can undo the last commits), on PostgreSQL ``full`` (with
+# synchronous_commit=off a crash of the server process alone loses them). README, "Storage URLs".
+DURABILITY_LEVELS = ("relaxed", "full")
+_DEFAULT_DURABILITY = {"sqlite": "relaxed", "postgresql": "full"}
 # Bound to the guarded statements (statements.py) that only touch unfinished trials.
 _UNFINISHED = {"running": int(TrialState.RUNNING), "waiting": int(TrialState.WAITING)}
 
@@ -70,6 +88,22 @@ def _to_json(key: str, value: Any) -> str:
             f"The attribute {key!r} must be JSON-serializable (str, number, bool, None, list, "
             f"dict). Got a {type(value).__name__}: convert it first, e.g. str(value)."
         ) from None
+
+
+def _durability(parsed: URL) -> str:
+    """The durability a storage URL asks for (see ``DURABILITY_LEVELS``), else its database's
+    default."""
+    default = _DEFAULT_DURABILITY.get(parsed.get_backend_name(), "full")
+    level = parsed.query.get("durability", default)
+    if level not in DURABILITY_LEVELS:
+        raise StorageURLError(
+            f"Unknown durability {level!r} in the storage URL "
+            f"{parsed.render_as_string(hide_password=True)}. Use ?durability=full (every "
+            "commit waits for the disk), ?durability=relaxed (commits return before the disk "
+            f"has them), or leave it out for this database's default, {default!r} (see "
+            "'Storage URLs' in the README)."
+        )
+    return level
 
 
 def _switch_to_wal(cursor: Any) -> None:
@@ -90,16 +124,48 @@ def _switch_to_wal(cursor: Any) -> None:
             delay = min(delay * 2, 0.05)
 
 
+def _read_only_reason(path: str, asked: bool) -> str | None:
+    """Why the SQLite file at ``path`` must be opened read-only, or None: the URL asks for it
+    (``?mode=ro``), or the file or its folder cannot be written (a shared read-only mount,
+    another user's results), where a read-write open would fail even to read."""
+    folder = os.path.dirname(path)
+    if asked:
+        return "its URL asks for mode=ro"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"the file {path!r} is not writable"
+    if os.path.exists(path) and not os.access(folder, os.W_OK):
+        return f"its folder {folder!r} is not writable"
+    return None
+
+
+def _read_only_connect(path: str) -> Callable[[], sqlite3.Connection]:
+    """Opens connections to the SQLite file at ``path`` that can only read it.
+
+    A reader of a WAL database shares its ``-shm`` index, and creates it when missing; in a
+    folder nobody may write, and with no ``-wal`` left behind (the last writer checkpointed
+    it), the file is opened immutable instead: with no writer possible there, it holds
+    everything."""
+    folder = os.path.dirname(path)
+    immutable = not os.access(folder, os.W_OK) and not os.path.exists(f"{path}-wal")
+    uri = f"{pathlib.Path(path).as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
+    return lambda: sqlite3.connect(uri, uri=True, check_same_thread=False,
+                                   timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000)
+
+
 class SQLStorage(SQLTracking, BaseStorage):
     """Storage in a relational database named by a SQLAlchemy URL.
 
-    ``sqlite:///path/to/file.db`` (created on first use), ``sqlite://`` (a private in-memory
-    database) or ``postgresql://user@host/db`` (needs the ``postgres`` extra).
+    ``sqlite:///path/to/file.db`` (created on first use, unless ``create=False``: then a
+    missing file is a StorageURLError naming it), ``sqlite://`` (a private in-memory
+    database) or ``postgresql://user@host/db`` (needs the ``postgres`` extra). A SQLite file
+    is opened read-only with ``?mode=ro`` or where it cannot be written: every read works,
+    every write raises StorageError.
     ``artifact_root`` is the folder holding artifact files (see ``pipetune.tracking.artifacts``).
     """
 
     def __init__(self, url: str, *, engine_kwargs: dict[str, Any] | None = None,
-                 artifact_root: "str | os.PathLike[str] | None" = None) -> None:
+                 artifact_root: "str | os.PathLike[str] | None" = None,
+                 create: bool = True) -> None:
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -108,15 +174,34 @@ class SQLStorage(SQLTracking, BaseStorage):
                 "'postgresql://user@host:5432/db'."
             ) from None
         self.url = parsed.render_as_string(hide_password=True)
+        self.durability = _durability(parsed)
+        parsed = parsed.difference_update_query(["durability"])  # pipetune's, not the driver's
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._read_only: str | None = None  # why this storage takes no writes, if it does not
+        read_only_connect = None
         if self._is_sqlite and parsed.database not in (None, "", ":memory:"):
-            folder = os.path.dirname(os.path.abspath(parsed.database))
+            path = os.path.abspath(parsed.database)
+            folder = os.path.dirname(path)
             if not os.path.isdir(folder):  # SQLite itself says only "unable to open database file"
                 raise StorageURLError(
                     f"Cannot open the storage {self.url}: the directory {folder!r} does not "
                     "exist. Create it first, or fix the path ('sqlite:///relative/file.db', "
                     "'sqlite:////absolute/file.db')."
                 )
+            self._read_only = _read_only_reason(path, parsed.query.get("mode") == "ro")
+            parsed = parsed.difference_update_query(["mode"])  # pipetune's, as is durability
+            if self._read_only is not None:
+                if not os.path.exists(path):
+                    raise StorageURLError(
+                        f"Cannot open the storage {self.url} read-only ({self._read_only}): "
+                        f"{path!r} does not exist. Fix the path, or drop mode=ro to create it.")
+                read_only_connect = _read_only_connect(path)
+            elif not create and not os.path.exists(path):
+                raise StorageURLError(
+                    f"Cannot open the storage {self.url}: the SQLite file {path!r} does not "
+                    "exist, and reading never creates one. Fix the path (a relative one starts "
+                    "from the working folder), or create a study there first "
+                    "(pipetune.create_study, pipetune optimize or tune).")
         # One lock serializes every call on a private in-memory SQLite database, whose single
         # connection is shared by all threads.
         self._memory_lock: threading.RLock | None = None
@@ -124,6 +209,8 @@ class SQLStorage(SQLTracking, BaseStorage):
         if self._is_sqlite:
             kwargs.setdefault("connect_args", {}).update(check_same_thread=False,
                                                          timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000)
+            if read_only_connect is not None:
+                kwargs["creator"] = read_only_connect
             if parsed.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = StaticPool
                 self._memory_lock = threading.RLock()
@@ -142,6 +229,8 @@ class SQLStorage(SQLTracking, BaseStorage):
             ) from None
         if self._is_sqlite:
             self._install_sqlite_transactions()
+        else:
+            self._install_postgres_durability()
         # Connection refused or lost (PostgreSQL restarting, the network): worth retrying.
         # SQLite's errors (a locked or broken file) are not.
         self._unavailable: type[BaseException] | tuple[()] = (
@@ -151,11 +240,16 @@ class SQLStorage(SQLTracking, BaseStorage):
         self._init_tracking(artifact_root)
         self._sql = WriteStatements.compile(self._engine)
         self._param_inserts = ParamInserts(self._engine)
+        self._finish_statements = FinishStatements(self._engine)
         self._connections = RawConnections(
             self._engine, self.url, begin_sql="BEGIN IMMEDIATE" if self._is_sqlite else None,
             # SQLite in WAL mode with synchronous=NORMAL already commits without a sync.
-            relaxed_commit_sql=None if self._is_sqlite else "SET LOCAL synchronous_commit TO OFF",
-            serialize=self._memory_lock, unavailable=self._unavailable)
+            autocommit_single=not self._is_sqlite,
+            serialize=self._memory_lock, unavailable=self._unavailable,
+            read_only=None if self._read_only is None else (
+                f"The storage {self.url} is open read-only ({self._read_only}): it can be "
+                "read, not written. Write to a copy in a writable folder, or open it where "
+                "it can be written."))
 
     # -- connections and transactions ----------------------------------------------------------
 
@@ -165,8 +259,11 @@ class SQLStorage(SQLTracking, BaseStorage):
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
-            _switch_to_wal(cursor)
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            if self._read_only is None:  # a reader takes the file as its writers left it
+                _switch_to_wal(cursor)
+                # In WAL mode NORMAL syncs at checkpoints only; FULL also at every commit.
+                cursor.execute(f"PRAGMA synchronous = "
+                               f"{'FULL' if self.durability == 'full' else 'NORMAL'}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.close()
 
@@ -174,6 +271,22 @@ class SQLStorage(SQLTracking, BaseStorage):
         def _on_begin(connection: Connection) -> None:
             mode = connection.get_execution_options().get("pipetune_begin", "IMMEDIATE")
             connection.exec_driver_sql(f"BEGIN {mode}")
+
+    def _install_postgres_durability(self) -> None:
+        setting = "ON" if self.durability == "full" else "OFF"
+
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"SET synchronous_commit TO {setting}")
+            cursor.close()
+            dbapi_connection.commit()
+
+    def connect_url(self) -> str:
+        """The whole URL of this storage, password and options included: what opens it
+        again in another process (a Ray task)."""
+        return self._engine.url.update_query_dict({"durability": self.durability}) \
+            .render_as_string(hide_password=False)
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[Connection]:
@@ -195,11 +308,14 @@ class SQLStorage(SQLTracking, BaseStorage):
         """One read transaction (deferred on SQLite: it never waits for writers in WAL mode)."""
         return self._transaction("DEFERRED")
 
-    def _write(self, durable: bool = True) -> Any:
+    def _write(self) -> Any:
         """One atomic write transaction (see ``connections.RawConnections.write``)."""
-        return self._connections.write(durable)
+        return self._connections.write()
 
     def _init_schema(self) -> None:
+        if self._read_only is not None:
+            self._check_schema_read_only()
+            return
         with self._transaction("IMMEDIATE") as conn:
             if conn.dialect.name == "postgresql":  # serialize concurrent first uses
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7202604)")
@@ -216,6 +332,19 @@ class SQLStorage(SQLTracking, BaseStorage):
             elif version < s.SCHEMA_VERSION:
                 migrate(conn, version)
 
+    def _check_schema_read_only(self) -> None:
+        """``_init_schema`` for a storage that cannot write: the schema must be there as is."""
+        with self._read() as conn:
+            version = conn.execute(select(s.schema_info.c.version)).scalar() \
+                if sa_inspect(conn).has_table(s.schema_info.name) else None
+        if version != s.SCHEMA_VERSION:
+            found = "holds no pipetune schema" if version is None else \
+                f"has schema version {version}, not {s.SCHEMA_VERSION}"
+            raise StorageError(
+                f"The storage {self.url} is open read-only ({self._read_only}) and {found}, "
+                "which needs a write to set up: open it once where it can be written, with "
+                "this pipetune.")
+
     def close(self) -> None:
         self._connections.close()
         self._engine.dispose()
@@ -227,14 +356,32 @@ class SQLStorage(SQLTracking, BaseStorage):
             raise StudyNotFoundError(f"No study with id {study_id} in {self.url}.")
 
     def create_study(self, study_name: str, directions: Sequence[StudyDirection]) -> int:
-        try:
+        check_study_name(study_name)
+        now = time.time()
+
+        def create() -> int:
             with self._write() as cursor:
                 study_id = cursor.run(self._sql.insert_study, name=study_name,
-                                      now=time.time()).scalar()
+                                      now=now).scalar()
                 for objective, direction in enumerate(directions):
                     cursor.run(self._sql.insert_direction, study_id=study_id,
                                objective=objective, direction=int(direction))
                 return int(study_id)
+
+        def create_unless_created() -> int:
+            try:
+                return create()
+            except Conflict:  # the name is taken: by the lost commit, if it has our time
+                with self._read() as conn:
+                    ours = conn.execute(select(s.studies.c.study_id).where(
+                        s.studies.c.study_name == study_name,
+                        s.studies.c.created_at == now)).scalar()
+                if ours is None:
+                    raise
+                return int(ours)
+
+        try:
+            return self._connections.retry(create, create_unless_created)
         except Conflict:
             raise DuplicateStudyError(
                 f"A study named {study_name!r} already exists in {self.url}. Load it with "
@@ -242,12 +389,23 @@ class SQLStorage(SQLTracking, BaseStorage):
             ) from None
 
     def delete_study(self, study_id: int) -> None:
-        with self._write() as cursor:
-            self._lock_study(cursor, study_id)
-            for statement in self._sql.delete_study_rows:
-                cursor.run(statement, study_id=study_id)
+        def delete() -> None:
+            with self._write() as cursor:
+                self._lock_study(cursor, study_id)
+                for statement in self._sql.delete_study_rows:
+                    cursor.run(statement, study_id=study_id)
 
+        def delete_unless_deleted() -> None:
+            try:
+                delete()
+            except StudyNotFoundError:  # the lost commit deleted it
+                pass
+
+        self._connections.retry(delete, delete_unless_deleted)
+
+    @reconnecting
     def get_study_id(self, study_name: str) -> int:
+        check_study_name(study_name)
         with self._read() as conn:
             study_id = conn.execute(select(s.studies.c.study_id).where(
                 s.studies.c.study_name == study_name)).scalar()
@@ -258,6 +416,7 @@ class SQLStorage(SQLTracking, BaseStorage):
             )
         return int(study_id)
 
+    @reconnecting
     def get_study_name(self, study_id: int) -> str:
         with self._read() as conn:
             name = conn.execute(select(s.studies.c.study_name).where(
@@ -266,6 +425,7 @@ class SQLStorage(SQLTracking, BaseStorage):
             raise StudyNotFoundError(f"No study with id {study_id} in {self.url}.")
         return name
 
+    @reconnecting
     def get_study_directions(self, study_id: int) -> tuple[StudyDirection, ...]:
         with self._read() as conn:
             rows = conn.execute(select(s.study_directions.c.direction).where(
@@ -275,6 +435,7 @@ class SQLStorage(SQLTracking, BaseStorage):
             raise StudyNotFoundError(f"No study with id {study_id} in {self.url}.")
         return tuple(StudyDirection(d) for d in rows)
 
+    @reconnecting
     def set_study_attr(self, study_id: int, key: str, value: Any, *, system: bool = False) -> None:
         text = _to_json(key, value)
         with self._write() as cursor:
@@ -283,6 +444,7 @@ class SQLStorage(SQLTracking, BaseStorage):
             cursor.run(self._sql.insert_study_attr, study_id=study_id, system=int(system), key=key,
                        value_json=text)
 
+    @reconnecting
     def get_study_attrs(self, study_id: int, *, system: bool = False) -> dict[str, Any]:
         table = s.study_attrs
         with self._read() as conn:
@@ -290,6 +452,7 @@ class SQLStorage(SQLTracking, BaseStorage):
                 table.c.study_id == study_id, table.c.system == int(system))).all()
         return {key: json.loads(text) for key, text in rows}
 
+    @reconnecting
     def list_studies(self) -> list[StudySummary]:
         with self._read() as conn:
             studies = conn.execute(select(s.studies).order_by(s.studies.c.study_id)).all()
@@ -334,21 +497,35 @@ class SQLStorage(SQLTracking, BaseStorage):
 
     def _insert_trial(self, cursor: Cursor, study_id: int, state: TrialState,
                       started: float | None, worker: str | None) -> tuple[int, int]:
-        trial_id, number = cursor.run(self._sql.insert_trial, study_id=study_id,
-                                      state=int(state), now=started,
-                                      worker=worker).one_or_none()
-        return int(trial_id), int(number)
+        """Inserts a trial under the study lock. A claim takes no lock (``claim_trial``): on
+        PostgreSQL it may take the number at the same moment, and the insert then inserts
+        nothing; the next statement sees that claim's trial and takes the next number."""
+        while True:
+            row = cursor.run(self._sql.insert_trial, study_id=study_id, state=int(state),
+                             now=started, worker=worker).one_or_none()
+            if row is not None:
+                return int(row[0]), int(row[1])
 
     def create_trial(self, study_id: int, *, state: TrialState = TrialState.WAITING,
                      system_attrs: dict[str, Any] | None = None) -> FrozenTrial:
         texts = {key: _to_json(key, value) for key, value in (system_attrs or {}).items()}
         started = time.time() if state == TrialState.RUNNING else None
-        with self._write() as cursor:
-            self._lock_study(cursor, study_id)
-            trial_id, number = self._insert_trial(cursor, study_id, state, started, None)
-            for key, text in texts.items():
-                cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=1, key=key,
-                           value_json=text)
+        created: list[tuple[int, int]] = []  # what an attempt inserted, before its commit
+
+        def create(lost_commit: bool) -> tuple[int, int]:
+            with self._write() as cursor:
+                self._lock_study(cursor, study_id)  # waits for a lost commit still in flight
+                if lost_commit and cursor.run(self._sql.trial_state, trial_id=created[-1][0]
+                                              ).one_or_none() is not None:
+                    return created[-1]  # the lost commit created it
+                trial_id, number = self._insert_trial(cursor, study_id, state, started, None)
+                created.append((trial_id, number))
+                for key, text in texts.items():
+                    cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=1,
+                               key=key, value_json=text)
+            return trial_id, number
+
+        trial_id, number = self._connections.retry(lambda: create(False), lambda: create(True))
         return FrozenTrial(number=number, trial_id=trial_id, state=state,
                            system_attrs={k: json.loads(t) for k, t in texts.items()},
                            datetime_start=_datetime(started))
@@ -356,37 +533,76 @@ class SQLStorage(SQLTracking, BaseStorage):
     def claim_trial(self, study_id: int, worker: str | None = None,
                     max_trials: int | None = None,
                     max_parallel: int | None = None) -> FrozenTrial | None:
+        # ``now`` marks the claim: the trial it starts gets it as its start time, which is how
+        # a retry after a lost commit recognises a claim that landed.
         now = time.time()
-        with self._write() as cursor:
-            # The study lock (PostgreSQL) or the write lock (SQLite) serializes claims, so the
-            # budget count below cannot go stale before this transaction commits.
-            self._lock_study(cursor, study_id)
-            if max_trials is not None and cursor.run(
-                    self._sql.count_started, study_id=study_id, running=int(TrialState.RUNNING),
-                    complete=int(TrialState.COMPLETE),
-                    pruned=int(TrialState.PRUNED)).scalar() >= max_trials:
-                return None
-            if max_parallel is not None and cursor.run(
-                    self._sql.count_in_state, study_id=study_id,
-                    state=int(TrialState.RUNNING)).scalar() >= max_parallel:
-                return None
-            inserted = cursor.run(self._sql.insert_unless_waiting, study_id=study_id,
-                                  state=int(TrialState.RUNNING), now=now, worker=worker,
-                                  waiting=int(TrialState.WAITING)).one_or_none()
-            waiting_id = None if inserted is not None else cursor.run(
-                self._sql.first_waiting, study_id=study_id,
-                waiting=int(TrialState.WAITING)).scalar()
-            if waiting_id is None:  # (or every WAITING trial is locked by another writer)
-                trial_id, number = inserted or self._insert_trial(
-                    cursor, study_id, TrialState.RUNNING, now, worker)
-                return FrozenTrial(number=number, trial_id=trial_id, state=TrialState.RUNNING,
-                                   datetime_start=_datetime(now), worker=worker)
-            cursor.run(self._sql.start_waiting, trial_id=waiting_id,
-                       running=int(TrialState.RUNNING), now=now, worker=worker)
-        return self.get_trial(waiting_id)
+        if max_trials is None and max_parallel is None:
+            # The usual claim, a new trial, is one statement (one round trip on PostgreSQL) and
+            # takes no study lock. It inserts nothing where a WAITING trial is to be taken
+            # first or the study is gone: the transaction below settles those.
+            def claim_new() -> tuple[int, int] | None:
+                while True:
+                    try:
+                        return self._connections.run_single(
+                            self._sql.insert_unless_waiting, study_id=study_id,
+                            state=int(TrialState.RUNNING), now=now, worker=worker,
+                            waiting=int(TrialState.WAITING)).one_or_none()
+                    except Conflict:  # another claim took the number (PostgreSQL): the next
+                        pass
 
+            def claim_new_unless_claimed() -> tuple[int, int] | None:
+                return self._connections.run_single(
+                    self._sql.claimed_at, study_id=study_id, running=int(TrialState.RUNNING),
+                    now=now).one_or_none() or claim_new()
+
+            inserted = self._connections.retry(claim_new, claim_new_unless_claimed)
+            if inserted is not None:
+                return FrozenTrial(number=int(inserted[1]), trial_id=int(inserted[0]),
+                                   state=TrialState.RUNNING, datetime_start=_datetime(now),
+                                   worker=worker)
+        claimed: list[int] = []  # the trial an attempt claimed, before its commit
+
+        def claim(lost_commit: bool) -> FrozenTrial | int | None:
+            with self._write() as cursor:
+                # The study lock (PostgreSQL) or the write lock (SQLite) serializes claims, so
+                # the budget count below cannot go stale before this transaction commits (and
+                # a lost commit still in flight is decided before it is looked at).
+                self._lock_study(cursor, study_id)
+                if lost_commit:
+                    row = cursor.run(self._sql.trial_state, trial_id=claimed[-1]).one_or_none()
+                    if row is not None and row[0] == int(TrialState.RUNNING) and row[2] == now:
+                        return claimed[-1]  # the lost commit claimed it
+                if max_trials is not None and cursor.run(
+                        self._sql.count_started, study_id=study_id,
+                        running=int(TrialState.RUNNING), complete=int(TrialState.COMPLETE),
+                        pruned=int(TrialState.PRUNED)).scalar() >= max_trials:
+                    return None
+                if max_parallel is not None and cursor.run(
+                        self._sql.count_in_state, study_id=study_id,
+                        state=int(TrialState.RUNNING)).scalar() >= max_parallel:
+                    return None
+                waiting_id = cursor.run(self._sql.first_waiting, study_id=study_id,
+                                        waiting=int(TrialState.WAITING)).scalar()
+                if waiting_id is None:  # (or every WAITING trial is locked by another writer)
+                    trial_id, number = self._insert_trial(cursor, study_id, TrialState.RUNNING,
+                                                          now, worker)
+                    claimed.append(trial_id)
+                    return FrozenTrial(number=number, trial_id=trial_id,
+                                       state=TrialState.RUNNING, datetime_start=_datetime(now),
+                                       worker=worker)
+                cursor.run(self._sql.start_waiting, trial_id=waiting_id,
+                           running=int(TrialState.RUNNING), now=now, worker=worker)
+                claimed.append(waiting_id)
+            return waiting_id
+
+        # Loading a claimed WAITING trial is outside the retried transaction: a failed read
+        # must not claim a second trial.
+        trial = self._connections.retry(lambda: claim(False), lambda: claim(True))
+        return self.get_trial(trial) if isinstance(trial, int) else trial
+
+    @reconnecting
     def heartbeat(self, trial_id: int) -> None:
-        with self._write(durable=False) as cursor:
+        with self._write() as cursor:
             updated = cursor.run(self._sql.heartbeat, trial_id=trial_id,
                                  running=int(TrialState.RUNNING), now=time.time()).rowcount
             if not updated:
@@ -398,27 +614,35 @@ class SQLStorage(SQLTracking, BaseStorage):
     def fail_stale_trials(self, study_id: int, grace_period: float,
                           retry_failed: int = 0) -> list[FrozenTrial]:
         now = time.time()
-        failed: list[int] = []
-        with self._write() as cursor:
-            self._lock_study(cursor, study_id)
-            stale = cursor.run(self._sql.stale_trials, study_id=study_id,
-                               running=int(TrialState.RUNNING),
-                               cutoff=now - grace_period).all()
-            for trial_id, number, worker, last in stale:
-                cursor.run(self._sql.finish, trial_id=trial_id, state=int(TrialState.FAIL),
-                           now=now, **_UNFINISHED)
-                cursor.run(self._sql.delete_trial_attr, trial_id=trial_id, system=1,
-                           key=STALE_REASON_ATTR)
-                cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=1,
-                           key=STALE_REASON_ATTR,
-                           value_json=json.dumps(stale_trial_reason(now - last, worker)))
-                failed.append(trial_id)
-                if retry_failed:
-                    self._enqueue_retry(cursor, study_id, trial_id, number, retry_failed)
+        failed: set[int] = set()  # kept across a lost commit, which may have failed them
+
+        def fail_stale(lost_commit: bool) -> None:
+            if not lost_commit:
+                failed.clear()
+            with self._write() as cursor:
+                self._lock_study(cursor, study_id)
+                stale = cursor.run(self._sql.stale_trials, study_id=study_id,
+                                   running=int(TrialState.RUNNING),
+                                   cutoff=now - grace_period).all()
+                for trial_id, number, worker, last in stale:
+                    cursor.run(self._sql.finish, trial_id=trial_id, state=int(TrialState.FAIL),
+                               now=now, **_UNFINISHED)
+                    cursor.run(self._sql.delete_trial_attr, trial_id=trial_id, system=1,
+                               key=STALE_REASON_ATTR)
+                    cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=1,
+                               key=STALE_REASON_ATTR,
+                               value_json=json.dumps(stale_trial_reason(now - last, worker)))
+                    failed.add(trial_id)
+                    if retry_failed:
+                        self._enqueue_retry(cursor, study_id, trial_id, number, retry_failed)
+
+        self._connections.retry(lambda: fail_stale(False), lambda: fail_stale(True))
         if not failed:
             return []
-        with self._read() as conn:
-            return self._load_trials(conn, s.trials.c.trial_id.in_(failed))
+        # Those this call failed (possibly through a lost commit) end FAIL at ``now``.
+        return self._select_trials(and_(s.trials.c.trial_id.in_(failed),
+                                        s.trials.c.state == int(TrialState.FAIL),
+                                        s.trials.c.completed_at == now))
 
     def _enqueue_retry(self, cursor: Cursor, study_id: int, trial_id: int, number: int,
                        retry_failed: int) -> None:
@@ -442,7 +666,7 @@ class SQLStorage(SQLTracking, BaseStorage):
         row = cursor.run(self._sql.trial_state, trial_id=trial_id).one_or_none()
         if row is None:
             raise TrialNotFoundError(f"No trial with id {trial_id} in {self.url}.")
-        state, number, started = row
+        state, number, started, _ = row
         if TrialState(state).is_finished():
             raise UpdateFinishedTrialError(
                 f"Trial {number} is already {TrialState(state).name}; a finished trial "
@@ -466,17 +690,28 @@ class SQLStorage(SQLTracking, BaseStorage):
                               f"distribution_json{i}": distribution_json})
             return bound
 
-        try:
+        def insert() -> None:
             if len(batches) == 1:  # the usual case: one autocommit round trip
                 inserted = self._connections.run_single(self._param_inserts(len(rows)),
-                                                        **values(rows))
+                                                        **values(rows)).rowcount
             else:
-                with self._write(durable=False) as cursor:
+                with self._write() as cursor:
                     inserted = sum(cursor.run(self._param_inserts(len(batch)),
                                               **values(batch)).rowcount for batch in batches)
             if inserted == 0:  # the trial is missing or finished: say which
                 with self._write() as cursor:
                     self._check_running(cursor, trial_id)
+
+        def insert_unless_stored() -> None:
+            try:
+                insert()
+            except (Conflict, UpdateFinishedTrialError):
+                # The names are taken: by the lost commit when they hold these very values.
+                if not self._params_stored(trial_id, rows):
+                    raise
+
+        try:
+            self._connections.retry(insert, insert_unless_stored)
         except Conflict:
             raise ParamConflictError(
                 f"One of the params {sorted(params)} is already set on trial id {trial_id}; a "
@@ -485,46 +720,89 @@ class SQLStorage(SQLTracking, BaseStorage):
 
     def finish_trial(self, trial_id: int, state: TrialState,
                      values: Sequence[float] | None = None) -> bool:
+        now = time.time()  # marks the finish: a lost commit that landed left it as completed_at
+
+        def finish(lost_commit: bool) -> bool:
+            # The guarded update waits for a lost commit still in flight on the row.
+            if self._finish_writes(trial_id, state, now, tuple(values or ())):
+                return True
+            row = self._connections.run_single(self._sql.trial_state,
+                                               trial_id=trial_id).one_or_none()
+            if row is None:
+                raise TrialNotFoundError(f"No trial with id {trial_id} in {self.url}.")
+            # Finished already: by the lost commit of this call, or by someone else.
+            return lost_commit and row[0] == int(state) and row[3] == now
+
+        return self._connections.retry(lambda: finish(False), lambda: finish(True))
+
+    def _finish_writes(self, trial_id: int, state: TrialState, now: float,
+                       values: tuple[float, ...]) -> bool:
+        """Finishes an unfinished trial and stores its values, atomically; False (and no
+        write) for a trial that is missing or finished already."""
+        bound = {"trial_id": trial_id, "state": int(state), "now": now, **_UNFINISHED}
+        if not self._is_sqlite:  # one statement, one round trip (see FinishStatements)
+            return self._connections.run_single(
+                self._finish_statements(len(values)), **bound,
+                **{f"value{i}": float(value) for i, value in enumerate(values)}).scalar() == 1
         with self._write() as cursor:
-            if cursor.run(self._sql.finish, trial_id=trial_id, state=int(state), now=time.time(),
-                          **_UNFINISHED).rowcount == 0:
-                try:
-                    self._check_running(cursor, trial_id)
-                except UpdateFinishedTrialError:
-                    return False
-            for objective, value in enumerate(values or ()):
+            if cursor.run(self._sql.finish, **bound).rowcount == 0:
+                return False
+            for objective, value in enumerate(values):
                 cursor.run(self._sql.insert_value, trial_id=trial_id, objective=objective,
                            value=float(value))
         return True
 
     def set_trial_intermediate_value(self, trial_id: int, step: int,
                                      value: "float | tuple[float, ...]") -> bool:
-        with self._write(durable=False) as cursor:
-            self._check_running(cursor, trial_id)
-            if cursor.run(self._sql.intermediate_exists, trial_id=trial_id,
-                          step=step).one_or_none() is not None:
-                return False
-            for objective, each in enumerate(value if isinstance(value, tuple) else (value,)):
-                cursor.run(self._sql.insert_intermediate, trial_id=trial_id, step=step,
-                           objective=objective, value=None if math.isnan(each) else float(each))
-        return True
+        def report(lost_commit: bool) -> bool:
+            try:
+                with self._write() as cursor:
+                    self._check_running(cursor, trial_id)
+                    if cursor.run(self._sql.intermediate_exists, trial_id=trial_id,
+                                  step=step).one_or_none() is not None:
+                        return lost_commit  # after a lost commit: the step is its write
+                    for objective, each in enumerate(value if isinstance(value, tuple)
+                                                     else (value,)):
+                        cursor.run(self._sql.insert_intermediate, trial_id=trial_id, step=step,
+                                   objective=objective,
+                                   value=None if math.isnan(each) else float(each))
+            except Conflict:  # another writer stored the step between the check and the insert
+                return lost_commit
+            return True
 
+        return self._connections.retry(lambda: report(False), lambda: report(True))
+
+    @reconnecting
     def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None:
         text = _to_json(key, value)
-        with self._write(durable=False) as cursor:
+        with self._write() as cursor:
             self._check_running(cursor, trial_id)
             cursor.run(self._sql.delete_trial_attr, trial_id=trial_id, system=int(system), key=key)
             cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=int(system), key=key,
                        value_json=text)
 
     def claim_key(self, study_id: int, key: str, trial_id: int) -> bool:
-        try:
-            with self._write() as cursor:
-                cursor.run(self._sql.insert_claimed_key, study_id=study_id, key=key,
-                           trial_id=trial_id)
-            return True
-        except Conflict:
-            return False
+        def claim(lost_commit: bool) -> bool:
+            try:
+                with self._write() as cursor:
+                    cursor.run(self._sql.insert_claimed_key, study_id=study_id, key=key,
+                               trial_id=trial_id)
+                return True
+            except Conflict:
+                if not lost_commit:
+                    return False
+                with self._write() as cursor:  # taken: by the lost commit if for this trial
+                    return cursor.run(self._sql.claimed_key_owner, study_id=study_id,
+                                      key=key).scalar() == trial_id
+
+        return self._connections.retry(lambda: claim(False), lambda: claim(True))
+
+    def _params_stored(self, trial_id: int, rows: list[tuple[str, float, str]]) -> bool:
+        """Whether the trial holds these (name, internal value, distribution) params."""
+        with self._write() as cursor:
+            stored = {name: (value, text) for name, value, text in
+                      cursor.run(self._sql.trial_param_rows, trial_id=trial_id).all()}
+        return all(stored.get(name) == (value, text) for name, value, text in rows)
 
     # -- trials: reads -------------------------------------------------------------------------
 
@@ -541,13 +819,19 @@ class SQLStorage(SQLTracking, BaseStorage):
         return loader.load_rows(conn, conn.execute(
             select(*loader.COLUMNS).where(where).order_by(s.trials.c.number)).all())
 
-    def get_trial(self, trial_id: int) -> FrozenTrial:
+    @reconnecting
+    def _select_trials(self, where: Any) -> list[FrozenTrial]:
+        """``_load_trials`` in a read transaction of its own."""
         with self._read() as conn:
-            trials = self._load_trials(conn, s.trials.c.trial_id == trial_id)
+            return self._load_trials(conn, where)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        trials = self._select_trials(s.trials.c.trial_id == trial_id)
         if not trials:
             raise TrialNotFoundError(f"No trial with id {trial_id} in {self.url}.")
         return trials[0]
 
+    @reconnecting
     def get_trial_id(self, study_id: int, number: int) -> int:
         with self._read() as conn:
             trial_id = conn.execute(select(s.trials.c.trial_id).where(
@@ -561,17 +845,16 @@ class SQLStorage(SQLTracking, BaseStorage):
         where = s.trials.c.study_id == study_id
         if states is not None:
             where = and_(where, s.trials.c.state.in_([int(x) for x in states]))
-        with self._read() as conn:
-            return self._load_trials(conn, where)
+        return self._select_trials(where)
 
     def get_trials_since(self, study_id: int, last_seen_id: int,
                          also_ids: Collection[int] = ()) -> list[FrozenTrial]:
         newer = s.trials.c.trial_id > last_seen_id
         if also_ids:
             newer = or_(newer, s.trials.c.trial_id.in_(list(also_ids)))
-        with self._read() as conn:
-            return self._load_trials(conn, and_(s.trials.c.study_id == study_id, newer))
+        return self._select_trials(and_(s.trials.c.study_id == study_id, newer))
 
+    @reconnecting
     def count_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> int:
         query = select(func.count()).select_from(s.trials).where(s.trials.c.study_id == study_id)
         if states is not None:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, func, insert, select
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import ArtifactNotFoundError, StudyNotFoundError, TrialNotFoundError
 from pipetune.storage.sql import schema as s
-from pipetune.storage.sql.connections import Conflict, Statement
+from pipetune.storage.sql.connections import Conflict, Statement, reconnecting
 from pipetune.storage.sql.loader import TrialLoader
 from pipetune.storage.sql.search import DomainCache, FilterCompiler, needs_python_order
 from pipetune.tracking import search as _search
@@ -43,6 +43,7 @@ _METRIC_COLUMNS = ("trial_id", "name", "step", "value", "timestamp")
 @dataclass(frozen=True)
 class _TrackingStatements:
     insert_metric: Statement
+    point_exists: Statement
     trial_study: Statement
     delete_artifact: Statement
     insert_artifact: Statement
@@ -57,6 +58,11 @@ class _TrackingStatements:
             insert_metric=c(insert(s.trial_metrics).values(
                 trial_id=bindparam("trial_id"), name=bindparam("name"), step=bindparam("step"),
                 value=bindparam("value"), timestamp=bindparam("timestamp"))),
+            point_exists=c(select(s.trial_metrics.c.metric_id).where(
+                s.trial_metrics.c.trial_id == bindparam("trial_id"),
+                s.trial_metrics.c.name == bindparam("name"),
+                s.trial_metrics.c.step == bindparam("step"),
+                s.trial_metrics.c.timestamp == bindparam("timestamp")).limit(1)),
             trial_study=c(select(s.trials.c.study_id, s.trials.c.number)
                           .where(s.trials.c.trial_id == bindparam("trial_id"))),
             delete_artifact=c(delete(s.trial_artifacts).where(
@@ -100,9 +106,18 @@ class SQLTracking:
         isnan = math.isnan
         rows = [(trial_id, name, step, None if isnan(value) else value, timestamp)
                 for name, step, value, timestamp in points]
-        try:
-            with self._write(durable=False) as cursor:
+
+        def add(lost_commit: bool) -> None:
+            with self._write() as cursor:
+                # A batch lands whole: its first point is there when a lost commit landed.
+                if lost_commit and cursor.run(self._tsql.point_exists, trial_id=trial_id,
+                                              name=rows[0][1], step=rows[0][2],
+                                              timestamp=rows[0][4]).one_or_none() is not None:
+                    return
                 cursor.run_many(self._tsql.insert_metric, _METRIC_COLUMNS, rows)
+
+        try:
+            self._connections.retry(lambda: add(False), lambda: add(True))
         except Conflict:  # the foreign key: no such trial
             raise TrialNotFoundError(f"No trial with id {trial_id} in {self.url}.") from None
 
@@ -113,6 +128,7 @@ class SQLTracking:
             raise TrialNotFoundError(f"No trial with id {trial_id} in {self.url}.")
         return int(row[0]), int(row[1])
 
+    @reconnecting
     def get_metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
         m = s.trial_metrics.c
         query = (select(m.name, m.step, m.value, m.timestamp).where(m.trial_id == trial_id)
@@ -125,6 +141,7 @@ class SQLTracking:
         return [MetricPoint(n, step, math.nan if value is None else value, timestamp)
                 for n, step, value, timestamp in rows]
 
+    @reconnecting
     def get_last_metrics(self, study_id: int) -> dict[int, dict[str, float]]:
         m = s.trial_metrics.c
         rank = func.row_number().over(partition_by=(m.trial_id, m.name),
@@ -142,6 +159,7 @@ class SQLTracking:
 
     # -- artifacts -----------------------------------------------------------------------------
 
+    @reconnecting
     def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
                      media_type: str | None = None) -> ArtifactInfo:
         name = check_name(name)
@@ -170,6 +188,7 @@ class SQLTracking:
             query = query.where(a.name == name)
         return conn.execute(query).all()
 
+    @reconnecting
     def list_artifacts(self, trial_id: int) -> list[ArtifactInfo]:
         with self._read() as conn:
             self._check_trial(conn, trial_id)
@@ -179,7 +198,9 @@ class SQLTracking:
                              created_at=dt.datetime.fromtimestamp(row.created_at))
                 for row in rows]
 
-    def read_artifact(self, trial_id: int, name: str) -> bytes:
+    @reconnecting
+    def read_artifact(self, trial_id: int, name: str, *,
+                      last_bytes: int | None = None) -> bytes:
         with self._read() as conn:
             _, number = self._check_trial(conn, trial_id)
             rows = self._artifact_rows(conn, trial_id, name)
@@ -187,10 +208,11 @@ class SQLTracking:
             raise ArtifactNotFoundError(
                 f"Trial {number} has no artifact named {name!r}; list_artifacts shows what it "
                 "has.")
-        return self.artifacts.read(rows[0].path, f"{name!r} of trial {number}")
+        return self.artifacts.read(rows[0].path, f"{name!r} of trial {number}", last_bytes)
 
     # -- search --------------------------------------------------------------------------------
 
+    @reconnecting
     def search_trials(self, study_id: int, filter: str | None = None,
                       order_by: str | None = None, limit: int | None = None,
                       offset: int = 0) -> list[FrozenTrial]:
@@ -228,5 +250,6 @@ class SQLTracking:
     # Bound methods of SQLStorage this mixin relies on (declared for readers and type checkers).
     _write: Any
     _read: Any
+    _connections: Any
     _distribution: Any
 
