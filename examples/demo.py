@@ -6,8 +6,8 @@ cross-validated accuracy. Trials are stored in ``pipetune.db`` in the working fo
 study name ``demo``, so running the demo again adds trials to the same study, and the
 ``pipetune`` command can inspect them afterwards.
 
-Run it with ``make demo``, or ``python examples/demo.py [--n-trials N]`` in a virtualenv that
-has ``pip install -e '.[examples]'``.
+Run it with ``.venv/bin/python examples/demo.py [--n-trials N]`` (``make demo`` installs the
+``examples`` extra it needs, and runs the DC taxi pipeline of ``examples/dc_taxi/``).
 """
 
 from __future__ import annotations
