@@ -23,7 +23,10 @@ STAMP = $(VENV)/.installed-$(1)-$(PYPROJECT_HASH)
 demo: $(call STAMP,examples)
 	$(PY) examples/dc_taxi/demo.py
 
+# Lint and type checks come first: a lint or type error fails the run before the tests start.
 test: $(call STAMP,test) $(if $(filter 1,$(NEEDS_BROWSER)),browser)
+	$(PY) -m ruff check pipetune tests benchmarks examples docs/images
+	$(PY) -m mypy pipetune
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(call STAMP,bench)
@@ -55,7 +58,7 @@ browser:
 # Build and test leftovers. Keeps .venv and your results (pipetune.db, pipetune-artifacts/,
 # pipetune-cache/, pipetune-data/).
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import platform
 import math
+import platform
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence

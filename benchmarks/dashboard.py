@@ -13,9 +13,9 @@ its WSGI app under a threading ``wsgiref`` server) and measured the same way:
   the database); *warm* is the median of ``--repeat`` later passes.
 - Render: headless Debian Chromium opens the page and waits for the first table row (pipetune:
   the trials table of the study page; optuna-dashboard: its trial list) and, separately, for
-  a plotly chart to show data (pipetune's history; any of optuna-dashboard's charts). Each load is a fresh browser context (nothing cached, so
-  plotly.js is fetched and compiled every time); *cold* on a fresh app, *warm* the median of 3
-  later loads.
+  a plotly chart to show data (pipetune's history; any of optuna-dashboard's charts). Each
+  load is a fresh browser context (nothing cached, so plotly.js is fetched and compiled every
+  time); *cold* on a fresh app, *warm* the median of 3 later loads.
 
 Run: ``.venv/bin/python benchmarks/dashboard.py`` (``--trials 2000`` for a quick look). Needs the
 ``bench`` extra (optuna, optuna-dashboard), playwright and ``/usr/bin/chromium``. Timings on a

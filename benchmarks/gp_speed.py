@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     SAMPLERS,
     add_exit_flag,
     exit_status,
@@ -40,7 +40,7 @@ from _common import (  # noqa: E402
     table,
     versions,
 )
-from overhead import ms_per_trial  # noqa: E402
+from overhead import ms_per_trial
 
 SPEEDUP_TARGET = 3.0
 LIBRARIES = ("pipetune", "optuna")

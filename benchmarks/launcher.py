@@ -32,11 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import add_exit_flag, exit_status  # noqa: E402
+from _common import add_exit_flag, exit_status
 
-import pipetune  # noqa: E402
-from pipetune.execution.launcher import LaunchSpec, MetricSpec, ScriptObjective  # noqa: E402
-from pipetune.space import SearchSpace  # noqa: E402
+import pipetune
+from pipetune.launch import LaunchSpec, MetricSpec, ScriptObjective
+from pipetune.space import SearchSpace
 
 OVERHEAD_TARGET_MS = 50.0
 EFFICIENCY_TARGET = 0.90

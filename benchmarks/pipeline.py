@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "dc_taxi"))
 
-from _common import add_exit_flag, exit_status, quiet_logging, table, versions  # noqa: E402
+from _common import add_exit_flag, exit_status, quiet_logging, table, versions
 
 TARGET_SPEEDUP = 2.0
 

@@ -129,6 +129,7 @@ def main() -> None:
     sizes = [int(n) for n in args.trials.split(",")]
     quiet_logging()
     import optuna.visualization
+
     import pipetune.importance
     import pipetune.visualization
 

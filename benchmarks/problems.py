@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Param  # noqa: E402
+from _common import Param
 
 
 @dataclass(frozen=True)

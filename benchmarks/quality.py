@@ -273,7 +273,7 @@ def prepare_process() -> None:
     """Imports every library up front, so no run's wall time includes an import, and silences
     their per-trial log lines and warnings (in worker processes too)."""
     import hyperopt  # noqa: F401
-    import optuna  # noqa: F401
+    import optuna
 
     import pipetune  # noqa: F401
 

@@ -23,18 +23,18 @@ import os
 
 os.environ["PSYCOPG_IMPL"] = "python"  # before psycopg is imported: its requests are counted
 
-import argparse  # noqa: E402
-import re  # noqa: E402
-import sqlite3  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from collections import Counter  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import re
+import sqlite3
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     define_by_run_objective,
     optuna_rdb_storage,
     parse_names,
@@ -42,7 +42,7 @@ from _common import (  # noqa: E402
     table,
     versions,
 )
-from storage import postgres_database  # noqa: E402
+from storage import postgres_database
 
 BACKENDS = ("sqlite", "postgres")
 LIBRARIES = ("pipetune", "pipetune-full", "optuna")  # pipetune-full: ?durability=full

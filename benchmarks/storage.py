@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     DURABILITY_ROWS,
     add_exit_flag,
     define_by_run_objective,
@@ -294,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
           "library; trivial objective, random sampler, 6 params; spawned processes, each "
           "warmed up by one trial, timed from a common barrier to the last one's end. "
           "Durability rows: shipped = each library's "
-          "default (on SQLite pipetune relaxed, Optuna full: NOT equal; on PostgreSQL both full); relaxed = both with commits "
+          "default (on SQLite pipetune relaxed, Optuna full: NOT equal; on PostgreSQL both "
+          "full); relaxed = both with commits "
           "that return before the disk has them (SQLite WAL + synchronous=NORMAL, PostgreSQL "
           "synchronous_commit=off); full = both with commits that wait for it (SQLite WAL + "
           "synchronous=FULL, PostgreSQL synchronous_commit=on). remote = pipetune server (own "

@@ -102,7 +102,7 @@ def log_pipetune(folder: str, series: list[list[tuple[str, int, float]]],
 def log_pipetune_per_call(folder: str, series: list[list[tuple[str, int, float]]],
                           sample: int, durability: str) -> float:
     """Seconds for the first ``sample`` points, each one write of its own."""
-    from pipetune.tracking.records import MetricPoint
+    from pipetune.datatypes import MetricPoint
 
     study = _pipetune_study(folder, f"pipetune-point-{durability}", durability)
     storage = study._storage
@@ -191,8 +191,9 @@ def logging_rows(folder: str, series: list[list[tuple[str, int, float]]], points
 
 def build_pipetune(folder: str, n_trials: int, seed: int) -> Any:
     """A study of ``n_trials`` random trials, each with a value and a ``val_rmse`` metric."""
-    import pipetune
     from _common import suggest_all
+
+    import pipetune
 
     study = pipetune.create_study(storage=f"sqlite:///{folder}/search.db", study_name="search",
                                   sampler=pipetune.samplers.RandomSampler(seed=seed))
@@ -260,11 +261,13 @@ def search_both(folder: str, n_trials: int, repeat: int, seed: int) -> list[list
     where = f"params.optimizer = 'adam' and metrics.val_rmse < {threshold}"
     rows = []
     for label, order, limit in (("all matches", None, None), ("top 10 by val_rmse", "x", 10)):
+        # The lambdas run within this iteration, so they see this iteration's order and limit.
         p_time, p_found = _fastest(repeat, lambda: study.search(
-            where, order_by="metrics.val_rmse" if order else None, limit=limit))
+            where, order_by="metrics.val_rmse" if order else None,  # noqa: B023
+            limit=limit))  # noqa: B023
         m_time, m_found = _fastest(repeat, lambda: client.search_runs(
-            [experiment_id], where, max_results=limit or 50000,
-            order_by=["metrics.val_rmse ASC"] if order else None))
+            [experiment_id], where, max_results=limit or 50000,  # noqa: B023
+            order_by=["metrics.val_rmse ASC"] if order else None))  # noqa: B023
         if p_found != m_found:
             raise SystemExit(f"The searches disagree: pipetune found {p_found}, MLflow "
                              f"{m_found} ({where}).")

@@ -22,11 +22,11 @@ _EXPORTS = {
     "InvalidArgumentError": "pipetune.errors",
     "InvalidDistributionError": "pipetune.errors",
     "ObjectiveError": "pipetune.errors",
-    "OptimizeResult": "pipetune.execution.optimize",
+    "OptimizeResult": "pipetune.execution.optimize_call",
     "ParamConflictError": "pipetune.errors",
     "PipetuneError": "pipetune.errors",
     "Run": "pipetune.tracking.runs",
-    "StopReason": "pipetune.execution.optimize",
+    "StopReason": "pipetune.execution.optimize_call",
     "StorageError": "pipetune.errors",
     "Study": "pipetune.study",
     "StudyDirection": "pipetune.datatypes",
@@ -45,12 +45,13 @@ _EXPORTS = {
     "report": "pipetune.reporting",
     "start_run": "pipetune.tracking.runs",
 }
-_SUBPACKAGES = ("importance", "pipeline", "pruners", "samplers", "stopping", "visualization")
+_SUBPACKAGES = ("importance", "pipeline", "pruners", "samplers", "stopping", "storages",
+                "visualization")
 
 # Imported now, as it installs the handler that prints pipetune's log lines whichever part of
 # pipetune logs first (and it is small). Not in __all__: a star import would shadow the
 # standard library's ``logging``.
-from pipetune import logging  # noqa: E402
+from pipetune import logging  # noqa: E402, F401
 
 
 def __getattr__(name: str) -> _Any:
@@ -68,7 +69,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__version__ = "0.1.0"
+from pipetune._version import __version__  # noqa: E402, F401
 
 __all__ = [
     "ArtifactNotFoundError",
@@ -109,5 +110,6 @@ __all__ = [
     "samplers",
     "start_run",
     "stopping",
+    "storages",
     "visualization",
 ]

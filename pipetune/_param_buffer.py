@@ -38,7 +38,7 @@ FLUSH_DELAY = 0.05  # seconds
 class ParamBuffer:
     """The unwritten suggestions of one trial."""
 
-    def __init__(self, storage: "BaseStorage", trial_id: int, *, write_through: bool) -> None:
+    def __init__(self, storage: BaseStorage, trial_id: int, *, write_through: bool) -> None:
         self._storage = storage
         self._trial_id = trial_id
         self._write_through = write_through
@@ -67,7 +67,7 @@ class ParamBuffer:
 
 class _Buffer(Protocol):
     """What the background writer flushes: a trial's params, or its metric points
-    (``pipetune.tracking.recorder``)."""
+    (``pipetune._recorder``)."""
 
     def flush(self) -> None: ...
 

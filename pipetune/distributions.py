@@ -4,18 +4,27 @@ A distribution is the domain of one hyperparameter. Samplers and storage work on
 value, always a float: the number itself for float and int domains, the index of the choice for
 categorical ones. ``to_internal`` / ``to_external`` convert between the two and round-trip
 exactly for every value the domain contains.
+
+The names Optuna gives the same things work too: ``BaseDistribution``, ``to_internal_repr`` /
+``to_external_repr``, ``json_to_distribution`` / ``distribution_to_json`` (Optuna's JSON form),
+``check_distribution_compatibility``, and the constructors of Optuna 2's domains
+(``UniformDistribution`` and the like), which warn and return the domain of today.
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 import json
 import math
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from pipetune.errors import InvalidDistributionError, ParamConflictError
 
-CategoricalChoice = Union[None, bool, int, float, str]
+CategoricalChoice = None | bool | int | float | str
 
 # Relative tolerance used when checking that a value lies on a step grid: float steps such as
 # 0.1 are not exactly representable, so exact modular arithmetic would reject valid grids.
@@ -42,7 +51,7 @@ _MAX_EXACT_INT = 2**53
 
 def _check_flag(kind: str, value: Any) -> bool:
     # numpy's bool is not a subclass of bool; accept it, reject "yes", 1, None and the like.
-    if isinstance(value, bool) or (getattr(value, "dtype", None) == bool
+    if isinstance(value, bool) or (getattr(getattr(value, "dtype", None), "kind", None) == "b"
                                    and getattr(value, "ndim", None) == 0):
         return bool(value)
     raise InvalidDistributionError(
@@ -60,8 +69,65 @@ def _on_grid(n_steps: float) -> bool:
     return abs(n_steps - round(n_steps)) <= _STEP_TOLERANCE * max(1.0, abs(n_steps))
 
 
-@dataclass(frozen=True)
-class FloatDistribution:
+class BaseDistribution(abc.ABC):
+    """What every domain offers: the internal encoding, membership, and its JSON form.
+
+    Printed as Optuna prints a domain, its settings by name in alphabetical order, e.g.
+    ``FloatDistribution(high=1.0, log=False, low=0.0, step=None)``.
+    """
+
+    @abc.abstractmethod
+    def to_internal(self, value: Any) -> float:
+        """The internal float of a user-facing value of the domain."""
+
+    @abc.abstractmethod
+    def to_external(self, internal: float) -> Any:
+        """The user-facing value of an internal float."""
+
+    @abc.abstractmethod
+    def contains(self, internal: float) -> bool:
+        """Whether an internal float lies in the domain."""
+
+    @abc.abstractmethod
+    def single(self) -> bool:
+        """Whether the domain holds one value only."""
+
+    @abc.abstractmethod
+    def to_json(self) -> str:
+        """The JSON pipetune's storages keep (``distribution_from_json`` reads it)."""
+
+    def to_internal_repr(self, value: Any) -> float:
+        """``to_internal`` under Optuna's name: ValueError for a value that cannot belong to
+        the domain."""
+        return self.to_internal(value)
+
+    def to_external_repr(self, internal: float) -> Any:
+        """``to_external`` under Optuna's name."""
+        return self.to_external(internal)
+
+    def __repr__(self) -> str:
+        settings = sorted((f.name, getattr(self, f.name))
+                          for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                          if f.repr)
+        shown = ", ".join(f"{name}={value!r}" for name, value in settings)
+        return f"{type(self).__name__}({shown})"
+
+
+def _internal_number(distribution: FloatDistribution | IntDistribution, value: Any) -> float:
+    """Optuna's ``to_internal_repr`` of a numeric domain: any value ``float()`` takes (the
+    string "1.5", True) but NaN, or a value <= 0 in a log domain. The range is not checked."""
+    try:
+        internal = float(value)
+    except (TypeError, ValueError):
+        raise InvalidDistributionError(
+            f"{value!r} is not a number, so it is no value of {distribution!r}.") from None
+    if math.isnan(internal) or (distribution.log and internal <= 0):
+        raise InvalidDistributionError(f"{value!r} is no value of {distribution!r}.")
+    return internal
+
+
+@dataclass(frozen=True, repr=False)
+class FloatDistribution(BaseDistribution):
     """A real-valued domain ``[low, high]``, optionally log-scaled or on a step grid."""
 
     low: float
@@ -106,6 +172,9 @@ class FloatDistribution:
     def to_internal(self, value: Any) -> float:
         return float(value)
 
+    def to_internal_repr(self, value: Any) -> float:
+        return _internal_number(self, value)
+
     def to_external(self, internal: float) -> float:
         return float(internal)
 
@@ -122,8 +191,8 @@ class FloatDistribution:
                            "log": self.log, "step": self.step})
 
 
-@dataclass(frozen=True)
-class IntDistribution:
+@dataclass(frozen=True, repr=False)
+class IntDistribution(BaseDistribution):
     """An integer domain ``[low, high]``, optionally log-scaled or on a step grid."""
 
     low: int
@@ -168,11 +237,15 @@ class IntDistribution:
         if (self.high - self.low) % self.step != 0:
             raise InvalidDistributionError(
                 f"The step {self.step} does not divide the range [{self.low}, {self.high}]: "
-                f"choose high = low + k * step, e.g. high={self.high - (self.high - self.low) % self.step}."
+                "choose high = low + k * step, e.g. "
+                f"high={self.high - (self.high - self.low) % self.step}."
             )
 
     def to_internal(self, value: Any) -> float:
         return float(value)
+
+    def to_internal_repr(self, value: Any) -> float:
+        return _internal_number(self, value)
 
     def to_external(self, internal: float) -> int:
         return int(round(internal))
@@ -195,11 +268,11 @@ def _choice_key(value: Any) -> tuple[str, Any]:
     return (type(value).__name__, value)
 
 
-@dataclass(frozen=True, eq=False)
-class CategoricalDistribution:
+@dataclass(frozen=True, eq=False, repr=False)
+class CategoricalDistribution(BaseDistribution):
     """A finite set of JSON scalar choices (str, int, float, bool or None)."""
 
-    choices: tuple[CategoricalChoice, ...]
+    choices: Sequence[CategoricalChoice]  # any sequence; stored as a tuple
     _index: dict[tuple[str, Any], int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -227,7 +300,8 @@ class CategoricalDistribution:
             key = _choice_key(choice)
             if key in index:
                 raise InvalidDistributionError(
-                    f"Categorical choices must be unique. {choice!r} appears twice in {list(choices)!r}."
+                    f"Categorical choices must be unique. {choice!r} appears twice in "
+                    f"{list(choices)!r}."
                 )
             index[key] = i
         object.__setattr__(self, "choices", choices)
@@ -268,7 +342,7 @@ class CategoricalDistribution:
         return json.dumps({"type": "categorical", "choices": list(self.choices)})
 
 
-Distribution = Union[FloatDistribution, IntDistribution, CategoricalDistribution]
+Distribution = FloatDistribution | IntDistribution | CategoricalDistribution
 
 
 def distribution_from_json(text: str) -> Distribution:
@@ -290,7 +364,8 @@ def contains_external(distribution: Distribution, value: Any) -> bool:
         return distribution.index_of(value) is not None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    if isinstance(distribution, IntDistribution) and isinstance(value, float) and not value.is_integer():
+    if (isinstance(distribution, IntDistribution) and isinstance(value, float)
+            and not value.is_integer()):
         return False
     return _finite(value) and distribution.contains(float(value))
 
@@ -302,3 +377,97 @@ def check_compatible(name: str, old: Distribution, new: Distribution) -> None:
             f"Parameter {name!r} was already suggested in this trial as {old!r}; it cannot be "
             f"suggested again as {new!r}. Use one domain per name, or give the second a new name."
         )
+
+
+# -- Optuna's names ------------------------------------------------------------------------------
+
+
+def distribution_to_json(distribution: Distribution) -> str:
+    """A domain in Optuna's JSON form, ``{"name": "FloatDistribution", "attributes": {...}}``,
+    which ``json_to_distribution`` reads back (pipetune's storages keep ``to_json``'s form)."""
+    if isinstance(distribution, CategoricalDistribution):
+        attributes: dict[str, Any] = {"choices": list(distribution.choices)}
+    else:
+        attributes = {"low": distribution.low, "high": distribution.high,
+                      "log": distribution.log, "step": distribution.step}
+    return json.dumps({"name": type(distribution).__name__, "attributes": attributes})
+
+
+def json_to_distribution(text: str) -> Distribution:
+    """Reads a domain from Optuna's JSON form (the names of Optuna 2's domains included) or
+    from the short form ``{"type": "float", "low": 0, "high": 1, ...}`` that pipetune stores."""
+    data = json.loads(text)
+    if "name" not in data:
+        if data.get("type") == "int" and data.get("step") is None:
+            data.pop("step", None)
+        return distribution_from_json(json.dumps(data))
+    constructors = {"FloatDistribution": FloatDistribution, "IntDistribution": IntDistribution,
+                    "CategoricalDistribution": CategoricalDistribution, **_OPTUNA2_DOMAINS}
+    name, attributes = data["name"], data.get("attributes", {})
+    if name not in constructors:
+        raise InvalidDistributionError(
+            f"Unknown distribution {name!r} in JSON; known: {sorted(constructors)}.")
+    if "choices" in attributes:
+        attributes["choices"] = tuple(attributes["choices"])
+    with warnings.catch_warnings():  # reading an old study is no use of an old name
+        warnings.simplefilter("ignore", FutureWarning)
+        return constructors[name](**attributes)
+
+
+def check_distribution_compatibility(dist_old: Distribution, dist_new: Distribution) -> None:
+    """Raises ParamConflictError (a ValueError) when ``dist_new`` cannot stand for the param
+    that ``dist_old`` held, by Optuna's rule: another kind of domain, another ``log`` setting,
+    or other categorical choices (other bounds and steps are fine). pipetune itself lets the
+    choices of a categorical param differ between trials."""
+    if type(dist_old) is not type(dist_new):
+        raise ParamConflictError(
+            f"{dist_new!r} is another kind of domain than {dist_old!r}.")
+    if not isinstance(dist_old, CategoricalDistribution):
+        if dist_old.log != dist_new.log:  # type: ignore[union-attr]
+            raise ParamConflictError(
+                f"{dist_new!r} has another log setting than {dist_old!r}.")
+    elif dist_old != dist_new:
+        raise ParamConflictError(f"{dist_new!r} has other choices than {dist_old!r}.")
+
+
+def _optuna2(name: str, replacement: str) -> None:
+    warnings.warn(f"{name} is Optuna 2's name; it returns {replacement}, which "
+                  "pipetune stores and prints. Write that instead.", FutureWarning, stacklevel=3)
+
+
+def UniformDistribution(low: float, high: float) -> FloatDistribution:  # noqa: N802
+    """Optuna 2's uniform float domain: ``FloatDistribution(low, high)``."""
+    _optuna2("UniformDistribution", "FloatDistribution(low, high)")
+    return FloatDistribution(low, high)
+
+
+def LogUniformDistribution(low: float, high: float) -> FloatDistribution:  # noqa: N802
+    """Optuna 2's log-uniform float domain: ``FloatDistribution(low, high, log=True)``."""
+    _optuna2("LogUniformDistribution", "FloatDistribution(low, high, log=True)")
+    return FloatDistribution(low, high, log=True)
+
+
+def DiscreteUniformDistribution(low: float, high: float,  # noqa: N802
+                                q: float) -> FloatDistribution:
+    """Optuna 2's float grid: ``FloatDistribution(low, high, step=q)``."""
+    _optuna2("DiscreteUniformDistribution", "FloatDistribution(low, high, step=q)")
+    return FloatDistribution(low, high, step=q)
+
+
+def IntUniformDistribution(low: int, high: int, step: int = 1) -> IntDistribution:  # noqa: N802
+    """Optuna 2's int domain: ``IntDistribution(low, high, step=step)``."""
+    _optuna2("IntUniformDistribution", "IntDistribution(low, high, step=step)")
+    return IntDistribution(low, high, step=step)
+
+
+def IntLogUniformDistribution(low: int, high: int,  # noqa: N802
+                              step: int = 1) -> IntDistribution:
+    """Optuna 2's log-scaled int domain: ``IntDistribution(low, high, log=True)`` (a log
+    domain has no step; ``step`` is accepted and left out)."""
+    _optuna2("IntLogUniformDistribution", "IntDistribution(low, high, log=True)")
+    return IntDistribution(low, high, log=True)
+
+
+_OPTUNA2_DOMAINS = {f.__name__: f for f in (
+    UniformDistribution, LogUniformDistribution, DiscreteUniformDistribution,
+    IntUniformDistribution, IntLogUniformDistribution)}

@@ -6,6 +6,7 @@ Every error a user can cause is one of these, named for what the caller does nex
     ├── InvalidDistributionError (ValueError)    fix the search space
     ├── ParamConflictError (ValueError)          a name was suggested twice with different domains
     ├── InvalidArgumentError (ValueError)        fix the argument named in the message
+    │   └── ArgumentTypeError (TypeError)        pass the argument as the type named
     ├── ConfigError (ValueError)                 fix the YAML file at the line named
     ├── StudyNotFoundError (KeyError)            create the study, or check its name / storage
     ├── DuplicateStudyError (ValueError)         load it (load_if_exists=True) or pick another name
@@ -13,14 +14,17 @@ Every error a user can cause is one of these, named for what the caller does nex
     ├── ArtifactNotFoundError (KeyError)         check the artifact name (list_artifacts)
     ├── FilterSyntaxError (ValueError)           fix the search filter at the column shown
     ├── UpdateFinishedTrialError (RuntimeError)  a finished trial never changes
-    ├── StorageError (RuntimeError)              storage unreachable or inconsistent
-    │   └── StorageURLError (ValueError)         fix the storage URL
+    ├── StorageError (RuntimeError)              the storage could not carry out an operation
+    │   ├── StorageURLError (ValueError)         fix the storage URL
+    │   └── StorageUnavailableError              unreachable for now: retry later
     ├── ObjectiveError                           the objective returned something unusable
     ├── SearchSpaceExhaustedError                the sampler has no candidate left (full grid)
     ├── TooManyFailuresError                     the objective keeps failing: fix it
     └── MissingDependencyError (ImportError)     pip install the named extra
 
-``TrialPruned`` is not an error: the objective raises it to end a trial early.
+``TrialPruned`` is not an error: the objective raises it to end a trial early. The Hyperopt
+layer (``pipetune.compat.hyperopt``) adds two leaves under Hyperopt's names:
+``AllTrialsFailedError`` (an ObjectiveError) and ``DuplicateLabelError`` (a ParamConflictError).
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ class ParamConflictError(PipetuneError, ValueError):
 
 class InvalidArgumentError(PipetuneError, ValueError):
     """An argument of a public function is out of its domain."""
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument has a type the function cannot use (a string where a number goes, a list
+    where a dict goes); also a TypeError, as Python has it."""
 
 
 class ConfigError(PipetuneError, ValueError):
@@ -95,7 +104,7 @@ class StorageURLError(StorageError, ValueError):
 class StorageUnavailableError(StorageError):
     """The storage cannot be reached right now: a database restarting, a network hiccup, a
     server away. Retrying later may succeed, and workers do (``retry_storage`` in
-    ``pipetune.execution.worker``); other storage errors are not worth retrying."""
+    ``pipetune.execution.loop``); other storage errors are not worth retrying."""
 
 
 class ObjectiveError(PipetuneError):

@@ -9,7 +9,9 @@ twice.
 - ``set_verbosity(WARNING)`` keeps only warnings and errors (``get_verbosity()`` reads it);
 - ``disable_default_handler()`` hands the records to the application's logging configuration
   instead: they then propagate to the root logger like any library's
-  (``enable_default_handler()`` undoes it).
+  (``enable_default_handler()`` undoes it);
+- ``enable_propagation()`` / ``disable_propagation()`` switch only whether the records also
+  reach the root logger, as Optuna's functions of those names do.
 
 The handler writes each record whole with ``tqdm.write``, which lifts a progress bar
 (``optimize(show_progress_bar=True)``) out of the way and redraws it below, so a message never
@@ -29,8 +31,10 @@ import threading
 from pipetune.errors import InvalidArgumentError
 
 CRITICAL = _logging.CRITICAL
+FATAL = _logging.FATAL
 ERROR = _logging.ERROR
 WARNING = _logging.WARNING
+WARN = _logging.WARN
 INFO = _logging.INFO
 DEBUG = _logging.DEBUG
 
@@ -94,10 +98,30 @@ def disable_default_handler() -> None:
         _logger.propagate = True
 
 
+def enable_propagation() -> None:
+    """Lets pipetune's records also reach the root logger (and the handlers an application
+    set up there) while pipetune's own handler keeps printing them: disable that handler too
+    to avoid seeing each line twice."""
+    _logger.propagate = True
+
+
+def disable_propagation() -> None:
+    """Keeps pipetune's records from reaching the root logger (the default while pipetune's own
+    handler prints them)."""
+    _logger.propagate = False
+
+
+def get_logger(name: str) -> _logging.Logger:
+    """The logger ``name`` of the standard ``logging`` module; under ``pipetune.`` (e.g.
+    ``get_logger("pipetune.my_plugin")``) its records follow pipetune's verbosity, handler and
+    propagation."""
+    return _logging.getLogger(name)
+
+
 if _logger.level == _logging.NOTSET:  # a level the application set first is kept
     _logger.setLevel(INFO)
 enable_default_handler()
 
-__all__ = ["CRITICAL", "DEBUG", "ERROR", "INFO", "LOGGER_NAME", "WARNING",
-           "disable_default_handler", "enable_default_handler", "get_verbosity",
-           "set_verbosity"]
+__all__ = ["CRITICAL", "DEBUG", "ERROR", "FATAL", "INFO", "LOGGER_NAME", "WARN", "WARNING",
+           "disable_default_handler", "disable_propagation", "enable_default_handler",
+           "enable_propagation", "get_logger", "get_verbosity", "set_verbosity"]

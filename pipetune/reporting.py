@@ -1,7 +1,7 @@
 """``pipetune.report``: how a launched script hands metrics to the launcher without printing.
 
-The launcher (``pipetune.execution.launcher``) gives each trial's process the path of a report
-file in ``PIPETUNE_REPORT_FILE``; ``report`` appends one JSON line per call to it::
+The script objective (``pipetune.launch.objective``) gives each trial's process the path of a
+report file in ``PIPETUNE_REPORT_FILE``; ``report`` appends one JSON line per call to it::
 
     {"step": 5, "metrics": {"val_rmse": 2.3}}
 

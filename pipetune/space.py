@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -123,35 +123,33 @@ class ParamSpec:
                 return False
         return True
 
-    def suggest(self, trial: "Trial") -> Any:
+    def suggest(self, trial: Trial) -> Any:
         """Suggests this param on ``trial`` and returns the user-facing value."""
         dist = self.distribution
         if self.scale == "reverse_log":
+            assert isinstance(dist, FloatDistribution)  # checked in __post_init__
             return _suggest_reverse_log(trial, self.name, dist)
-        return trial._suggest(self.name, dist)
+        return trial.suggest(self.name, dist)
 
 
-def _suggest_reverse_log(trial: "Trial", name: str, dist: FloatDistribution) -> float:
+def _suggest_reverse_log(trial: Trial, name: str, dist: FloatDistribution) -> float:
     from pipetune.samplers.grid import GridSampler
 
     if isinstance(trial.study.sampler, GridSampler):  # a grid lists the values themselves
-        return trial._suggest(name, dist)
+        return trial.suggest(name, dist)
     gap_name = name + REVERSE_LOG_SUFFIX
     gap_dist = FloatDistribution(1.0 - dist.high, 1.0 - dist.low, log=True)
     params = trial.params
     if name in params and gap_name in params:
         return params[name]
-    fixed = trial._fixed_params
-    if name in fixed or name in params:
+    if name in trial.fixed_params or name in params:
         # An enqueued value (or a half-recorded trial): record it, then the gap it implies.
-        value = trial._suggest(name, dist)
-        fixed[gap_name] = min(max(1.0 - value, gap_dist.low), gap_dist.high)
-        trial._suggest(gap_name, gap_dist)
+        value = trial.suggest(name, dist)
+        trial.fix_param(gap_name, min(max(1.0 - value, gap_dist.low), gap_dist.high), gap_dist)
         return value
-    gap = trial._suggest(gap_name, gap_dist)
+    gap = trial.suggest(gap_name, gap_dist)
     # 1 - (1 - x) may leave [low, high] by an ulp: clamp, so the recorded value is in the domain.
-    fixed[name] = min(max(1.0 - gap, dist.low), dist.high)
-    return trial._suggest(name, dist)
+    return trial.fix_param(name, min(max(1.0 - gap, dist.low), dist.high), dist)
 
 
 @dataclass(frozen=True)
@@ -195,13 +193,13 @@ class SearchSpace:
     def names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.params)
 
-    def __iter__(self):  # noqa: ANN204 - iterator of ParamSpec
+    def __iter__(self) -> Iterator[ParamSpec]:
         return iter(self.params)
 
     def __len__(self) -> int:
         return len(self.params)
 
-    def suggest(self, trial: "Trial") -> dict[str, Any]:
+    def suggest(self, trial: Trial) -> dict[str, Any]:
         """Suggests the active params on ``trial`` in declaration order and returns them
         (name -> value); inactive conditional params are neither suggested nor returned."""
         chosen: dict[str, Any] = {}
@@ -220,7 +218,7 @@ class SearchSpace:
         return chosen
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Mapping]) -> "SearchSpace":
+    def from_dict(cls, data: Mapping[str, Mapping]) -> SearchSpace:
         """Builds a space from a ``params:`` mapping: name -> ``{type: float|int|categorical,
         low, high, step, scale: linear|log|reverse_log, choices, when}``. ``log: true`` is
         accepted for ``scale: log``; ``type`` may be left out when ``choices`` is given."""

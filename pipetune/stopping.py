@@ -11,6 +11,7 @@ import abc
 import math
 from dataclasses import dataclass
 
+from pipetune._attrs import FAIL_REASON_ATTR
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.errors import InvalidArgumentError, TooManyFailuresError
 
@@ -66,9 +67,9 @@ class TargetValue(StoppingCriterion):
         _single_objective("TargetValue", directions)
 
     def reason_to_stop(self, progress: Progress) -> str | None:
-        if progress.best is None:
+        best = None if progress.best is None else progress.best.value
+        if progress.best is None or best is None:
             return None
-        best = progress.best.values[0]
         reached = (best <= self.value if progress.directions[0] == StudyDirection.MINIMIZE
                    else best >= self.value)
         return (f"trial {progress.best.number} reached the target value {self.value:g} "
@@ -106,7 +107,7 @@ class FailedInARow(StoppingCriterion):
     def reason_to_stop(self, progress: Progress) -> str | None:
         if progress.failed_in_a_row < self.n_trials:
             return None
-        reason = progress.trial.system_attrs.get("fail_reason", "no reason recorded")
+        reason = progress.trial.system_attrs.get(FAIL_REASON_ATTR, "no reason recorded")
         raise TooManyFailuresError(
             f"{progress.failed_in_a_row} trials failed in a row, so the study stopped; the last "
             f"(trial {progress.trial.number}) failed with: {reason.rstrip('.')}. Fix the "

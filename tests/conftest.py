@@ -32,12 +32,18 @@ import pipetune
 if TYPE_CHECKING:
     import psycopg
 
+# Ray reads these when it is first imported, by whichever test does so first (the Ray backend's
+# tests, or the sampler and pruner contracts that ship objects as the backend does): every Ray
+# listener on 127.0.0.1, and no usage reports sent anywhere.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
 POSTGRES_HOST = os.environ.get("PIPETUNE_TEST_PG_HOST", "127.0.0.1")
 POSTGRES_PORT = int(os.environ.get("PIPETUNE_TEST_PG_PORT", "5432"))
 POSTGRES_USER = os.environ.get("PIPETUNE_TEST_PG_USER", "postgres")
 
 
-def _admin_connect() -> "psycopg.Connection":
+def _admin_connect() -> psycopg.Connection:
     import psycopg  # imported here: a missing driver must skip the PostgreSQL tests, not all
 
     return psycopg.connect(host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER,
@@ -65,7 +71,7 @@ def postgres_server() -> None:
     try:
         with _admin_connect() as conn:
             conn.execute("SELECT 1")
-    except Exception as error:  # missing driver, refused connection, auth failure, ...
+    except Exception as error:  # noqa: BLE001 - missing driver, refused connection, bad auth...
         unavailable(f"PostgreSQL is not reachable at {POSTGRES_USER}@{POSTGRES_HOST}:"
                     f"{POSTGRES_PORT} ({type(error).__name__}: {error}): start it.")
 
@@ -208,7 +214,7 @@ def storage_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def storage(request: pytest.FixtureRequest) -> "str | pipetune.InMemoryStorage":
+def storage(request: pytest.FixtureRequest) -> str | pipetune.InMemoryStorage:
     """An in-memory storage, or the URL of a fresh SQLite file: the two embedded backends
     every behaviour test runs on."""
     if request.param == "memory":

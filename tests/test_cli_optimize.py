@@ -252,3 +252,29 @@ def test_threads_and_the_default_tpe_sampler_with_a_progress_bar(folder, sqlite_
     assert code == 0
     assert states(sqlite_url) == ["COMPLETE"] * 6
     assert "Ran 6 trial(s)" in out
+
+
+def test_the_command_offers_every_sampler_and_pruner_it_can_build():
+    """``--sampler`` and ``--pruner`` offer, in order, the names of the one table of samplers
+    (``pipetune.samplers.SAMPLERS``) and pruners whose class needs no argument but a seed,
+    and build exactly those classes: the command and the YAML of ``pipetune tune`` never
+    disagree on what a name means."""
+    import inspect
+
+    from pipetune.cli.optimize import PRUNERS as OFFERED_PRUNERS
+    from pipetune.cli.optimize import SAMPLERS as OFFERED_SAMPLERS
+    from pipetune.cli.optimize import make_pruner, make_sampler
+    from pipetune.pruners import PRUNERS
+    from pipetune.samplers import SAMPLERS
+
+    def buildable(cls: type, given: set[str]) -> bool:
+        return all(parameter.default is not parameter.empty or name in given
+                   for name, parameter in inspect.signature(cls).parameters.items()
+                   if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD))
+
+    assert list(OFFERED_SAMPLERS) == [n for n, c in SAMPLERS.items() if buildable(c, {"seed"})]
+    assert list(OFFERED_PRUNERS) == [n for n, c in PRUNERS.items() if buildable(c, set())]
+    for name in OFFERED_SAMPLERS:
+        assert type(make_sampler(name, 3)) is SAMPLERS[name]
+    for name in OFFERED_PRUNERS:
+        assert type(make_pruner(name)) is PRUNERS[name]

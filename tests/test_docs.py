@@ -191,9 +191,8 @@ def test_every_link_to_a_file_of_the_repository_leads_to_one(page: Path) -> None
         if ":" in target:  # https://..., mailto:...
             continue
         path = page.parent / target if target else page
-        if not path.exists():
-            broken.append(link.group(0))
-        elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+        missing_anchor = anchor and path.suffix == ".md" and anchor not in _anchors(path)
+        if not path.exists() or missing_anchor:
             broken.append(link.group(0))
     assert not broken, f"{page.relative_to(ROOT)} has broken links: {broken}"
 

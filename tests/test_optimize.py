@@ -132,7 +132,7 @@ def test_caught_errors_fail_the_trial_and_continue(storage, catch):
     study.optimize(objective, n_trials=6, catch=catch)
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE, TrialState.FAIL] * 3
-    assert all("Boom: odd" == t.system_attrs["fail_reason"] for t in study.trials[1::2])
+    assert all(t.system_attrs["fail_reason"] == "Boom: odd" for t in study.trials[1::2])
 
 
 def test_error_in_a_thread_propagates_and_leaves_nothing_running():
@@ -352,7 +352,8 @@ def test_the_result_says_a_stopping_criterion_stopped_it():
 def test_the_result_says_the_study_budget_stopped_it_even_with_a_timeout(storage):
     study = pipetune.create_study(storage=storage, max_trials=3)
     for n_jobs in (1, 2):
-        study = pipetune.load_study(study_name=study.study_name, storage=study._storage)
+        study = pipetune.load_study(study_name=study.study_name,
+                                    storage=study.run_interface.storage)
         result = study.optimize(quadratic, n_trials=10, timeout=600, n_jobs=n_jobs)
         assert result.stop_reason == pipetune.StopReason.STUDY_BUDGET
         assert result.stop_message == f"study {study.study_name!r} has its max_trials=3 trials"

@@ -46,7 +46,7 @@ class FakeClock:
 
 
 def test_a_running_trials_params_are_stored_50_ms_after_its_first_suggestion(monkeypatch):
-    """The README's promise, on a fake clock so machine load cannot decide the outcome: a
+    """The promise of docs/studies.md, on a fake clock so machine load cannot decide the outcome: a
     suggestion is stored once 50 ms have passed since the trial's first unwritten one, while
     the trial still runs and stores nothing else, together with those made meanwhile (a
     later suggestion does not push the write back)."""
@@ -66,7 +66,7 @@ def test_a_running_trials_params_are_stored_50_ms_after_its_first_suggestion(mon
     while not storage.param_writes and time.monotonic() < deadline:
         time.sleep(0.01)
     assert storage.param_writes == [["layers", "lr"]]
-    seen = storage.get_trials(study._study_id)[0]  # as another reader sees the trial
+    seen = storage.get_trials(study.run_interface.study_id)[0]  # as another reader sees the trial
     assert seen.state == pipetune.TrialState.RUNNING and set(seen.params) == {"lr", "layers"}
     study.tell(trial, 0.0)
 
@@ -111,7 +111,7 @@ def test_params_another_trial_cannot_write_do_not_fail_this_one():
     storage = OneTrialUnreachable()
     study = pipetune.create_study(storage=storage)
     first = study.ask()
-    storage.unreachable = first._trial_id
+    storage.unreachable = first.trial_id
     first.suggest_float("x", 0, 1)
     second = study.ask()  # the claim writes what this process has buffered, first's too
     second.suggest_float("y", 0, 1)

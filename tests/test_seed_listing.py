@@ -20,7 +20,7 @@ INT32_MAX = 2**31 - 1  # pt.iinfo(pt.int32).max in the listing
 def synthetic_rmse(hparams: dict) -> float:
     """Stands in for training DcTaxiModel: smooth in lr, batch size and depth, with a little
     seed-dependent noise, so the best trials have a clear order."""
-    neurons = eval(hparams["num_hidden_neurons"])  # noqa: S307 - the listing builds a str(list)
+    neurons = eval(hparams["num_hidden_neurons"])  # the listing passes str(list), as the seed does
     loss = 3.0 + 40.0 * (math.log(hparams["lr"]) - math.log(0.03)) ** 2
     loss += 0.05 * abs(hparams["batch_size"] - 40) + 0.02 * abs(hparams["max_batches"] - 45)
     loss += 0.5 * (hparams["optimizer"] == "SGD")

@@ -131,7 +131,7 @@ def test_direction_spellings():
     multi = pipetune.create_study(directions=["minimize", "maximize"])
     assert multi.is_multi_objective
     with pytest.raises(InvalidArgumentError, match="directions"):
-        multi.direction
+        _ = multi.direction
 
 
 @pytest.mark.parametrize("bad", [{"sampler": "random"}, {"pruner": object()}])
@@ -148,7 +148,7 @@ def test_best_trial_value_and_params(storage, direction, pick):
     study = pipetune.create_study(storage=storage, direction=direction,
                                   sampler=RandomSampler(seed=3))
     with pytest.raises(InvalidArgumentError, match="no COMPLETE trial"):
-        study.best_trial
+        _ = study.best_trial
     study.optimize(lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2, n_trials=25)
     pruned = study.ask()
     pruned.report(-100.0 if direction == "minimize" else 100.0, 0)
@@ -174,7 +174,7 @@ def test_best_trials_is_the_pareto_front(storage):
     assert front == {(0.5, 0.5), (1.0, 1.0), (2.0, 3.0), (4.0, 4.0)}
     assert [t.number for t in study.best_trials] == sorted(t.number for t in study.best_trials)
     with pytest.raises(InvalidArgumentError, match="best_trials"):
-        study.best_trial
+        _ = study.best_trial
 
 
 # -- ask / tell ---------------------------------------------------------------------------------

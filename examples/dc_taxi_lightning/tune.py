@@ -27,10 +27,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dc_taxi"))
 
-from data import generate_trips  # noqa: E402
+from data import generate_trips
 
-import pipetune  # noqa: E402
-from pipetune.integrations.lightning import PruningCallback  # noqa: E402
+import pipetune
+from pipetune.integrations.lightning import PruningCallback
 
 EPOCHS = 6
 

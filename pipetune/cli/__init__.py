@@ -1,9 +1,10 @@
 """The ``pipetune`` command: run, look at and manage the studies in a storage from a shell.
 
-``main`` parses the arguments and hands them to one ``_cmd_*`` function per subcommand; each
+``main`` parses the arguments and hands them to one ``cmd_*`` function per subcommand; each
 computes a ``Report`` (JSON-ready records plus the flat columns a table or CSV shows) and
-``_emit`` renders it in the format asked for. A new subcommand is one ``_cmd_*`` function and
-one ``_add_command`` call in ``build_parser``. Everything goes through the public pipetune API.
+``emit`` renders it in the format asked for. A new subcommand is one ``cmd_*`` function and
+one ``_add_command`` call in ``build_parser``. Everything goes through the public pipetune API
+(and, to drive trials, a study's ``run_interface``).
 
 Exit codes: 0 success, 1 an action the user declined (or, for ``optimize`` and ``tune``, an
 objective that raised or kept failing, or a failed final run), 2 an error the user can fix (the
@@ -19,31 +20,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-import pipetune
-from pipetune.cli.cache import _add_cache_options, _cmd_cache
-from pipetune.cli.dashboard import _add_dashboard_options, _cmd_dashboard
-from pipetune.cli.optimize import _add_optimize_options, _cmd_optimize
-from pipetune.cli.plot import _add_plot_options, _add_report_options, _cmd_plot, _cmd_report
-from pipetune.cli.output import (
-    DEFAULT_STORAGE,
-    EXIT_USAGE,
-    FORMATS,
-    STORAGE_ENV,
-    Handler,
-    format_duration,
-    render_table,
-)
-from pipetune.cli.server import _add_server_options, _cmd_server
-from pipetune.cli.studies import _cmd_best, _cmd_delete, _cmd_studies, _cmd_trials
-from pipetune.cli.tracking import (
-    _add_export_options,
-    _add_trials_options,
-    _cmd_experiments,
-    _cmd_export,
-)
-from pipetune.cli.tune import _add_logs_options, _add_tune_options, _cmd_logs, _cmd_tune
-from pipetune.cli.worker import _add_worker_options, _cmd_worker
+from pipetune._formatting import format_duration
+from pipetune._version import __version__
+from pipetune.cli.cache import add_cache_options, cmd_cache
+from pipetune.cli.dashboard import add_dashboard_options, cmd_dashboard
+from pipetune.cli.optimize import add_optimize_options, cmd_optimize
+from pipetune.cli.output import EXIT_USAGE, FORMATS, Handler, render_table
+from pipetune.cli.plot import add_plot_options, add_report_options, cmd_plot, cmd_report
+from pipetune.cli.server import add_server_options, cmd_server
+from pipetune.cli.studies import add_trials_options, cmd_best, cmd_delete, cmd_studies, cmd_trials
+from pipetune.cli.tracking import add_export_options, cmd_experiments, cmd_export
+from pipetune.cli.tune import add_logs_options, add_tune_options, cmd_logs, cmd_tune
+from pipetune.cli.worker import add_worker_options, cmd_worker
 from pipetune.errors import PipetuneError
+from pipetune.storage import DEFAULT_STORAGE, STORAGE_ENV
 
 __all__ = ["build_parser", "format_duration", "main", "render_table"]
 
@@ -83,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     the top-level parser holds the defaults, a subcommand only overrides what it is given."""
     parser = _Parser(prog="pipetune", description="Inspect and manage pipetune studies.")
     parser.add_argument("--version", action="version",
-                        version=f"pipetune {pipetune.__version__}")
+                        version=f"pipetune {__version__}")
     storage_default = os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
     _add_shared_options(parser, storage_default, "table")
     shared = argparse.ArgumentParser(add_help=False)
@@ -93,54 +83,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND",
                                         parser_class=_Parser)
-    _add_command(subcommands, "studies", _cmd_studies,
+    _add_command(subcommands, "studies", cmd_studies,
                  "list the studies with their size and best value", shared)
-    trials = _add_command(subcommands, "trials", _cmd_trials,
+    trials = _add_command(subcommands, "trials", cmd_trials,
                           "list the trials of a study, one column per param", shared)
     trials.add_argument("study", help="study name")
-    _add_trials_options(trials)
-    _add_command(subcommands, "experiments", _cmd_experiments,
+    add_trials_options(trials)
+    _add_command(subcommands, "experiments", cmd_experiments,
                  "list the experiments with their studies and standalone runs", shared)
-    _add_export_options(_add_command(
-        subcommands, "export", _cmd_export,
+    add_export_options(_add_command(
+        subcommands, "export", cmd_export,
         "export a study to MLflow (a parent run, a nested child run per trial)", shared))
-    best = _add_command(subcommands, "best", _cmd_best,
+    best = _add_command(subcommands, "best", cmd_best,
                         "show the best trial (the Pareto front for several objectives)", shared)
     best.add_argument("study", help="study name")
-    delete = _add_command(subcommands, "delete", _cmd_delete,
+    delete = _add_command(subcommands, "delete", cmd_delete,
                           "delete a study and all its trials", shared)
     delete.add_argument("study", help="study name")
     delete.add_argument("--yes", "-y", action="store_true",
                         help="delete without asking for confirmation")
-    _add_optimize_options(_add_command(
-        subcommands, "optimize", _cmd_optimize,
+    add_optimize_options(_add_command(
+        subcommands, "optimize", cmd_optimize,
         "run trials of a Python objective (module:function) into a study", shared))
-    _add_tune_options(_add_command(
-        subcommands, "tune", _cmd_tune,
+    add_tune_options(_add_command(
+        subcommands, "tune", cmd_tune,
         "tune a training script described by a YAML file, one subprocess per trial", shared))
-    _add_logs_options(_add_command(
-        subcommands, "logs", _cmd_logs, "print the log (stdout and stderr) of a trial's process",
+    add_logs_options(_add_command(
+        subcommands, "logs", cmd_logs, "print the log (stdout and stderr) of a trial's process",
         storage_only))
-    _add_worker_options(_add_command(
-        subcommands, "worker", _cmd_worker,
+    add_worker_options(_add_command(
+        subcommands, "worker", cmd_worker,
         "pull trials of a shared study until its study-wide budget is spent", storage_only))
-    _add_cache_options(_add_command(
-        subcommands, "cache", _cmd_cache,
+    add_cache_options(_add_command(
+        subcommands, "cache", cmd_cache,
         "show (info) or empty (clear) the stage-output cache of pipelines", shared))
-    _add_server_options(_add_command(
-        subcommands, "server", _cmd_server,
+    add_server_options(_add_command(
+        subcommands, "server", cmd_server,
         "serve the storage as JSON over HTTP for remote workers (storage='http://host:port')"
         " and the web dashboard at /", storage_only))
-    _add_dashboard_options(_add_command(
-        subcommands, "dashboard", _cmd_dashboard,
+    add_dashboard_options(_add_command(
+        subcommands, "dashboard", cmd_dashboard,
         "open the web dashboard (studies, trials, plots) on a storage in a browser",
         storage_only))
-    _add_plot_options(_add_command(
-        subcommands, "plot", _cmd_plot,
+    add_plot_options(_add_command(
+        subcommands, "plot", cmd_plot,
         "write one figure of a study to .html (opens offline) or an image (.png, .svg...)",
         shared))
-    _add_report_options(_add_command(
-        subcommands, "report", _cmd_report,
+    add_report_options(_add_command(
+        subcommands, "report", cmd_report,
         "write a self-contained HTML report of a study: summary, best trial, every figure",
         shared))
     return parser

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipetune.cli.output import EXIT_OK, Report, _emit, format_bytes
+from pipetune.cli.output import EXIT_OK, Report, emit, format_bytes
 from pipetune.pipeline.cache import CACHE_DIR_ENV, StageCache, default_cache_dir
 
 
-def _cmd_cache(args: argparse.Namespace) -> int:
+def cmd_cache(args: argparse.Namespace) -> int:
     cache = StageCache(args.cache_dir or default_cache_dir())
     if args.action == "clear":
         removed = cache.clear(stage=args.stage)
@@ -18,7 +18,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             sys.stdout.write(f"Removed {removed} cached output(s) of {what} from {cache.root}.\n")
         else:
             record = {"root": cache.root, "stage": args.stage, "removed": removed}
-            _emit(Report([record], list(record), [list(record.values())]), args.format,
+            emit(Report([record], list(record), [list(record.values())]), args.format,
                   sys.stdout)
         return EXIT_OK
     info = cache.info()
@@ -33,11 +33,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     else:
         report = Report(records, ["stage", "entries", "bytes"],
                         [[stage, count, size] for stage, (count, size) in stages])
-    _emit(report, args.format, sys.stdout)
+    emit(report, args.format, sys.stdout)
     return EXIT_OK
 
 
-def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("info", "clear"),
                         help="info: entries and size per stage; clear: delete cached outputs")
     parser.add_argument("--cache-dir", metavar="DIR",

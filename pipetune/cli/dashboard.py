@@ -15,20 +15,20 @@ import threading
 import webbrowser
 
 from pipetune.cli.output import EXIT_OK
-from pipetune.cli.server import _add_listen_options, _app_options
+from pipetune.cli.server import add_listen_options, app_options
 
 
-def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
-    _add_listen_options(parser)
+def add_dashboard_options(parser: argparse.ArgumentParser) -> None:
+    add_listen_options(parser)
     parser.add_argument("--no-browser", action="store_true",
                         help="only print the dashboard's address, do not open a browser")
 
 
-def _cmd_dashboard(args: argparse.Namespace) -> int:
+def cmd_dashboard(args: argparse.Namespace) -> int:
     from pipetune.server import BackgroundServer, create_app
     from pipetune.storage import get_storage
 
-    options = _app_options(args)  # refuses before the storage is opened
+    options = app_options(args)  # refuses before the storage is opened
     app = create_app(get_storage(args.storage), **options)
     stop = threading.Event()
     # SIGTERM ends the loop below like Ctrl-C does, so the server always stops cleanly.

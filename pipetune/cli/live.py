@@ -14,11 +14,15 @@ import shutil
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import pipetune
-from pipetune.cli.output import format_cell, format_duration, render_table
+from pipetune._attrs import FAIL_REASON_ATTR
+from pipetune._formatting import format_cell, format_duration
+from pipetune.cli.output import render_table
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+
+if TYPE_CHECKING:
+    from pipetune.study import Study
 
 REFRESH_SECONDS = 1.0
 _MAX_FINISHED_ROWS = 12
@@ -75,17 +79,18 @@ class LiveDisplay:
         self._stop = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._reader: pipetune.Study | None = None
+        self._reader: Study | None = None
 
     # -- plain lines ---------------------------------------------------------------------------
 
     def _improves(self, trial: FrozenTrial) -> bool:
         if trial.state != TrialState.COMPLETE or len(self.minimize) != 1 or not trial.values:
             return False
-        if self.best is None:
+        best = None if self.best is None else self.best.value
+        if best is None:
             return True
-        better = trial.values[0] < self.best.values[0]
-        return better if self.minimize[0] else trial.values[0] > self.best.values[0]
+        value = trial.values[0]
+        return value < best if self.minimize[0] else value > best
 
     def describe(self, trial: FrozenTrial) -> str:
         """One finished trial as a line: number, state, value(s), duration, params."""
@@ -99,11 +104,11 @@ class LiveDisplay:
         text = f"trial {trial.number} {trial.state.name}{values}"
         text += "" if took is None else f" in {format_duration(took)}"
         if trial.state == TrialState.FAIL:
-            text += f": {first_line(str(trial.system_attrs.get('fail_reason', '')))}"
+            text += f": {first_line(str(trial.system_attrs.get(FAIL_REASON_ATTR, '')))}"
         params = {name: trial.params[name] for name in self.param_names if name in trial.params}
         return f"{text}  {_params_text(params)}"
 
-    def trial_finished(self, study: pipetune.Study, trial: FrozenTrial) -> None:
+    def trial_finished(self, study: Study, trial: FrozenTrial) -> None:
         with self.lock:
             if self._closed:  # a straggling thread after an interrupt: the summary is out
                 return
@@ -120,7 +125,9 @@ class LiveDisplay:
     def start(self) -> None:
         if not self.tty:
             return
-        self._reader = pipetune.load_study(study_name=self.study_name, storage=self.storage)
+        from pipetune.study import load_study
+
+        self._reader = load_study(study_name=self.study_name, storage=self.storage)
         self._thread = threading.Thread(target=self._loop, name="pipetune-live", daemon=True)
         self._thread.start()
 
@@ -138,7 +145,7 @@ class LiveDisplay:
         while not self._stop.wait(REFRESH_SECONDS):
             try:
                 self.redraw()
-            except Exception:  # noqa: BLE001, S110 - a display hiccup must never end the run
+            except Exception:  # noqa: BLE001 - a display hiccup must never end the run
                 pass
 
     def redraw(self) -> None:
@@ -173,7 +180,7 @@ class LiveDisplay:
                   f" complete, {counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} "
                   f"failed), {len(running)} running, {format_duration(elapsed)}")
         if self.best is not None:
-            status += f"; best {format_cell(self.best.values[0])} (trial {self.best.number})"
+            status += f"; best {format_cell(self.best.value)} (trial {self.best.number})"
         value_header = self.metrics[0] if len(self.metrics) == 1 else "values"
         columns = ["trial", "state", value_header, "step", "time", *self.param_names]
         rows = []

@@ -15,20 +15,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import pipetune
+from pipetune._attrs import FAIL_REASON_ATTR
+from pipetune._formatting import format_cell, format_duration, json_safe
 from pipetune.cli.live import first_line
-from pipetune.cli.output import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    Report,
-    _emit,
-    _json_safe,
-    format_cell,
-    format_duration,
-)
+from pipetune.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Report, emit
 from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.errors import (
     InvalidArgumentError,
@@ -45,8 +37,14 @@ from pipetune.stopping import (
     TargetValue,
 )
 
+if TYPE_CHECKING:
+    from pipetune.pruners.base import BasePruner
+    from pipetune.samplers.base import BaseSampler
+    from pipetune.study import Study
+    from pipetune.trial import Trial
 
-def _arg_type(convert: Callable[[str], Any], valid: Callable[[Any], bool],
+
+def arg_type(convert: Callable[[str], Any], valid: Callable[[Any], bool],
               expected: str) -> Callable[[str], Any]:
     """An argparse ``type``: converts, then checks; a bad value is one line naming it."""
     def parse(text: str) -> Any:
@@ -60,14 +58,14 @@ def _arg_type(convert: Callable[[str], Any], valid: Callable[[Any], bool],
     return parse
 
 
-_positive_int = _arg_type(int, lambda v: v >= 1, "an int >= 1")
-_seconds_type = _arg_type(float, lambda v: 0 < v < math.inf, "a positive number of seconds")
-_jobs_type = _arg_type(int, lambda v: v >= 1 or v == -1, "an int >= 1, or -1 for one per CPU")
-_number_type = _arg_type(float, lambda v: not math.isnan(v), "a number")
+positive_int = arg_type(int, lambda v: v >= 1, "an int >= 1")
+_seconds_type = arg_type(float, lambda v: 0 < v < math.inf, "a positive number of seconds")
+jobs_type = arg_type(int, lambda v: v >= 1 or v == -1, "an int >= 1, or -1 for one per CPU")
+_number_type = arg_type(float, lambda v: not math.isnan(v), "a number")
 
 
 @contextlib.contextmanager
-def _working_folder_importable() -> Iterator[None]:
+def working_folder_importable() -> Iterator[None]:
     """Puts the working folder first on ``sys.path`` while the command runs, as ``python -m``
     does, so ``--objective train:objective`` finds ``./train.py``."""
     cwd = os.getcwd()
@@ -126,22 +124,27 @@ def import_objective(spec: str) -> Callable[..., Any]:
     return target
 
 
+# The samplers and pruners of ``pipetune.samplers.SAMPLERS`` and ``pipetune.pruners.PRUNERS``
+# that a command line can build: those needing no argument but a seed (not ``grid``, which
+# needs its values, nor ``percentile`` and ``patient``, which need a percentile and a wrapped
+# pruner: ``pipetune tune`` takes them from its YAML file). Named here, not imported: the
+# tables import every algorithm (scipy among them), which a command that builds none skips.
 SAMPLERS = ("tpe", "random", "qmc", "gp", "cmaes", "auto")
 PRUNERS = ("none", "median", "asha", "hyperband")
 
 
-def _make_sampler(name: str, seed: int | None) -> pipetune.samplers.BaseSampler:
-    kinds = {"tpe": pipetune.samplers.TPESampler, "random": pipetune.samplers.RandomSampler,
-             "qmc": pipetune.samplers.QMCSampler, "gp": pipetune.samplers.GPSampler,
-             "cmaes": pipetune.samplers.CmaEsSampler, "auto": pipetune.samplers.AutoSampler}
-    return kinds[name](seed=seed)
+def make_sampler(name: str, seed: int | None) -> BaseSampler:
+    """The sampler ``name`` of ``pipetune.samplers.SAMPLERS`` (one of ``SAMPLERS``), seeded."""
+    from pipetune.samplers import SAMPLERS as BY_NAME
+
+    return BY_NAME[name](seed=seed)
 
 
-def _make_pruner(name: str) -> pipetune.pruners.BasePruner:
-    kinds = {"none": pipetune.pruners.NopPruner, "median": pipetune.pruners.MedianPruner,
-             "asha": pipetune.pruners.SuccessiveHalvingPruner,
-             "hyperband": pipetune.pruners.HyperbandPruner}
-    return kinds[name]()
+def make_pruner(name: str) -> BasePruner:
+    """The pruner ``name`` of ``pipetune.pruners.PRUNERS`` (one of ``PRUNERS``)."""
+    from pipetune.pruners import PRUNERS as BY_NAME
+
+    return BY_NAME[name]()
 
 
 class _Objective:
@@ -155,7 +158,7 @@ class _Objective:
         self.errors: list[tuple[int, BaseException]] = []  # (trial number, what it raised)
         self.lock = threading.Lock()
 
-    def __call__(self, trial: pipetune.Trial) -> Any:
+    def __call__(self, trial: Trial) -> Any:
         with self.lock:
             self.numbers.append(trial.number)
         try:
@@ -184,7 +187,7 @@ def _objective_frames(error: BaseException) -> Any:
 
 
 @dataclass(frozen=True)
-class _Noted(StoppingCriterion):
+class NotedCriterion(StoppingCriterion):
     """A criterion that remembers the reason it gave, for the summary."""
 
     inner: StoppingCriterion
@@ -200,23 +203,25 @@ class _Noted(StoppingCriterion):
         return reason
 
 
-def _open_study(args: argparse.Namespace) -> pipetune.Study:
+def _open_study(args: argparse.Namespace) -> Study:
     """The study to optimize: created if new; without --direction an existing one keeps its
     own direction(s) and a new one minimizes."""
-    sampler, pruner = _make_sampler(args.sampler, args.seed), _make_pruner(args.pruner)
-    storage = pipetune.get_storage(args.storage)  # a writer: may create the SQLite file
+    sampler, pruner = make_sampler(args.sampler, args.seed), make_pruner(args.pruner)
+    from pipetune.storage import get_storage
+    from pipetune.study import create_study, load_study
+
+    storage = get_storage(args.storage)  # a writer: may create the SQLite file
     if args.direction is None:
         try:
-            return pipetune.load_study(study_name=args.study, storage=storage,
-                                       sampler=sampler, pruner=pruner)
+            return load_study(study_name=args.study, storage=storage,
+                              sampler=sampler, pruner=pruner)
         except StudyNotFoundError:
             pass
-    return pipetune.create_study(storage=storage, sampler=sampler, pruner=pruner,
-                                 study_name=args.study, direction=args.direction or "minimize",
-                                 load_if_exists=True)
+    return create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=args.study,
+                        direction=args.direction or "minimize", load_if_exists=True)
 
 
-def _summary(study: pipetune.Study, numbers: list[int], reason: str,
+def _summary(study: Study, numbers: list[int], reason: str,
              elapsed: float) -> Report:
     """What ``optimize`` prints at the end: this run's trials by state, why it stopped and
     the study's best trial (over every run, not just this one)."""
@@ -238,24 +243,30 @@ def _summary(study: pipetune.Study, numbers: list[int], reason: str,
                                "params": dict(t.params)} for t in best]}
     columns = ["study_name", "n_trials_run", "stopped_because", "best_trial", "best_value",
                "best_params"]
-    rows = [[study.study_name, len(mine), reason, t.number,
-             t.values[0] if len(t.values) == 1 else list(t.values), dict(t.params)]
-            for t in best] or [[study.study_name, len(mine), reason, None, None, None]]
+    rows = [[study.study_name, len(mine), reason, t.number, _value_cell(t.values),
+             dict(t.params)] for t in best] or [[study.study_name, len(mine), reason, None, None, None]]
     return Report([record], columns, rows)
 
 
-def _all_failed(study: pipetune.Study, numbers: list[int]) -> str:
+def _value_cell(values: tuple[float, ...] | None) -> float | list[float] | None:
+    """A trial's value as a table cell: a number for one objective, a list for several."""
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _all_failed(study: Study, numbers: list[int]) -> str:
     """The error line of a run whose every trial failed (the objective returned no number,
     or --max-failed-in-a-row let failures go on): the last one's reason."""
     mine = set(numbers)
     last = [t for t in study.trials if t.number in mine][-1]
-    reason = first_line(str(last.system_attrs.get("fail_reason") or "no reason recorded"))
+    reason = first_line(str(last.system_attrs.get(FAIL_REASON_ATTR) or "no reason recorded"))
     return f"all {len(mine)} trial(s) of this run failed; the last, trial {last.number}: {reason}"
 
 
 def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
     if fmt != "table":
-        _emit(report, fmt, out)
+        emit(report, fmt, out)
         return
     record = report.records[0]
     states = ", ".join(f"{n} {state}" for state, n in sorted(record["states"].items()))
@@ -269,7 +280,7 @@ def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
         values = trial["values"]
         value = format_cell(values[0] if len(values) == 1 else values)
         label = "Best trial" if len(best) == 1 else "Pareto trial"
-        params = json.dumps(_json_safe(trial["params"]), sort_keys=True)
+        params = json.dumps(json_safe(trial["params"]), sort_keys=True)
         out.write(f"{label} {trial['number']}: value {value}, params {params}\n")
 
 
@@ -287,15 +298,17 @@ def load_objective(spec: str) -> Callable[..., Any] | None:
         return None
 
 
-def _cmd_optimize(args: argparse.Namespace) -> int:
-    with _working_folder_importable():
+def cmd_optimize(args: argparse.Namespace) -> int:
+    with working_folder_importable():
         func = load_objective(args.objective)
         if func is None:
             return EXIT_FAILED
         study = _open_study(args)
         catching = args.max_failed_in_a_row is not None
         objective = _Objective(func, keep_errors=not catching)
-        criteria = [TargetValue(args.target_value)] if args.target_value is not None else []
+        criteria: list[StoppingCriterion] = []
+        if args.target_value is not None:
+            criteria.append(TargetValue(args.target_value))
         if args.no_improvement is not None:
             criteria.append(NoImprovement(args.no_improvement))
         if catching:
@@ -335,7 +348,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def add_sampler_and_pruner_options(parser: Any, applies: str = "") -> None:
-    """``--sampler``, ``--seed`` and ``--pruner`` (built by _make_sampler / _make_pruner);
+    """``--sampler``, ``--seed`` and ``--pruner`` (built by make_sampler / make_pruner);
     ``applies`` says when they apply, e.g. ", with --objective"."""
     parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
                         help=f"how params are proposed{applies} (default: auto, see AutoSampler)")
@@ -345,21 +358,21 @@ def add_sampler_and_pruner_options(parser: Any, applies: str = "") -> None:
                              "(default: none)")
 
 
-def _add_optimize_options(parser: argparse.ArgumentParser) -> None:
+def add_optimize_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study name (created if it does not exist)")
     parser.add_argument("--objective", required=True, metavar="MODULE:FUNCTION",
                         help="the objective, e.g. train:objective for objective() in ./train.py")
     budget = parser.add_argument_group("budget and stopping (the first reached ends the run)")
-    budget.add_argument("--n-trials", type=_positive_int, metavar="N",
+    budget.add_argument("--n-trials", type=positive_int, metavar="N",
                         help="run at most N more trials (a study's earlier trials do not "
                              "count, as with tune --n-trials)")
     budget.add_argument("--timeout", type=_seconds_type, metavar="SECONDS",
                         help="start no trial after SECONDS")
     budget.add_argument("--target-value", type=_number_type, metavar="V",
                         help="stop once a trial reaches V (<= V minimizing, >= V maximizing)")
-    budget.add_argument("--no-improvement", type=_positive_int, metavar="N",
+    budget.add_argument("--no-improvement", type=positive_int, metavar="N",
                         help="stop when the best value has not improved for N trials")
-    budget.add_argument("--max-failed-in-a-row", type=_positive_int, metavar="N",
+    budget.add_argument("--max-failed-in-a-row", type=positive_int, metavar="N",
                         help="record a raising objective as a FAIL trial and go on, but stop "
                              "(exit 1) after N failures in a row; without it the first "
                              "exception stops the run")
@@ -367,7 +380,7 @@ def _add_optimize_options(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--direction", choices=("minimize", "maximize"),
                         help="for a new study (default: minimize; an existing study keeps its own)")
     add_sampler_and_pruner_options(search)
-    search.add_argument("--n-jobs", type=_jobs_type, default=1, metavar="K",
+    search.add_argument("--n-jobs", type=jobs_type, default=1, metavar="K",
                         help="trials run at once in threads (-1: one per CPU; default: 1)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

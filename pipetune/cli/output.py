@@ -6,16 +6,15 @@ import argparse
 import csv
 import datetime as dt
 import json
-import math
 import shutil
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from pipetune._formatting import format_cell, json_safe
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import InvalidArgumentError
-from pipetune.storage import DEFAULT_STORAGE, STORAGE_ENV
 
 FORMATS = ("table", "json", "csv")
 
@@ -42,7 +41,7 @@ class Report:
     rows: list[list[Any]] = field(default_factory=list)
     optional: tuple[str, ...] = ()
 
-    def select(self, names: Sequence[str]) -> "Report":
+    def select(self, names: Sequence[str]) -> Report:
         """The report with only the columns ``names``, in that order (``--columns``); raises
         with the columns there are when one is not among them."""
         unknown = [n for n in names if n not in self.columns]
@@ -55,39 +54,12 @@ class Report:
                       [[row[i] for i in indexes] for row in self.rows])
 
 
-def _iso(moment: dt.datetime | None) -> str | None:
+def iso(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
 def _seconds(span: dt.timedelta | None) -> float | None:
     return None if span is None else span.total_seconds()
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` with datetimes as ISO strings and non-finite floats as null, so the output
-    is strict JSON any tool can read."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def format_duration(seconds: float) -> str:
-    """A duration as a person reads it: ``12.5ms``, ``42.1s``, ``3m04s``, ``1h02m03s``."""
-    if seconds < 1:
-        return f"{seconds * 1000:.3g}ms"
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s"
 
 
 def format_bytes(size: int) -> str:
@@ -100,24 +72,6 @@ def format_bytes(size: int) -> str:
     if unit == "B":
         return f"{size} B"
     return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
-
-
-def format_cell(value: Any, compact: bool = True) -> str:
-    """One table or CSV cell. ``compact`` (tables) rounds floats to 6 significant digits and
-    shows durations and datetimes for reading; otherwise (CSV) values keep full precision."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.6g}" if compact else repr(value)
-    if isinstance(value, dt.timedelta):
-        return format_duration(value.total_seconds()) if compact else repr(value.total_seconds())
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S") if compact else value.isoformat()
-    if isinstance(value, (list, tuple, dict)):
-        return json.dumps(_json_safe(value), separators=(",", ":"))
-    return str(value)
 
 
 def _is_number(value: Any) -> bool:
@@ -163,9 +117,9 @@ def fit_table(report: Report, width: int) -> tuple[Report, list[str]]:
     return report.select(kept), [c for c in report.columns if c in dropped]
 
 
-def _emit(report: Report, fmt: str, out: TextIO) -> None:
+def emit(report: Report, fmt: str, out: TextIO) -> None:
     if fmt == "json":
-        json.dump(_json_safe(report.records), out, indent=2, allow_nan=False)
+        json.dump(json_safe(report.records), out, indent=2, allow_nan=False)
         out.write("\n")
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
@@ -200,8 +154,8 @@ def _trial_record(trial: FrozenTrial, n_objectives: int) -> dict[str, Any]:
         record["value"] = None if trial.values is None else trial.values[0]
     else:
         record["values"] = None if trial.values is None else list(trial.values)
-    record.update(datetime_start=_iso(trial.datetime_start),
-                  datetime_complete=_iso(trial.datetime_complete),
+    record.update(datetime_start=iso(trial.datetime_start),
+                  datetime_complete=iso(trial.datetime_complete),
                   duration=_seconds(trial.duration), params=dict(trial.params),
                   user_attrs=dict(trial.user_attrs))
     return record
@@ -211,7 +165,7 @@ def _keys(dicts: Iterable[dict[str, Any]]) -> list[str]:
     return sorted({key for d in dicts for key in d})
 
 
-def _trials_report(trials: Sequence[FrozenTrial], n_objectives: int,
+def trials_report(trials: Sequence[FrozenTrial], n_objectives: int,
                    fields: Sequence[str], with_user_attrs: bool) -> Report:
     """Trials as a report: ``fields`` (of number, state, value, datetime_start, duration) in
     that order, then one ``params_<name>`` column per param (and ``user_attrs_<name>``)."""

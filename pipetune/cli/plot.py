@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipetune._formatting import format_cell
 from pipetune._imports import require
-from pipetune.cli.output import EXIT_OK, Report, _emit, format_cell
-from pipetune.cli.studies import _load
+from pipetune.cli.output import EXIT_OK, Report, emit
+from pipetune.cli.studies import load_named_study
 from pipetune.datatypes import TrialState
 from pipetune.errors import InvalidArgumentError, MissingDependencyError, PipetuneError
 from pipetune.visualization import KINDS
@@ -100,8 +101,8 @@ def _pixels(text: str) -> int:
     return int(text)
 
 
-def _cmd_plot(args: argparse.Namespace) -> int:
-    study = _load(args)
+def cmd_plot(args: argparse.Namespace) -> int:
+    study = load_named_study(args)
     params = [p.strip() for p in args.params.split(",") if p.strip()] if args.params else None
     figure = _figure(study, args.kind, params, args.objective)
     out = Path(args.out)
@@ -116,10 +117,10 @@ def _written(fmt: str, study_name: str, kind: str, out: Path) -> None:
         sys.stdout.write(f"Wrote {kind} of study {study_name!r} to {out}.\n")
         return
     record = {"study": study_name, "kind": kind, "out": str(out)}
-    _emit(Report([record], list(record), [list(record.values())]), fmt, sys.stdout)
+    emit(Report([record], list(record), [list(record.values())]), fmt, sys.stdout)
 
 
-def _add_plot_options(parser: argparse.ArgumentParser) -> None:
+def add_plot_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study name")
     parser.add_argument("kind", choices=KINDS, metavar="KIND",
                         help="one of: " + ", ".join(KINDS))
@@ -211,8 +212,8 @@ def build_report(study: Any) -> str:
     return "\n".join(parts)
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    study = _load(args)
+def cmd_report(args: argparse.Namespace) -> int:
+    study = load_named_study(args)
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise InvalidArgumentError(
@@ -223,7 +224,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_report_options(parser: argparse.ArgumentParser) -> None:
+def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study name")
     parser.add_argument("--out", "-o", required=True, metavar="FILE.html",
                         help="the HTML file to write (self-contained, opens offline)")

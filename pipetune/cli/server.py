@@ -14,14 +14,14 @@ import signal
 import sys
 from typing import Any
 
-from pipetune.cli.optimize import _positive_int
+from pipetune.cli.optimize import positive_int
 from pipetune.cli.output import EXIT_OK
 from pipetune.errors import ConfigError, InvalidArgumentError
 
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # every address of this machine
 
 
-def _add_listen_options(parser: argparse.ArgumentParser) -> None:
+def add_listen_options(parser: argparse.ArgumentParser) -> None:
     """The options ``pipetune server`` and ``pipetune dashboard`` share."""
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only); "
@@ -39,13 +39,13 @@ def _add_listen_options(parser: argparse.ArgumentParser) -> None:
                              "naming another Host are refused (DNS rebinding). Loopback names "
                              "and --host are always allowed; with a wildcard --host (0.0.0.0) "
                              "and no --allowed-host, any name is")
-    parser.add_argument("--max-artifact-mb", type=_positive_int, default=1024, metavar="MB",
+    parser.add_argument("--max-artifact-mb", type=positive_int, default=1024, metavar="MB",
                         help="largest artifact upload accepted (default: 1024; other requests "
                              "are capped at 8 MiB)")
 
 
-def _add_server_options(parser: argparse.ArgumentParser) -> None:
-    _add_listen_options(parser)
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    add_listen_options(parser)
     parser.add_argument("--tls-cert", metavar="FILE", default=None,
                         help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
     parser.add_argument("--tls-key", metavar="FILE", default=None,
@@ -61,7 +61,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _app_options(args: argparse.Namespace) -> dict[str, Any]:
+def app_options(args: argparse.Namespace) -> dict[str, Any]:
     """The tokens, allowed hosts and upload cap of ``create_app`` from the command's options;
     refuses to serve another address than loopback with no token unless ``--insecure``."""
     from pipetune.server import read_token_file
@@ -74,8 +74,8 @@ def _app_options(args: argparse.Namespace) -> dict[str, Any]:
         if not args.insecure:
             raise ConfigError(
                 f"Serving on {args.host} without --token-file would let anyone who can reach "
-                "it read and change every study: give --token-file FILE (see 'Security' in the "
-                "README), or --insecure on a network where that is acceptable.")
+                "it read and change every study: give --token-file FILE (see docs/security.md), "
+                "or --insecure on a network where that is acceptable.")
         sys.stderr.write(f"warning: serving on {args.host} without --token-file (--insecure): "
                          "anyone who can reach this port may read and change the studies.\n")
     if args.host in _WILDCARD_HOSTS and not args.allowed_host:
@@ -86,11 +86,11 @@ def _app_options(args: argparse.Namespace) -> dict[str, Any]:
             "max_artifact_bytes": args.max_artifact_mb << 20}
 
 
-def _cmd_server(args: argparse.Namespace) -> int:
+def cmd_server(args: argparse.Namespace) -> int:
     from pipetune.server import check_tls_files, create_app, serve
     from pipetune.storage import get_storage
 
-    options = _app_options(args)
+    options = app_options(args)
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ConfigError("HTTPS needs both --tls-cert and --tls-key.")
     if args.tls_cert is not None:

@@ -1,31 +1,24 @@
-"""The commands that look at and manage stored studies: studies, trials, best, delete."""
+"""The commands that look at and manage stored studies: studies, trials (with its search and
+column options ``--filter``, ``--order-by``, ``--limit``, ``--columns``), best, delete."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
-import pipetune
-from pipetune.cli.output import (
-    EXIT_DECLINED,
-    EXIT_OK,
-    STORAGE_ENV,
-    Report,
-    _emit,
-    _iso,
-    _trials_report,
-)
-from pipetune.datatypes import StudySummary
-from pipetune.storage import get_storage
-from pipetune.errors import (
-    InvalidArgumentError,
-    StorageError,
-)
-from pipetune.tracking.experiments import KIND_ATTR, PARENT_ATTR
+from pipetune._attrs import KIND_ATTR, PARENT_ATTR
+from pipetune.cli.output import EXIT_DECLINED, EXIT_OK, Report, emit, iso, trials_report
+from pipetune.datatypes import FrozenTrial, StudySummary
+from pipetune.errors import InvalidArgumentError, StorageError
+from pipetune.storage import STORAGE_ENV, get_storage
+
+if TYPE_CHECKING:
+    from pipetune.study import Study
 
 
-def _check_storage(url: str) -> str:
+def check_storage(url: str) -> str:
     """Refuses a SQLite URL whose file does not exist: opening it would quietly create an
     empty database, and "no study" would hide that the user is in the wrong directory."""
     from sqlalchemy.engine import make_url
@@ -35,17 +28,23 @@ def _check_storage(url: str) -> str:
         parsed = make_url(url)
     except ArgumentError:
         return url  # get_storage explains what a valid URL looks like
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not os.path.exists(parsed.database):
-            raise StorageError(
-                f"No SQLite database at {os.path.abspath(parsed.database)!r} (storage {url}). "
-                f"Pass --storage with the URL of an existing storage, set {STORAGE_ENV}, or run "
-                "from the directory that holds it.")
+    database = parsed.database
+    if (parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+            and not os.path.exists(database)):
+        raise StorageError(
+            f"No SQLite database at {os.path.abspath(database)!r} (storage {url}). "
+            f"Pass --storage with the URL of an existing storage, set {STORAGE_ENV}, or run "
+            "from the directory that holds it.")
     return url
 
 
-def _load(args: argparse.Namespace) -> pipetune.Study:
-    return pipetune.load_study(study_name=args.study, storage=_check_storage(args.storage))
+def load_named_study(args: argparse.Namespace) -> Study:
+    """The study ``args.study`` in the storage ``args.storage``, which must exist."""
+    # Imported here: pipetune.study imports every sampler (scipy among them), a second of
+    # start-up that the commands not opening a study do not need.
+    from pipetune.study import load_study
+
+    return load_study(study_name=args.study, storage=check_storage(args.storage))
 
 
 def _grouped(summaries: list[StudySummary]) -> list[StudySummary]:
@@ -65,10 +64,10 @@ def _grouped(summaries: list[StudySummary]) -> list[StudySummary]:
     return ordered
 
 
-def _cmd_studies(args: argparse.Namespace) -> int:
+def cmd_studies(args: argparse.Namespace) -> int:
     # The storage itself, not pipetune.list_studies: pipetune.study imports every sampler
     # (scipy among them), a second of start-up that a listing does not need.
-    summaries = _grouped(get_storage(_check_storage(args.storage)).list_studies())
+    summaries = _grouped(get_storage(check_storage(args.storage)).list_studies())
     columns = ["study_name", "kind", "parent", "directions", "n_trials", "best_value",
                "best_trial", "datetime_start"]
     records, rows = [], []
@@ -82,21 +81,47 @@ def _cmd_studies(args: argparse.Namespace) -> int:
         records.append({"study_name": summary.study_name, "kind": kind, "parent": parent,
                         "directions": directions, "n_trials": summary.n_trials,
                         "best_value": best_value, "best_trial": best_number,
-                        "datetime_start": _iso(summary.datetime_start),
+                        "datetime_start": iso(summary.datetime_start),
                         "user_attrs": dict(summary.user_attrs)})
         rows.append([summary.study_name, kind, parent, ",".join(directions), summary.n_trials,
                      best_value, best_number, summary.datetime_start])
-    _emit(Report(records, columns, rows, optional=("datetime_start",)), args.format,
+    emit(Report(records, columns, rows, optional=("datetime_start",)), args.format,
           sys.stdout)
     return EXIT_OK
 
 
-def _cmd_trials(args: argparse.Namespace) -> int:
-    from pipetune.cli.tracking import _searched_trials
+def add_trials_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--filter", metavar="FILTER",
+        help="only the trials matching a filter, e.g. \"params.lr > 0.01 and metrics.val_rmse "
+             "< 3 and state = COMPLETE\" (fields: params.NAME, metrics.NAME, user_attrs.NAME, "
+             "value, state, duration, number; and/or/not, in, like)")
+    parser.add_argument("--order-by", metavar="KEYS",
+                        help="order by comma-separated fields, each optionally followed by "
+                             "'desc', e.g. 'value desc, number' or --order-by=-value "
+                             "(default: number)")
+    parser.add_argument("--limit", type=int, metavar="N", help="show at most N trials")
+    parser.add_argument("--columns", metavar="A,B,C",
+                        help="the table's (or CSV's) columns, in this order, e.g. "
+                             "'number,value,params_lr' (default: those that fit the terminal)")
 
-    study = _load(args)
+
+def _searched_trials(args: argparse.Namespace, study: Study) -> list[FrozenTrial]:
+    """The trials ``pipetune trials`` shows: all, or those its search options select (a
+    param the study does not have is an error, as a mistyped name would match nothing)."""
+    from pipetune.search import check_params
+
+    trials = study.trials
+    if args.filter is None and args.order_by is None and args.limit is None:
+        return trials
+    check_params(args.filter, args.order_by, {name for t in trials for name in t.params})
+    return study.search(args.filter, order_by=args.order_by, limit=args.limit)
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    study = load_named_study(args)
     trials = _searched_trials(args, study)
-    report = _trials_report(trials, len(study.directions),
+    report = trials_report(trials, len(study.directions),
                             ("number", "state", "value", "datetime_start", "duration"),
                             with_user_attrs=False)
     if not trials and args.format == "table":
@@ -105,12 +130,12 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.columns:
         report = report.select([c.strip() for c in args.columns.split(",") if c.strip()])
-    _emit(report, args.format, sys.stdout)
+    emit(report, args.format, sys.stdout)
     return EXIT_OK
 
 
-def _cmd_best(args: argparse.Namespace) -> int:
-    study = _load(args)
+def cmd_best(args: argparse.Namespace) -> int:
+    study = load_named_study(args)
     if study.is_multi_objective:
         best = study.best_trials
         if not best:
@@ -119,9 +144,9 @@ def _cmd_best(args: argparse.Namespace) -> int:
                 "run some trials first.")
     else:
         best = [study.best_trial]
-    report = _trials_report(best, len(study.directions), ("number", "value"),
+    report = trials_report(best, len(study.directions), ("number", "value"),
                             with_user_attrs=True)
-    _emit(report, args.format, sys.stdout)
+    emit(report, args.format, sys.stdout)
     return EXIT_OK
 
 
@@ -133,8 +158,8 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _cmd_delete(args: argparse.Namespace) -> int:
-    study = _load(args)  # fails with a clear message when the study does not exist
+def cmd_delete(args: argparse.Namespace) -> int:
+    study = load_named_study(args)  # fails with a clear message when the study does not exist
     n_trials = len(study.trials)
     if not args.yes:
         if not sys.stdin.isatty():
@@ -145,15 +170,12 @@ def _cmd_delete(args: argparse.Namespace) -> int:
                         f"{args.storage}?"):
             sys.stderr.write("Nothing deleted.\n")
             return EXIT_DECLINED
-    pipetune.delete_study(study_name=args.study, storage=args.storage)
+    from pipetune.study import delete_study
+
+    delete_study(study_name=args.study, storage=args.storage)
     if args.format == "table":
         sys.stdout.write(f"Deleted study {args.study!r} ({n_trials} trial(s)).\n")
     else:
         record = {"study_name": args.study, "n_trials": n_trials, "deleted": True}
-        _emit(Report([record], list(record), [list(record.values())]), args.format, sys.stdout)
+        emit(Report([record], list(record), [list(record.values())]), args.format, sys.stdout)
     return EXIT_OK
-
-
-# -- optimize ----------------------------------------------------------------------------------
-
-

@@ -1,6 +1,6 @@
 """``pipetune tune study.yaml``: tunes a training script described by a YAML file (see
-``pipetune.config``), each trial a subprocess; and ``pipetune logs STUDY TRIAL``, which prints
-the output a trial's process wrote."""
+``pipetune.launch.schema``), each trial a subprocess; and ``pipetune logs STUDY TRIAL``, which
+prints the output a trial's process wrote."""
 
 from __future__ import annotations
 
@@ -17,26 +17,14 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-import pipetune
+from pipetune._attrs import FAIL_REASON_ATTR, FINAL_RUN_ATTR, LOG_FILE_ATTR
 from pipetune._best import best_trial_of
+from pipetune._formatting import format_cell, format_duration, json_safe
 from pipetune.cli.live import LiveDisplay, first_line
-from pipetune.cli.optimize import _jobs_type, _Noted, _positive_int
-from pipetune.cli.output import (
-    DEFAULT_STORAGE,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    STORAGE_ENV,
-    Report,
-    _emit,
-    _json_safe,
-    format_cell,
-    format_duration,
-)
-from pipetune.cli.studies import _check_storage
+from pipetune.cli.optimize import NotedCriterion, jobs_type, positive_int
+from pipetune.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Report, emit
+from pipetune.cli.studies import check_storage
 from pipetune.datatypes import FrozenTrial, TrialState
-from pipetune.execution.budget import Budget
-from pipetune.execution.launcher import FINAL_RUN_ATTR, LOG_FILE_ATTR, read_log
 from pipetune.errors import (
     InvalidArgumentError,
     ObjectiveError,
@@ -44,13 +32,15 @@ from pipetune.errors import (
     TooManyFailuresError,
     TrialNotFoundError,
 )
+from pipetune.storage import DEFAULT_STORAGE, STORAGE_ENV, get_storage
 
 if TYPE_CHECKING:  # imported when a command runs: the other commands need neither
-    from pipetune.config import StudyConfig
-    from pipetune.execution.launcher import ScriptObjective
+    from pipetune.launch.config import StudyConfig
+    from pipetune.launch.objective import ScriptObjective
+    from pipetune.study import Study
 
 
-def _storage_of(args: argparse.Namespace, config: StudyConfig) -> str:
+def storage_of(args: argparse.Namespace, config: StudyConfig) -> str:
     """``--storage`` when given, else the YAML's ``storage:``, else $PIPETUNE_STORAGE or the
     default. (The top-level parser fills in the default, so "given" means "differs from it".)"""
     default = os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
@@ -60,20 +50,22 @@ def _storage_of(args: argparse.Namespace, config: StudyConfig) -> str:
 
 
 def _open_study(config: StudyConfig, storage: str, resume: bool,
-                max_parallel: int | None) -> pipetune.Study:
+                max_parallel: int | None) -> Study:
     """The study of ``config``: created when new; an existing one only with ``resume`` (or
     when it holds no trial yet), and only with the same directions. ``max_parallel`` (the
     YAML's, or ``--parallel``'s) becomes the study-wide cap that workers joining the study
     follow too."""
+    from pipetune.study import create_study, load_study
+
     sampler, pruner = config.build_sampler(), config.build_pruner()
-    backend = pipetune.get_storage(storage)  # tune writes: it may create the SQLite file
+    backend = get_storage(storage)  # tune writes: it may create the SQLite file
     try:
-        study = pipetune.load_study(study_name=config.study, storage=backend, sampler=sampler,
-                                    pruner=pruner)
+        study = load_study(study_name=config.study, storage=backend, sampler=sampler,
+                           pruner=pruner)
     except StudyNotFoundError:
-        return pipetune.create_study(study_name=config.study, storage=backend, sampler=sampler,
-                                     pruner=pruner, directions=list(config.directions),
-                                     max_parallel=max_parallel)
+        return create_study(study_name=config.study, storage=backend, sampler=sampler,
+                            pruner=pruner, directions=list(config.directions),
+                            max_parallel=max_parallel)
     stored = [d.name.lower() for d in study.directions]
     if stored != list(config.directions):
         raise InvalidArgumentError(
@@ -85,9 +77,10 @@ def _open_study(config: StudyConfig, storage: str, resume: bool,
             f"Study {config.study!r} already has {n_trials} trial(s) in {storage}. Pass --resume "
             f"to continue it (numbering goes on from trial {n_trials}), or change study: in "
             f"{config.path} to start a new one.")
-    if max_parallel is not None:
-        Budget(max_parallel=max_parallel).store(study._storage, study._study_id)
-        study._load_settings()
+    if max_parallel is not None:  # stored as the study-wide cap, which the study then follows
+        study = create_study(study_name=config.study, storage=backend, sampler=sampler,
+                             pruner=pruner, directions=list(config.directions),
+                             load_if_exists=True, max_parallel=max_parallel)
     return study
 
 
@@ -151,7 +144,7 @@ def _inspect_hints(study_name: str, storage: str, trial: int | None) -> list[str
     return hints
 
 
-def _summary(study: pipetune.Study, config: StudyConfig, storage: str, numbers: set[int],
+def _summary(study: Study, config: StudyConfig, storage: str, numbers: set[int],
              reason: str, elapsed: float, final: FrozenTrial | None,
              final_error: str | None, final_now: bool) -> Report:
     """What ``tune`` prints at the end: this run's trials by state, why it stopped, the best
@@ -167,9 +160,7 @@ def _summary(study: pipetune.Study, config: StudyConfig, storage: str, numbers: 
     pareto = [] if len(study.directions) == 1 else study.best_trials
     final_name = study.system_attrs.get(FINAL_RUN_ATTR) if final is not None else None
 
-    def brief(trial: FrozenTrial | None) -> dict[str, Any] | None:
-        if trial is None:
-            return None
+    def brief(trial: FrozenTrial) -> dict[str, Any]:
         # Only the declared params: a reverse_log param also records an internal helper.
         return {"number": trial.number, "state": trial.state.name,
                 "values": None if trial.values is None else list(trial.values),
@@ -179,21 +170,22 @@ def _summary(study: pipetune.Study, config: StudyConfig, storage: str, numbers: 
     record = {"study_name": study.study_name, "storage": storage, "config": config.path,
               "n_trials_run": len(numbers), "states": counts, "stopped_because": reason,
               "elapsed": elapsed, "metrics": [m.name for m in _metrics(config)],
-              "best_trial": brief(best), "pareto_trials": [brief(t) for t in pareto],
+              "best_trial": None if best is None else brief(best),
+              "pareto_trials": [brief(t) for t in pareto],
               "final": None if final is None else {
                   "run": final_name, "ran_now": final_now, **brief(final),
                   "best_trial": final.user_attrs.get("best_trial"),
-                  "reason": final.system_attrs.get("fail_reason")},
+                  "reason": final.system_attrs.get(FAIL_REASON_ATTR)},
               "final_error": final_error,
               "last_failure": None if not failed else {
                   "number": failed[-1].number,
-                  "reason": failed[-1].system_attrs.get("fail_reason")},
+                  "reason": failed[-1].system_attrs.get(FAIL_REASON_ATTR)},
               "inspect": _inspect_hints(study.study_name, storage,
                                         best.number if best is not None else None)}
     columns = ["study_name", "n_trials_run", "stopped_because", "best_trial", "best_value",
                "final_run", "final_state", "final_value"]
     row = [study.study_name, len(numbers), reason, None if best is None else best.number,
-           None if best is None else best.values[0], final_name,
+           None if best is None else best.value, final_name,
            None if final is None else final.state.name,
            None if final is None or final.values is None else final.values[0]]
     return Report([record], columns, [row])
@@ -206,7 +198,7 @@ def _metrics(config: StudyConfig) -> list[Any]:
 
 def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
     if fmt != "table":
-        _emit(report, fmt, out)
+        emit(report, fmt, out)
         return
     record = report.records[0]
     metrics = record["metrics"]
@@ -222,10 +214,10 @@ def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
     out.write(f"Stopped: {record['stopped_because']}.\n")
     best = record["best_trial"]
     if best is not None:
-        params = json.dumps(_json_safe(best["params"]), sort_keys=True)
+        params = json.dumps(json_safe(best["params"]), sort_keys=True)
         out.write(f"Best trial {best['number']}: {values_text(best)}, params {params}\n")
     for trial in record["pareto_trials"]:
-        params = json.dumps(_json_safe(trial["params"]), sort_keys=True)
+        params = json.dumps(json_safe(trial["params"]), sort_keys=True)
         out.write(f"Pareto trial {trial['number']}: {values_text(trial)}, params {params}\n")
     if best is None and not record["pareto_trials"]:
         out.write("No COMPLETE trial yet, so no best trial.\n")
@@ -248,20 +240,22 @@ def _print_summary(report: Report, fmt: str, out: TextIO) -> None:
     out.write("Inspect: " + "\n         ".join(record["inspect"]) + "\n")
 
 
-def _earlier_final(study: pipetune.Study) -> FrozenTrial | None:
+def _earlier_final(study: Study) -> FrozenTrial | None:
     """The trial of the final run an earlier ``tune`` made for ``study``, if it is still
     stored."""
+    from pipetune.study import load_study
+
     name = study.system_attrs.get(FINAL_RUN_ATTR)
     if name is None:
         return None
     try:
-        trials = pipetune.load_study(study_name=name, storage=study._storage).trials
+        trials = load_study(study_name=name, storage=study.run_interface.storage).trials
     except StudyNotFoundError:
         return None
     return trials[0] if trials else None
 
 
-def _run_final(objective: ScriptObjective, study: pipetune.Study, config: StudyConfig,
+def _run_final(objective: ScriptObjective, study: Study, config: StudyConfig,
                live: TextIO) -> tuple[FrozenTrial | None, str | None]:
     """Runs the best params of the search with the ``final:`` arguments as a standalone run
     outside the study; returns that run's trial and, when it failed, why."""
@@ -278,17 +272,18 @@ def _run_final(objective: ScriptObjective, study: pipetune.Study, config: StudyC
         return None, str(error)
     final = run.study.trials[0]
     if final.state != TrialState.COMPLETE:
-        reason = final.system_attrs.get("fail_reason", f"it ended {final.state.name}")
+        reason = final.system_attrs.get(FAIL_REASON_ATTR, f"it ended {final.state.name}")
         return final, str(reason)
     return final, None
 
 
-def _cmd_tune(args: argparse.Namespace) -> int:
-    from pipetune.config import load_config
-    from pipetune.execution.launcher import ScriptObjective, terminate_all
+def cmd_tune(args: argparse.Namespace) -> int:
+    from pipetune.launch.objective import ScriptObjective
+    from pipetune.launch.process_group import terminate_all
+    from pipetune.launch.schema import load_config
 
     config = load_config(args.config)
-    storage = _check_new_storage(_storage_of(args, config))
+    storage = _check_new_storage(storage_of(args, config))
     objective = ScriptObjective(config.space, config.launch)  # checks before a study exists
     n_jobs = args.parallel or config.max_parallel or 1
     # --parallel overrides max_parallel, the study-wide cap too (-1 sets none): otherwise the
@@ -304,7 +299,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     display = LiveDisplay(config.study, storage, study.directions, metrics, param_names,
                           n_trials, before, out, tty)
     reasons: list[str] = []
-    criteria = [_Noted(c, reasons) for c in config.stopping.criteria()]
+    criteria = [NotedCriterion(c, reasons) for c in config.stopping.criteria()]
     resumed = f" (resumed after trial {max(before)})" if before else ""
     size = "until stopped" if n_trials is None else f"{n_trials} trial(s)"
     at_a_time = "one per CPU" if n_jobs == -1 else f"{n_jobs}"
@@ -378,8 +373,11 @@ def _check_new_storage(url: str) -> str:
     return url
 
 
-def _cmd_logs(args: argparse.Namespace) -> int:
-    study = pipetune.load_study(study_name=args.study, storage=_check_storage(args.storage))
+def cmd_logs(args: argparse.Namespace) -> int:
+    from pipetune.launch.logs import read_log
+    from pipetune.study import load_study
+
+    study = load_study(study_name=args.study, storage=check_storage(args.storage))
     trial = next((t for t in study.trials if t.number == args.trial), None)
     if trial is None:
         count = len(study.trials)
@@ -393,14 +391,14 @@ def _cmd_logs(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------------
 
 
-def _add_tune_options(parser: argparse.ArgumentParser) -> None:
+def add_tune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="STUDY.yaml",
-                        help="the study's YAML file (schema: `pydoc pipetune.config`); its "
+                        help="the study's YAML file (schema: `pydoc pipetune.launch.schema`); its "
                              "storage: is used unless --storage is given")
-    parser.add_argument("--n-trials", type=_positive_int, metavar="N",
+    parser.add_argument("--n-trials", type=positive_int, metavar="N",
                         help="run N more trials, as optimize does (default: what the YAML's "
                              "max_trials, counted over the whole search, leaves)")
-    parser.add_argument("--parallel", type=_jobs_type, metavar="K",
+    parser.add_argument("--parallel", type=jobs_type, metavar="K",
                         help="trials at a time (overrides max_parallel, also as the "
                              "study-wide cap; -1: one per CPU, no cap)")
     parser.add_argument("--resume", action="store_true",
@@ -412,8 +410,8 @@ def _add_tune_options(parser: argparse.ArgumentParser) -> None:
                              "one when unset), one CPU and gpus_per_trial GPUs each")
 
 
-def _add_logs_options(parser: argparse.ArgumentParser) -> None:
+def add_logs_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study name")
     parser.add_argument("trial", type=int, help="trial number")
-    parser.add_argument("--tail", type=_positive_int, metavar="N",
+    parser.add_argument("--tail", type=positive_int, metavar="N",
                         help="print only the last N lines")

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pipetune
 from pipetune.cli.optimize import (
-    _arg_type,
-    _make_pruner,
-    _make_sampler,
-    _positive_int,
-    _working_folder_importable,
     add_sampler_and_pruner_options,
+    arg_type,
     load_objective,
+    make_pruner,
+    make_sampler,
+    positive_int,
+    working_folder_importable,
 )
 from pipetune.cli.output import EXIT_FAILED
 from pipetune.errors import InvalidArgumentError, StudyNotFoundError
+from pipetune.execution.loop import retry_storage
 from pipetune.execution.worker import (
     EXIT_DONE,
     EXIT_STOPPED_TRIALS_FAILED,
@@ -29,50 +29,55 @@ from pipetune.execution.worker import (
     WorkerOptions,
     run_worker,
 )
-from pipetune.execution.loop import retry_storage
+
+if TYPE_CHECKING:
+    from pipetune.study import Study
 
 DIRECTIONS = ("minimize", "maximize")
-_seconds_or_zero = _arg_type(float, lambda v: 0 <= v < float("inf"), "a number of seconds >= 0")
+_seconds_or_zero = arg_type(float, lambda v: 0 <= v < float("inf"), "a number of seconds >= 0")
 
 
-def _open_from_config(args: argparse.Namespace) -> tuple[pipetune.Study, Any, Any]:
+def _open_from_config(args: argparse.Namespace) -> tuple[Study, Any, Any]:
     """The study, objective and config of ``--config study.yaml``: trials run the YAML's
     script; the study is created from the YAML when no worker has created it yet."""
-    from pipetune.cli.tune import _storage_of
-    from pipetune.config import load_config
-    from pipetune.execution.launcher import ScriptObjective
+    from pipetune.cli.tune import storage_of
+    from pipetune.launch.objective import ScriptObjective
+    from pipetune.launch.schema import load_config
+    from pipetune.study import create_study
 
     config = load_config(args.config)
     objective = ScriptObjective(config.space, config.launch)
-    storage = _storage_of(args, config)
+    storage = storage_of(args, config)
     sampler, pruner = config.build_sampler(), config.build_pruner()
     study = retry_storage(
-        lambda: pipetune.create_study(study_name=args.study or config.study, storage=storage,
-                                      sampler=sampler, pruner=pruner,
-                                      directions=list(config.directions), load_if_exists=True),
+        lambda: create_study(study_name=args.study or config.study, storage=storage,
+                             sampler=sampler, pruner=pruner,
+                             directions=list(config.directions), load_if_exists=True),
         "Opening the study", give_up_after=args.storage_retry_for)
     return study, objective, config
 
 
-def _open_for_objective(args: argparse.Namespace) -> pipetune.Study:
+def _open_for_objective(args: argparse.Namespace) -> Study:
     """The study of ``--objective``: created with ``--direction``/``--directions`` when no
     worker has created it yet (every worker may pass them: one creates it, the others load
     it), else it must exist."""
-    sampler, pruner = _make_sampler(args.sampler, args.seed), _make_pruner(args.pruner)
+    from pipetune.study import create_study, load_study
+
+    sampler, pruner = make_sampler(args.sampler, args.seed), make_pruner(args.pruner)
     directions = [args.direction] if args.direction is not None else args.directions
     if directions is None:
         try:
-            return pipetune.load_study(study_name=args.study, storage=args.storage,
-                                       sampler=sampler, pruner=pruner)
+            return load_study(study_name=args.study, storage=args.storage,
+                              sampler=sampler, pruner=pruner)
         except StudyNotFoundError as error:
             raise StudyNotFoundError(
                 f"{error} Or pass --direction minimize|maximize (--directions ... for several "
                 "objectives) to let the worker create it.") from None
-    return pipetune.create_study(study_name=args.study, storage=args.storage, sampler=sampler,
-                                 pruner=pruner, directions=directions, load_if_exists=True)
+    return create_study(study_name=args.study, storage=args.storage, sampler=sampler,
+                        pruner=pruner, directions=directions, load_if_exists=True)
 
 
-def _cmd_worker(args: argparse.Namespace) -> int:
+def cmd_worker(args: argparse.Namespace) -> int:
     if (args.objective is None) == (args.config is None):
         raise InvalidArgumentError(
             "pipetune worker needs exactly one of --objective MODULE:FUNCTION (a Python "
@@ -84,7 +89,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             "pipetune worker --config takes the directions of the YAML file; drop --direction "
             "(it applies with --objective).")
     config = None
-    with _working_folder_importable():
+    with working_folder_importable():
         if args.config is not None:
             study, func, config = _open_from_config(args)
         else:
@@ -101,10 +106,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                                 concurrency=args.concurrency,
                                 stop_timeout=args.stop_timeout,
                                 storage_retry_for=args.storage_retry_for)
-        worker = Worker(study, func, options)
+        worker = Worker(study.run_interface, func, options)
         code = run_worker(worker)
     if config is not None and code == EXIT_STOPPED_TRIALS_FAILED:
-        from pipetune.execution.launcher import terminate_all
+        from pipetune.launch.process_group import terminate_all
 
         terminate_all(grace=config.launch.grace_period)  # the failed trials' scripts
     outcome = {EXIT_DONE: "done", EXIT_STOPPED_TRIALS_FAILED: "stopped, trials in flight failed",
@@ -115,7 +120,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return code
 
 
-def _add_worker_options(parser: argparse.ArgumentParser) -> None:
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", metavar="NAME",
                         help="the study to work on (with --objective it must exist, unless "
                              "--direction is given; default with --config: the YAML's study:, "
@@ -134,15 +139,15 @@ def _add_worker_options(parser: argparse.ArgumentParser) -> None:
                         help="instead of --objective: run the script a study file describes "
                              "(see pipetune tune); its sampler, pruner, max_trials and "
                              "max_parallel apply")
-    parser.add_argument("--max-trials", type=_positive_int, metavar="N",
+    parser.add_argument("--max-trials", type=positive_int, metavar="N",
                         help="the study-wide budget: all workers together start at most N "
                              "trials that do not fail (stored with the study; default: the "
                              "stored one, else run until stopped)")
-    parser.add_argument("--max-parallel", type=_positive_int, metavar="N",
+    parser.add_argument("--max-parallel", type=positive_int, metavar="N",
                         help="the study-wide cap: all workers together run at most N trials at "
                              "a time (stored with the study; default: the stored one, else "
                              "no cap)")
-    parser.add_argument("--concurrency", type=_positive_int, default=1, metavar="K",
+    parser.add_argument("--concurrency", type=positive_int, default=1, metavar="K",
                         help="trials this worker runs at once, in threads (default: 1)")
     parser.add_argument("--stop-timeout", type=_seconds_or_zero, default=10.0,
                         metavar="SECONDS",

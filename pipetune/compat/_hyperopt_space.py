@@ -17,7 +17,6 @@ from typing import Any
 
 from pipetune.distributions import (
     CategoricalDistribution,
-    Distribution,
     FloatDistribution,
     IntDistribution,
 )
@@ -42,7 +41,7 @@ class Param:
 
     label: str
     call: str  # how it was written, for messages: "hp.uniform('lr', 0, 1)"
-    distribution: Distribution
+    distribution: FloatDistribution | IntDistribution
     round_to: float | None = None
 
     def finish(self, value: Any) -> Any:
@@ -117,7 +116,7 @@ def _exp(call: str, value: float) -> float:
             f"exp({value}) overflows. Pass the log of the bound, e.g. math.log(1e3).") from None
 
 
-def _make(call: str, label: str, build: Callable[[], Distribution],
+def _make(call: str, label: str, build: Callable[[], FloatDistribution | IntDistribution],
           round_to: float | None = None) -> Param:
     try:
         distribution = build()
@@ -167,7 +166,7 @@ class HyperparameterFactory:
 
     @staticmethod
     def loguniform(label: str, low: float, high: float) -> Param:
-        """``exp(uniform(low, high))``: Hyperopt's bounds are logs; values run exp(low)..exp(high)."""
+        """``exp(uniform(low, high))``: the bounds are logs; values run exp(low)..exp(high)."""
         _check_label("loguniform", label)
         call = _call("loguniform", label, low, high)
         low = _exp(call, _number(call, "low", low))

@@ -13,13 +13,14 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from pipetune._attrs import FAIL_REASON_ATTR, HYPEROPT_LOSS_ATTR, HYPEROPT_STATUS_ATTR
 from pipetune._numbers import real_number
 from pipetune.compat._hyperopt_space import Node, Param
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.errors import InvalidArgumentError, ObjectiveError
 from pipetune.samplers import RandomSampler
 from pipetune.storage import InMemoryStorage, get_storage
-from pipetune.study import FAIL_REASON_ATTR, Study, create_study, load_study
+from pipetune.study import Study, create_study, load_study
 
 STATUS_NEW = "new"
 STATUS_RUNNING = "running"
@@ -35,11 +36,6 @@ JOB_STATE_ERROR = 3
 JOB_STATE_CANCEL = 4
 JOB_STATES = (JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATE_DONE, JOB_STATE_ERROR,
               JOB_STATE_CANCEL)
-
-# System attrs of a trial: the status the objective returned, and its loss when the trial did
-# not COMPLETE (a COMPLETE trial's loss is its value).
-STATUS_ATTR = "hyperopt_status"
-LOSS_ATTR = "hyperopt_loss"
 
 
 class AllTrialsFailedError(ObjectiveError):
@@ -97,7 +93,7 @@ class Trials:
 
     def _stored_result(self, frozen: FrozenTrial) -> dict[str, Any]:
         attrs = frozen.system_attrs
-        status = attrs.get(STATUS_ATTR)
+        status = attrs.get(HYPEROPT_STATUS_ATTR)
         result: dict[str, Any] = {}
         if status is None:
             status = {TrialState.COMPLETE: STATUS_OK, TrialState.WAITING: STATUS_NEW,
@@ -107,8 +103,8 @@ class Trials:
         result["status"] = status
         if frozen.state == TrialState.COMPLETE and frozen.values:
             result["loss"] = frozen.values[0]
-        elif LOSS_ATTR in attrs:
-            result["loss"] = attrs[LOSS_ATTR]
+        elif HYPEROPT_LOSS_ATTR in attrs:
+            result["loss"] = attrs[HYPEROPT_LOSS_ATTR]
         for key, value in frozen.user_attrs.items():
             result.setdefault(key, value)
         return result
@@ -122,7 +118,8 @@ class Trials:
             q = self._round_to.get(name)
             vals[name] = [value if q is None else float(round(value / q) * q)]
             idxs[name] = [tid]
-        errored = frozen.state == TrialState.FAIL and STATUS_ATTR not in frozen.system_attrs
+        errored = (frozen.state == TrialState.FAIL
+                   and HYPEROPT_STATUS_ATTR not in frozen.system_attrs)
         misc: dict[str, Any] = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"),
                                 "workdir": None, "idxs": idxs, "vals": vals}
         if errored:
@@ -168,7 +165,7 @@ class Trials:
         """Each trial's loss (None where it has none), in trial order."""
         return [r.get("loss") for r in self.results]
 
-    def statuses(self, bandit: Any = None) -> list[str]:
+    def statuses(self, bandit: Any = None) -> list[str | None]:
         return [r.get("status") for r in self.results]
 
     @property
@@ -251,7 +248,7 @@ class Trials:
             self._open(get_storage(self._storage_arg))
             return
         self._open(InMemoryStorage())
-        storage, study_id = self._storage, self._study._study_id
+        storage, study_id = self._storage, self._study.run_interface.study_id
         for frozen in snapshot:
             if frozen.state == TrialState.WAITING:
                 storage.create_trial(study_id, state=TrialState.WAITING,

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from pipetune._attrs import FAIL_REASON_ATTR, HYPEROPT_LOSS_ATTR, HYPEROPT_STATUS_ATTR
 from pipetune._numbers import real_number
 from pipetune.compat._hyperopt_space import (
     NORMAL_SIGMAS,
@@ -62,8 +63,6 @@ from pipetune.compat._hyperopt_trials import (
     JOB_STATE_NEW,
     JOB_STATE_RUNNING,
     JOB_STATES,
-    LOSS_ATTR,
-    STATUS_ATTR,
     STATUS_FAIL,
     STATUS_NEW,
     STATUS_OK,
@@ -76,8 +75,9 @@ from pipetune.compat._hyperopt_trials import (
 from pipetune.datatypes import TrialState
 from pipetune.distributions import IntDistribution, contains_external
 from pipetune.errors import InvalidArgumentError, ObjectiveError
+from pipetune.execution.loop import tell_outcome
 from pipetune.samplers import BaseSampler, RandomSampler, TPESampler
-from pipetune.study import FAIL_REASON_ATTR, Study, load_study
+from pipetune.study import Study, load_study
 from pipetune.trial import Trial
 
 hp = HyperparameterFactory()
@@ -158,11 +158,11 @@ def _sampler_for(algo: Any, seed: int | None) -> BaseSampler:
             raise InvalidArgumentError(
                 f"tpe.suggest option {key!r} is not supported; use {', '.join(_TPE_OPTIONS)}.")
         if key == "gamma":
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                    or not 0 < value <= 1:
+            fraction = real_number(value)
+            if fraction is None or not 0 < fraction <= 1:
                 raise InvalidArgumentError(
                     f"tpe.suggest's gamma must be a fraction in (0, 1]. Got {value!r}.")
-            value = functools.partial(_hyperopt_gamma, float(value))
+            value = functools.partial(_hyperopt_gamma, fraction)
         kwargs[_TPE_OPTIONS[key]] = value
     return TPESampler(seed=seed, **kwargs)
 
@@ -232,13 +232,13 @@ def _record_result(study: Study, trial: Trial, result: dict[str, Any]) -> None:
             if ok:
                 trial.set_user_attr(key, copy)
     status = result["status"]
-    trial.set_system_attr(STATUS_ATTR, status)
+    trial.set_system_attr(HYPEROPT_STATUS_ATTR, status)
     if status == STATUS_OK:
         study.tell(trial, real_number(result["loss"]))  # a NaN loss makes it FAIL, reason recorded
         return
     loss = real_number(result.get("loss"))
     if loss is not None and math.isfinite(loss):
-        trial.set_system_attr(LOSS_ATTR, loss)
+        trial.set_system_attr(HYPEROPT_LOSS_ATTR, loss)
     reason = f"the objective returned status {status!r}"
     if result.get("failure") is not None:
         reason += f": {result['failure']}"
@@ -251,9 +251,9 @@ def _record_result(study: Study, trial: Trial, result: dict[str, Any]) -> None:
 def _suggester(trial: Trial) -> Callable[[Node], Any]:
     """Resolves each node the space walk meets by suggesting it on ``trial``."""
     def resolve(node: Node) -> Any:
-        distribution = node.distribution
         if isinstance(node, Choice):
-            return trial.suggest_categorical(node.label, distribution.choices)
+            return trial.suggest_categorical(node.label, node.distribution.choices)
+        distribution = node.distribution
         if isinstance(distribution, IntDistribution):
             return trial.suggest_int(node.label, distribution.low, distribution.high,
                                      step=distribution.step, log=distribution.log)
@@ -279,13 +279,13 @@ def _points(points: Any, nodes: Mapping[str, Node]) -> list[dict[str, Any]]:
                     f"Its labels: {sorted(nodes)}.")
             if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
                 value = value.item()
-            distribution = node.distribution
             if isinstance(node, Choice):
                 value = choice_index(node, value)
-            elif node.round_to is not None and distribution.log and real_number(value) is not None:
+            elif node.round_to is not None and node.distribution.log \
+                    and real_number(value) is not None:
                 # A rounded value may sit just outside the log domain it was drawn from.
-                value = min(max(float(value), distribution.low), distribution.high)
-            if value is None or not contains_external(distribution, value):
+                value = min(max(float(value), node.distribution.low), node.distribution.high)
+            if value is None or not contains_external(node.distribution, value):
                 what = (f"the index of an option, 0 to {len(node.options) - 1}"
                         if isinstance(node, Choice) else f"a value of {node.call}")
                 raise InvalidArgumentError(
@@ -317,23 +317,24 @@ def _check_budget(max_evals: Any, timeout: Any, loss_threshold: Any) -> None:
 def _run_trial(study: Study, trials: Trials, trial: Trial, fn: Callable[[Any], Any],
                space: Any, catch_eval_exceptions: bool) -> dict[str, Any]:
     """Evaluates ``fn`` on the sample ``trial`` draws from ``space`` and records the result."""
+    run = study.run_interface
     try:
         sample = evaluate(space, _suggester(trial))
         raw = fn(sample)
     except Exception as error:
-        study._fail(trial, error)
+        tell_outcome(run, trial, error=error)
         if not catch_eval_exceptions:
             raise
         result = {"status": STATUS_FAIL, "failure": f"{type(error).__name__}: {error}"}
         trials._results[trial.number] = result
         return result
     except BaseException as interrupt:  # KeyboardInterrupt: never leave the trial RUNNING
-        study._fail(trial, interrupt)
+        tell_outcome(run, trial, error=interrupt)
         raise
     try:
         result = _parse_result(raw)
     except ObjectiveError as error:
-        study._fail(trial, error)
+        tell_outcome(run, trial, error=error)
         raise
     trials._results[trial.number] = result
     _record_result(study, trial, result)
@@ -378,7 +379,7 @@ def fmin(fn: Callable[[Any], Any], space: Any, algo: Any = None, max_evals: int 
             study.enqueue_trial(params)
     done = sum(1 for t in existing if t.state != TrialState.WAITING)
     try:
-        best = real_number(trials.best_trial["result"]["loss"])
+        best = float(trials.best_trial["result"]["loss"])  # a real number: see best_trial
     except AllTrialsFailedError:
         best = math.inf
     started = time.monotonic()

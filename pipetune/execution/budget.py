@@ -10,24 +10,20 @@ A claim refused for ``max_parallel`` waits for a running trial to finish; one re
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipetune._attrs import MAX_PARALLEL_ATTR, MAX_TRIALS_ATTR
 from pipetune.datatypes import TrialState
 from pipetune.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from pipetune.storage.base import BaseStorage
-    from pipetune.study import Study
-    from pipetune.trial import Trial
 
-MAX_TRIALS_ATTR = "max_trials"
-MAX_PARALLEL_ATTR = "max_parallel"
 _STARTED = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 
-# How often a claim refused for max_parallel is tried again.
+# How often a claim refused for max_parallel is tried again (see
+# ``RunInterface.claim_within_budget``).
 PARALLEL_POLL_SECONDS = 0.2
 
 
@@ -47,32 +43,19 @@ class Budget:
                     f"The study-wide '{name}' must be a positive int or None. Got {value!r}.")
 
     @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> "Budget":
+    def from_attrs(cls, attrs: dict[str, Any]) -> Budget:
         return cls(*(None if attrs.get(key) is None else int(attrs[key])
                      for key in (MAX_TRIALS_ATTR, MAX_PARALLEL_ATTR)))
 
-    def store(self, storage: "BaseStorage", study_id: int) -> None:
+    def store(self, storage: BaseStorage, study_id: int) -> None:
         """Writes the limits that are set; the others keep their stored value."""
         for key, value in ((MAX_TRIALS_ATTR, self.max_trials),
                            (MAX_PARALLEL_ATTR, self.max_parallel)):
             if value is not None:
                 storage.set_study_attr(study_id, key, value, system=True)
 
-    def is_spent(self, storage: "BaseStorage", study_id: int) -> bool:
+    def is_spent(self, storage: BaseStorage, study_id: int) -> bool:
         """Whether ``max_trials`` trials have started and not failed."""
         return self.max_trials is not None and \
             storage.count_trials(study_id, _STARTED) >= self.max_trials
 
-
-def claim_within_budget(study: "Study", worker: str | None = None, *,
-                        keep_waiting: Callable[[], bool] = lambda: True,
-                        ) -> "Trial | None":
-    """The next trial of ``study`` within its budget: waits while ``max_parallel`` trials run
-    (as long as ``keep_waiting()`` says so) and returns None once ``max_trials`` have started."""
-    while True:
-        trial = study._ask(worker, study._budget)
-        if trial is not None or study._budget.is_spent(study._storage, study._study_id):
-            return trial
-        if not keep_waiting():
-            return None
-        time.sleep(PARALLEL_POLL_SECONDS)

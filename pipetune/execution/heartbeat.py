@@ -20,16 +20,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pipetune._attrs import (
+    FAIL_REASON_ATTR,
+    GRACE_PERIOD_ATTR,
+    HEARTBEAT_INTERVAL_ATTR,
+    RETRY_FAILED_ATTR,
+)
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import InvalidArgumentError, PipetuneError
 from pipetune.storage.base import BaseStorage
 
 logger = logging.getLogger("pipetune")
-
-# Study system attrs holding the settings, and trial system attrs of a retry.
-HEARTBEAT_INTERVAL_ATTR = "heartbeat_interval"
-GRACE_PERIOD_ATTR = "grace_period"
-RETRY_FAILED_ATTR = "retry_failed"
 
 # Slack added to two missed beats: covers clock skew between machines (timestamps come from
 # each worker's clock) and a database pausing for a few seconds.
@@ -110,13 +111,11 @@ def recover_stale_trials(storage: BaseStorage, study_id: int,
                          liveness: Liveness) -> list[FrozenTrial]:
     """Fails the study's trials whose worker stopped beating and, in the same transaction,
     enqueues their retries (see ``BaseStorage.fail_stale_trials``); returns the failed ones."""
-    if liveness.retry_failed:
-        failed = storage.fail_stale_trials(study_id, liveness.grace_period,
-                                           retry_failed=liveness.retry_failed)
-    else:  # the plain call: storages written before retries existed take it too
-        failed = storage.fail_stale_trials(study_id, liveness.grace_period)
+    failed = storage.fail_stale_trials(study_id, liveness.grace_period,
+                                       retry_failed=liveness.retry_failed)
     for trial in failed:
-        logger.warning("Trial %d failed: %s.", trial.number, trial.system_attrs.get("fail_reason"))
+        logger.warning("Trial %d failed: %s.", trial.number,
+                       trial.system_attrs.get(FAIL_REASON_ATTR))
     return failed
 
 

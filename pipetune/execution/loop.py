@@ -12,7 +12,7 @@ from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.errors import StorageUnavailableError, TrialPruned
 
 if TYPE_CHECKING:
-    from pipetune.study import Study
+    from pipetune.execution.interface import RunInterface
     from pipetune.trial import Trial
 
 logger = logging.getLogger("pipetune")
@@ -41,7 +41,21 @@ def retry_storage(call: Callable[[], T], what: str, *, give_up_after: float = 60
             delay = min(delay * 2, max_delay)
 
 
-def run_trial(study: "Study", func: Callable[["Trial"], Any], trial: "Trial",
+def tell_outcome(run: RunInterface, trial: Trial, result: Any = None, *,
+                 error: BaseException | None = None, trace: str | None = None) -> FrozenTrial:
+    """Tells the study how the objective ended on ``trial``, the one place that decides it:
+    it returned ``result`` (COMPLETE with it, or FAIL when it is no number), it raised
+    ``TrialPruned`` (PRUNED, keeping its last reported value), or it raised any other
+    ``error`` (FAIL, with the error and ``trace``, default its traceback, recorded). A trial
+    already finished elsewhere (a heartbeat check, an interrupt) is left as stored."""
+    if error is None:
+        return run.tell(trial, result, skip_if_finished=True)
+    if isinstance(error, TrialPruned):
+        return run.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+    return run.fail(trial, error, trace)
+
+
+def run_trial(run: RunInterface, func: Callable[[Trial], Any], trial: Trial,
               catch: tuple[type[BaseException], ...], *,
               retry: Callable[[Callable[[], Any], str], Any] = retry_storage,
               ) -> tuple[FrozenTrial, BaseException | None]:
@@ -54,33 +68,27 @@ def run_trial(study: "Study", func: Callable[["Trial"], Any], trial: "Trial",
     that failed because the storage was unreachable is re-queued when the study retries
     failed trials (``retry_failed``): the storage failed, not its params.
     """
+    result: Any = None
+    error: BaseException | None = None
     try:
         result = func(trial)
-    except TrialPruned:
-        return _store(study, trial, retry, "Storing a result", lambda: study.tell(
-            trial, state=TrialState.PRUNED, skip_if_finished=True)), None
-    except Exception as error:
-        failure = error  # bound for the lambda: ``error`` is unbound once the block ends
-        frozen = _store(study, trial, retry, "Storing a failure",
-                        lambda: study._fail(trial, failure))
-        if isinstance(error, StorageUnavailableError):
-            retry(lambda: study._retry_trial(frozen), "Re-queueing a trial")
-        if isinstance(error, catch):
-            logger.warning("Trial %d failed with %s: %s", trial.number, type(error).__name__, error)
-            return frozen, None
-        return frozen, error
-    except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: never leave it RUNNING
-        return study._fail(trial, interrupt), interrupt
-    return _store(study, trial, retry, "Storing a result",
-                  lambda: study.tell(trial, result, skip_if_finished=True)), None
-
-
-def _store(study: "Study", trial: "Trial", retry: Callable[[Callable[[], Any], str], Any],
-           what: str, store: Callable[[], FrozenTrial]) -> FrozenTrial:
-    """``store()`` through ``retry``; if it still fails, the trial is abandoned (see
-    ``Study._abandon``) and the error raised."""
+    except BaseException as raised:  # noqa: BLE001 - classified just below
+        error = raised
+    if error is not None and not isinstance(error, Exception):
+        # KeyboardInterrupt, SystemExit: never leave the trial RUNNING, and stop at once.
+        return tell_outcome(run, trial, error=error), error
+    failed = error is not None and not isinstance(error, TrialPruned)
     try:
-        return retry(store, what)
-    except Exception as error:
-        study._abandon(trial, error)
+        frozen = retry(lambda: tell_outcome(run, trial, result, error=error),
+                       "Storing a failure" if failed else "Storing a result")
+    except Exception as storing:
+        run.abandon(trial, storing)
         raise
+    if not failed:
+        return frozen, None
+    if isinstance(error, StorageUnavailableError):
+        retry(lambda: run.retry_trial(frozen), "Re-queueing a trial")
+    if isinstance(error, catch):
+        logger.warning("Trial %d failed with %s: %s", trial.number, type(error).__name__, error)
+        return frozen, None
+    return frozen, error

@@ -1,7 +1,8 @@
 """``Study.optimize(..., backend="ray")``: each trial's objective runs as a Ray task.
 
 The driver keeps the study's ask/tell in this process; a task re-opens the study from its
-storage URL, wraps the claimed trial and runs the objective there, so suggestions, reports and
+storage URL (a handle of the driver's own ``Study`` class, shipped with the sampler and pruner),
+wraps the claimed trial and runs the objective there, so suggestions, reports and
 pruning decisions go through the shared storage exactly as they would in a ``pipetune worker``.
 That is why the study needs a storage every Ray node can reach (a SQLite file on one machine,
 PostgreSQL, or a ``pipetune server``), never memory.
@@ -22,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 from pipetune._imports import require
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError, TrialPruned
-from pipetune.execution.budget import claim_within_budget
-from pipetune.execution.optimize import StopReason, stop_for_budget
+from pipetune.execution.loop import tell_outcome
+from pipetune.execution.optimize_call import OptimizeRun, StopReason, stop_for_budget
 
 if TYPE_CHECKING:
-    from pipetune.execution.optimize import _Run
     from pipetune.storage.base import BaseStorage
     from pipetune.trial import Trial
 
@@ -58,7 +58,7 @@ def check_resources(resources_per_trial: Any) -> dict[str, float]:
     return resources
 
 
-def storage_reference(storage: "BaseStorage") -> Any:
+def storage_reference(storage: BaseStorage) -> Any:
     """What a Ray task needs to re-open ``storage``: its full URL (password included, which
     the storage's display URL hides) or, for a remote storage, the picklable object itself."""
     from pipetune.storage.remote import RemoteStorage
@@ -77,24 +77,23 @@ def storage_reference(storage: "BaseStorage") -> Any:
         "'http://host:8080' (a pipetune server).")
 
 
-class _LockFreePickler:
-    """Pickles samplers and pruners, whose locks cannot travel: each lock arrives as a new one."""
+def shipping_bytes(obj: Any) -> bytes:
+    """``obj`` (a sampler, a pruner, the study's class) pickled for a Ray task: with Ray's
+    cloudpickle, so functions made inside a method travel by value, and with each lock, which
+    cannot travel, sent as a new lock. ``pickle.loads`` reads it back in any process."""
+    cloudpickle = require("ray.cloudpickle", "ray")
 
-    @staticmethod
-    def dumps(obj: Any) -> bytes:
-        cloudpickle = require("ray.cloudpickle", "ray")
+    class Pickler(cloudpickle.Pickler):
+        def reducer_override(self, value: Any) -> Any:
+            if type(value) is _LOCK_TYPE:
+                return threading.Lock, ()
+            if type(value) is _RLOCK_TYPE:
+                return threading.RLock, ()
+            return super().reducer_override(value)
 
-        class Pickler(cloudpickle.Pickler):
-            def reducer_override(self, value: Any) -> Any:
-                if type(value) is _LOCK_TYPE:
-                    return threading.Lock, ()
-                if type(value) is _RLOCK_TYPE:
-                    return threading.RLock, ()
-                return super().reducer_override(value)
-
-        buffer = io.BytesIO()
-        Pickler(buffer).dump(obj)
-        return buffer.getvalue()
+    buffer = io.BytesIO()
+    Pickler(buffer).dump(obj)
+    return buffer.getvalue()
 
 
 def _portable_error(error: BaseException) -> BaseException:
@@ -104,30 +103,27 @@ def _portable_error(error: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(error))
         return error
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever pickling raised, the text still travels
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
 def _run_in_task(storage: Any, study_name: str, trial_id: int, tools: bytes,
-                 func: Callable[["Trial"], Any]) -> tuple[str, Any, str | None]:
+                 func: Callable[[Trial], Any]) -> tuple[str, Any, str | None]:
     """The body of one Ray task: returns ("ok", value, None), ("pruned", None, None) or
     ("error", exception, traceback text). Exceptions travel as values so the driver sees the
     objective's own error rather than Ray's wrapper."""
     import pickle
 
-    from pipetune.study import Study
-    from pipetune.trial import Trial
-
-    sampler, pruner = pickle.loads(tools)
-    study = Study(study_name, storage, sampler=sampler, pruner=pruner)
-    trial = Trial(study, study._storage.get_trial(trial_id))
+    study_class, sampler, pruner = pickle.loads(tools)
+    study = study_class(study_name, storage, sampler=sampler, pruner=pruner)
+    trial = study.run_interface.trial(trial_id)
     try:
         outcome: tuple[str, Any, str | None] = ("ok", func(trial), None)
     except TrialPruned:
         outcome = ("pruned", None, None)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the objective's error travels to the driver
         outcome = ("error", _portable_error(error), traceback.format_exc())
-    trial._flush()  # the driver tells from the stored record
+    trial.flush()  # the driver tells from the stored record
     return outcome
 
 
@@ -195,16 +191,16 @@ def _plain(amount: float) -> float | int:
     return int(amount) if amount.is_integer() else amount
 
 
-def run_ray(run: "_Run", func: Callable[["Trial"], Any], n_jobs: int,
+def run_ray(call: OptimizeRun, func: Callable[[Trial], Any], n_jobs: int,
             catch: tuple[type[BaseException], ...], callbacks: list,
             resources_per_trial: Any) -> None:
-    """Runs the trials of ``run`` as Ray tasks, up to ``n_jobs`` at once (-1: as many as the
+    """Runs the trials of ``call`` as Ray tasks, up to ``n_jobs`` at once (-1: as many as the
     cluster's CPUs hold), telling each result to the study as it arrives."""
-    study = run.study
+    run = call.run
     resources = check_resources(resources_per_trial)
-    reference = storage_reference(study._storage)
+    reference = storage_reference(run.storage)
     ray, started_here = _connect(n_jobs, resources)
-    tools = _LockFreePickler.dumps((study.sampler, study.pruner))
+    tools = shipping_bytes((type(run.study), run.sampler, run.pruner))
     try:
         check_cluster_holds(ray, resources)
         if n_jobs == -1:
@@ -213,98 +209,93 @@ def run_ray(run: "_Run", func: Callable[["Trial"], Any], n_jobs: int,
         task = ray.remote(_run_in_task).options(
             num_cpus=resources["cpu"], num_gpus=resources["gpu"], max_retries=0)
         func_ref = ray.put(func)
-        _drive(ray, run, task, func_ref, reference, tools, n_jobs, catch, callbacks)
+        _drive(ray, call, task, func_ref, reference, tools, n_jobs, catch, callbacks)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _drive(ray: Any, run: "_Run", task: Any, func_ref: Any, reference: Any, tools: bytes,
-           n_jobs: int, catch: tuple, callbacks: list) -> None:
-    study = run.study
-    pending: dict[Any, "Trial"] = {}
+def _drive(ray: Any, call: OptimizeRun, task: Any, func_ref: Any, reference: Any,
+           tools: bytes, n_jobs: int, catch: tuple, callbacks: list) -> None:
+    run = call.run
+    pending: dict[Any, Trial] = {}
     first_error: BaseException | None = None
     try:
         while True:
-            while first_error is None and len(pending) < n_jobs and run.take_slot():
+            while first_error is None and len(pending) < n_jobs and call.take_slot():
                 # With tasks of its own in flight the driver must not wait for a slot of
                 # max_parallel: only telling their results frees one.
-                trial = _ask(run, keep_waiting=lambda: not pending and run.is_open())
+                trial = _ask(call, keep_waiting=lambda: not pending and call.is_open())
                 if trial is None:
-                    run.give_back_slot()
+                    call.give_back_slot()
                     break
-                with run.lock:
-                    run.running[trial._trial_id] = trial
-                ref = task.remote(reference, study.study_name, trial._trial_id, tools, func_ref)
+                with call.lock:
+                    call.running[trial.trial_id] = trial
+                ref = task.remote(reference, run.study_name, trial.trial_id, tools, func_ref)
                 pending[ref] = trial
             if not pending:
                 break
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                frozen, error = _finish(ray, study, pending.pop(ref), ref, catch)
-                run.finished(frozen)
+                frozen, error = _finish(ray, call, pending.pop(ref), ref, catch)
+                call.finished(frozen)
                 for callback in callbacks:
-                    callback(study, frozen)
+                    callback(run.study, frozen)
                 if error is not None and first_error is None:
                     first_error = error  # let the tasks in flight finish, start no more
-                    study.stop()
+                    run.stop_requested = True
     except KeyboardInterrupt as interrupt:
         # Every trial this run claimed and did not finish ends FAIL first (one submitted or
         # not yet, one whose result was being told), then its task is cancelled: a cancel
         # that fails must not leave a trial RUNNING.
-        study.stop()
-        with run.lock:
-            claimed = list(run.running.values())
+        run.stop_requested = True
+        with call.lock:
+            claimed = list(call.running.values())
         for trial in claimed:
-            study._fail(trial, interrupt)
+            run.fail(trial, interrupt)
         for ref in pending:
             try:
                 ray.cancel(ref, force=True)
             except Exception as error:  # noqa: BLE001 - the trial is already FAIL
                 logger.warning("Could not cancel a Ray task of study %r: %s",
-                               study.study_name, error)
+                               run.study_name, error)
         raise
     if first_error is not None:
         raise first_error
 
 
-def _ask(run: "_Run", keep_waiting: Callable[[], bool]) -> "Trial | None":
+def _ask(call: OptimizeRun, keep_waiting: Callable[[], bool]) -> Trial | None:
     """The next claimed trial, or None: the study has nothing to give (and the run stops), or
     ``max_parallel`` trials run and ``keep_waiting`` said not to wait."""
-    study = run.study
-    if study.sampler.is_exhausted(study._history):
-        run.stop(StopReason.SEARCH_SPACE_EXHAUSTED, "the sampler has no candidate left")
+    run = call.run
+    if run.is_exhausted():
+        call.stop(StopReason.SEARCH_SPACE_EXHAUSTED, "the sampler has no candidate left")
         return None
     try:
-        trial = claim_within_budget(study, keep_waiting=keep_waiting)
+        trial = run.claim_within_budget(keep_waiting=keep_waiting)
     except SearchSpaceExhaustedError as error:
-        run.stop(StopReason.SEARCH_SPACE_EXHAUSTED, str(error))
+        call.stop(StopReason.SEARCH_SPACE_EXHAUSTED, str(error))
         return None
-    if trial is None and study._budget.is_spent(study._storage, study._study_id):
-        stop_for_budget(run)
+    if trial is None and run.budget_spent():
+        stop_for_budget(call)
     return trial
 
 
-def _finish(ray: Any, study: Any, trial: "Trial", ref: Any,
+def _finish(ray: Any, call: OptimizeRun, trial: Trial, ref: Any,
             catch: tuple) -> tuple[FrozenTrial, BaseException | None]:
     """Tells the study how the task of ``trial`` ended; returns the finished trial and the
     error the run must raise, if any."""
-    from pipetune.datatypes import TrialState
-    from pipetune.trial import Trial
-
     try:
         outcome, payload, trace = ray.get(ref)
-    except Exception as error:  # the task itself died: worker crash, cancelled, node lost
+    except Exception as error:  # noqa: BLE001 - the task died: worker crash, cancelled, node lost
         outcome, payload, trace = "error", error, None
     # The task suggested and reported through storage: tell from the stored record.
-    stored = Trial(study, study._storage.get_trial(trial._trial_id))
+    stored = call.run.trial(trial.trial_id)
     if outcome == "ok":
-        return study.tell(stored, payload, skip_if_finished=True), None
+        return tell_outcome(call.run, stored, payload), None
     if outcome == "pruned":
-        return study.tell(stored, state=TrialState.PRUNED, skip_if_finished=True), None
-    trace = trace or "".join(traceback.format_exception(payload))
-    study._record_failure(stored, f"{type(payload).__name__}: {payload}", trace)
-    frozen = study.tell(stored, state=TrialState.FAIL, skip_if_finished=True)
+        return tell_outcome(call.run, stored, error=TrialPruned()), None
+    frozen = tell_outcome(call.run, stored, error=payload, trace=trace)
     if isinstance(payload, catch):
         logger.warning("Trial %d failed with %s: %s", trial.number, type(payload).__name__,
                        payload)

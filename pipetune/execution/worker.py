@@ -30,7 +30,7 @@ from pipetune.execution.heartbeat import default_worker_name
 from pipetune.execution.loop import retry_storage, run_trial
 
 if TYPE_CHECKING:
-    from pipetune.study import Study
+    from pipetune.execution.interface import RunInterface
     from pipetune.trial import Trial
 
 logger = logging.getLogger("pipetune")
@@ -73,11 +73,12 @@ class WorkerOptions:
 
 
 class Worker:
-    """One worker process: ``concurrency`` threads pulling trials of one study."""
+    """One worker process: ``concurrency`` threads pulling trials of one study (given as its
+    run interface, ``study.run_interface``)."""
 
-    def __init__(self, study: Study, func: Callable[[Trial], Any],
+    def __init__(self, run_interface: RunInterface, func: Callable[[Trial], Any],
                  options: WorkerOptions) -> None:
-        self.study = study
+        self.run_interface = run_interface
         self.func = func
         self.options = options
         self.name = options.worker_name or default_worker_name()
@@ -88,9 +89,9 @@ class Worker:
         self.numbers: list[int] = []  # the trials this worker ran, in order
         given = Budget(options.max_trials, options.max_parallel)
         if given != Budget():  # the worker sets the study-wide budget for every worker
-            self._retry(lambda: given.store(study._storage, study._study_id),
+            self._retry(lambda: given.store(run_interface.storage, run_interface.study_id),
                         "Setting the study's budget")
-            self._retry(study._load_settings, "Reading the study's settings")
+            self._retry(run_interface.load_settings, "Reading the study's settings")
 
     def _retry(self, call: Callable[[], T], what: str) -> T:
         return retry_storage(call, what, give_up_after=self.options.storage_retry_for)
@@ -102,25 +103,24 @@ class Worker:
         For ``max_trials``, with heartbeats, a RUNNING trial may be a dead worker's, to be
         failed and retried: the worker waits for it. Without, it cannot tell, and leaves it to
         its worker."""
-        storage, study_id = self.study._storage, self.study._study_id
-        if not self._retry(lambda: self.study._budget.is_spent(storage, study_id),
-                           "Counting started trials"):
+        run = self.run_interface
+        if not self._retry(run.budget_spent, "Counting started trials"):
             return True  # refused for max_parallel: a running trial will free a slot
-        liveness = self.study._liveness
+        liveness = run.liveness
         if liveness is None:
             return False
         if self._retry(liveness.before_claim, "Checking for dead workers"):
             return True  # failing them freed budget slots (and may have queued retries)
-        return self._retry(lambda: storage.count_trials(study_id, [TrialState.RUNNING]),
+        return self._retry(lambda: run.storage.count_trials(run.study_id, [TrialState.RUNNING]),
                            "Counting running trials") > 0
 
     def _pull(self, index: int) -> None:
         name = self.name if self.options.concurrency == 1 else f"{self.name}:{index}"
-        liveness = self.study._liveness
+        run = self.run_interface
+        liveness = run.liveness
         poll = 0.5 if liveness is None else min(1.0, liveness.settings.heartbeat_interval)
         while not self.stop_event.is_set():
-            trial = self._retry(lambda: self.study._ask(name, self.study._budget),
-                                "Claiming a trial")
+            trial = self._retry(lambda: run.claim(name, run.budget), "Claiming a trial")
             if trial is None:
                 if not self._others_may_free_a_slot():
                     return
@@ -130,11 +130,11 @@ class Worker:
 
     def _run(self, trial: Trial) -> None:
         with self._lock:
-            self._running[trial._trial_id] = trial
+            self._running[trial.trial_id] = trial
             self.numbers.append(trial.number)
         try:
             # A failing objective fails its trial only; an interrupt stops the thread.
-            frozen, interrupt = run_trial(self.study, self.func, trial, (Exception,),
+            frozen, interrupt = run_trial(self.run_interface, self.func, trial, (Exception,),
                                           retry=self._retry)
             if interrupt is not None:
                 raise interrupt
@@ -142,7 +142,7 @@ class Worker:
                         frozen.state.name, frozen.values)
         finally:
             with self._lock:
-                self._running.pop(trial._trial_id, None)
+                self._running.pop(trial.trial_id, None)
 
     def _thread_body(self, index: int) -> None:
         try:
@@ -159,13 +159,15 @@ class Worker:
         """Starts no more trials; those in flight get ``stop_timeout`` seconds to finish."""
         self.stop_event.set()
 
-    def _fail_in_flight(self) -> int:
+    def fail_in_flight(self) -> int:
+        """Fails the trials this worker's threads are running now (a stop that timed out, or a
+        second signal); returns how many."""
         with self._lock:
             in_flight = list(self._running.values())
         for trial in in_flight:
             try:
-                self.study._record_failure(trial, STOP_REASON, None)
-                self._retry(lambda trial=trial: self.study.tell(  # type: ignore[misc]
+                self.run_interface.record_failure(trial, STOP_REASON, None)
+                self._retry(lambda trial=trial: self.run_interface.tell(  # type: ignore[misc]
                     trial, state=TrialState.FAIL, skip_if_finished=True), "Failing a trial")
             except Exception as error:  # noqa: BLE001 - the heartbeat check will fail it
                 logger.error("Could not fail trial %d: %s", trial.number, error)
@@ -188,7 +190,7 @@ class Worker:
                     time.monotonic() - stopping_since > self.options.stop_timeout:
                 # The objectives did not return in time: fail their trials and leave the
                 # (daemon) threads behind; the caller exits the process.
-                if self._fail_in_flight():
+                if self.fail_in_flight():
                     return EXIT_STOPPED_TRIALS_FAILED
                 break
         return EXIT_FAILED if self._errors else EXIT_DONE
@@ -207,7 +209,7 @@ def run_worker(worker: Worker) -> int:
 
     def on_signal(signum: int, _frame: Any) -> None:
         if worker.stop_event.is_set():
-            worker._fail_in_flight()
+            worker.fail_in_flight()
         logger.warning("Received signal %d: finishing the trials in flight, then exiting.",
                        signum)
         worker.stop()

@@ -21,8 +21,8 @@ from pipetune.importance.fanova import FanovaImportanceEvaluator
 from pipetune.importance.mean_decrease_impurity import MeanDecreaseImpurityImportanceEvaluator
 
 if TYPE_CHECKING:
+    from pipetune._trial_table import Target
     from pipetune.study import Study
-    from pipetune.visualization._common import Target
 
 __all__ = [
     "BaseImportanceEvaluator",
@@ -33,9 +33,9 @@ __all__ = [
 ]
 
 
-def get_param_importances(study: "Study", *, evaluator: BaseImportanceEvaluator | None = None,
+def get_param_importances(study: Study, *, evaluator: BaseImportanceEvaluator | None = None,
                           params: Sequence[str] | None = None,
-                          target: "Target | None" = None,
+                          target: Target | None = None,
                           normalize: bool = True) -> ParamImportances:
     """How much each param (all of them, or ``params``) matters to the objective (or
     ``target``, a function of a FrozenTrial; a multi-objective study defaults to its first

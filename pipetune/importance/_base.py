@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from pipetune.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    from pipetune._trial_table import Target
     from pipetune.importance._encoding import ParamImportances
     from pipetune.study import Study
-    from pipetune.visualization._common import Target
 
 
 class BaseImportanceEvaluator(abc.ABC):
@@ -24,9 +24,9 @@ class BaseImportanceEvaluator(abc.ABC):
     their spread and a warning when the trials are too few to trust the order."""
 
     @abc.abstractmethod
-    def evaluate(self, study: "Study", params: Sequence[str] | None = None, *,
-                 target: "Target | None" = None, normalize: bool = True
-                 ) -> "ParamImportances":
+    def evaluate(self, study: Study, params: Sequence[str] | None = None, *,
+                 target: Target | None = None, normalize: bool = True
+                 ) -> ParamImportances:
         """The importances of ``params`` (default: every param) for ``target`` (default: the
         objective value; the first objective of a multi-objective study); with
         ``normalize=False`` in the evaluator's own unit (for fANOVA: the fraction of the

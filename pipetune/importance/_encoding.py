@@ -9,14 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from pipetune.errors import InvalidArgumentError
-from pipetune.visualization._common import (
+from pipetune._trial_table import (
     DEFAULT_TARGET_NAME,
     ParamColumn,
     Target,
     check_study,
     objective_table,
 )
+from pipetune.distributions import CategoricalDistribution
+from pipetune.errors import InvalidArgumentError
 
 # Below this many COMPLETE trials per param an importance ranking is rough: a random forest
 # cannot separate a weak effect from noise with so few points.
@@ -46,12 +47,13 @@ class EncodedTrials:
 
 def _encode_column(column: ParamColumn) -> tuple[np.ndarray, float, float]:
     present = column.present
-    if column.is_categorical:
+    if column.labels is not None:
         values = column.coords + 0.5
         low, high = 0.0, float(len(column.labels))
     else:
         values = column.scaled()
         domain = column.distribution
+        assert not isinstance(domain, CategoricalDistribution)  # categorical ones have labels
         # a grid (ints, stepped floats) owns the cells around its points: equal measure each
         half_step = (domain.step or 0.0) / 2
         bounds = np.array([domain.low - half_step, domain.high + half_step], dtype=float)

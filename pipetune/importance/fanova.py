@@ -22,8 +22,8 @@ from pipetune.importance._base import ForestImportanceEvaluator
 from pipetune.importance._encoding import EncodedTrials, ParamImportances, encode, summarize
 
 if TYPE_CHECKING:
+    from pipetune._trial_table import Target
     from pipetune.study import Study
-    from pipetune.visualization._common import Target
 
 
 def leaf_boxes(tree: Any, low: np.ndarray, high: np.ndarray
@@ -105,7 +105,7 @@ class FanovaImportanceEvaluator(ForestImportanceEvaluator):
             rows.append(main_effects(lo, hi, prediction, encoded.low, encoded.high))
         return np.array(rows)
 
-    def evaluate(self, study: "Study", params: Sequence[str] | None = None, *,
-                 target: "Target | None" = None, normalize: bool = True) -> ParamImportances:
+    def evaluate(self, study: Study, params: Sequence[str] | None = None, *,
+                 target: Target | None = None, normalize: bool = True) -> ParamImportances:
         encoded = encode(study, params, target, "FanovaImportanceEvaluator")
         return summarize(encoded.names, self.per_tree(encoded), len(encoded.y), normalize)

@@ -19,8 +19,8 @@ from pipetune.importance._base import ForestImportanceEvaluator
 from pipetune.importance._encoding import ParamImportances, encode, summarize
 
 if TYPE_CHECKING:
+    from pipetune._trial_table import Target
     from pipetune.study import Study
-    from pipetune.visualization._common import Target
 
 
 class MeanDecreaseImpurityImportanceEvaluator(ForestImportanceEvaluator):
@@ -33,8 +33,8 @@ class MeanDecreaseImpurityImportanceEvaluator(ForestImportanceEvaluator):
         super().__init__(n_trees=n_trees, max_depth=max_depth,
                          min_samples_leaf=min_samples_leaf, seed=seed)
 
-    def evaluate(self, study: "Study", params: Sequence[str] | None = None, *,
-                 target: "Target | None" = None, normalize: bool = True) -> ParamImportances:
+    def evaluate(self, study: Study, params: Sequence[str] | None = None, *,
+                 target: Target | None = None, normalize: bool = True) -> ParamImportances:
         encoded = encode(study, params, target, "MeanDecreaseImpurityImportanceEvaluator")
         ensemble = require("sklearn.ensemble", "importance")
         forest = ensemble.RandomForestRegressor(

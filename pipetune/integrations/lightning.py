@@ -35,7 +35,7 @@ class PruningCallback(_pl.Callback):
     """Reports ``monitor`` (a metric the LightningModule logs, e.g. with ``self.log("val_rmse",
     rmse)``) to ``trial`` after each validation and prunes the run when the pruner says so."""
 
-    def __init__(self, trial: "Trial", monitor: str = "val_rmse", *,
+    def __init__(self, trial: Trial, monitor: str = "val_rmse", *,
                  step_by: str = "epoch") -> None:
         super().__init__()
         if step_by not in STEPS:

@@ -29,15 +29,16 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipetune._imports import require
-from pipetune.datatypes import FrozenTrial, TrialState
-from pipetune.tracking.environment import (
+from pipetune._attrs import (
     ENVIRONMENT_ATTR,
+    FAIL_REASON_ATTR,
     OPTIMIZE_ATTR,
     PRUNER_ATTR,
     SAMPLER_ATTR,
+    experiment_of,
 )
-from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, EXPERIMENT_ATTR
+from pipetune._imports import require
+from pipetune.datatypes import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from pipetune.study import Study
@@ -92,10 +93,9 @@ class _Exporter:
 
     # -- the parent run ------------------------------------------------------------------------
 
-    def _experiment(self, study: "Study") -> str:
+    def _experiment(self, study: Study) -> str:
         if self._experiment_id is None:
-            name = self._experiment_name or str(
-                study.system_attrs.get(EXPERIMENT_ATTR) or DEFAULT_EXPERIMENT)
+            name = self._experiment_name or experiment_of(study.system_attrs)
             found = self._client.get_experiment_by_name(name)
             self._experiment_id = (found.experiment_id if found is not None
                                    else self._client.create_experiment(name))
@@ -111,7 +111,7 @@ class _Exporter:
             if not token:
                 return runs
 
-    def parent(self, study: "Study") -> str:
+    def parent(self, study: Study) -> str:
         """The study's parent run id, created (with its settings) on first export."""
         with self._lock:
             if self._parent_id is not None:
@@ -130,7 +130,7 @@ class _Exporter:
                                    f"tags.\"{ROLE_TAG}\" = 'trial'")}
             return self._parent_id
 
-    def _create_parent(self, study: "Study", experiment_id: str) -> str:
+    def _create_parent(self, study: Study, experiment_id: str) -> str:
         attrs = study.system_attrs
         environment = attrs.get(ENVIRONMENT_ATTR) or {}
         tags = {STUDY_TAG: study.study_name, ROLE_TAG: "study",
@@ -162,7 +162,7 @@ class _Exporter:
             Param(k, _text(v)) for k, v in params.items()][:_MAX_PARAMS])
         return run.info.run_id
 
-    def finish_parent(self, study: "Study") -> None:
+    def finish_parent(self, study: Study) -> None:
         """Logs the best value and trial count and marks the parent run finished."""
         parent_id = self.parent(study)
         trials = study.trials
@@ -177,7 +177,7 @@ class _Exporter:
 
     # -- child runs ----------------------------------------------------------------------------
 
-    def export_trial(self, study: "Study", trial: FrozenTrial) -> str | None:
+    def export_trial(self, study: Study, trial: FrozenTrial) -> str | None:
         """Exports one trial as a child run; returns its run id (None when it was exported in
         this state already)."""
         parent_id = self.parent(study)
@@ -194,15 +194,15 @@ class _Exporter:
             children[trial.number] = (run_id, trial.state.name)
         return run_id
 
-    def _create_child(self, study: "Study", parent_id: str, trial: FrozenTrial) -> str:
+    def _create_child(self, study: Study, parent_id: str, trial: FrozenTrial) -> str:
         tags = {PARENT_TAG: parent_id, STUDY_TAG: study.study_name, ROLE_TAG: "trial",
                 TRIAL_TAG: str(trial.number), STATE_TAG: trial.state.name}
         if trial.worker:
             tags["pipetune.worker"] = trial.worker
         for key, value in trial.user_attrs.items():
             tags[f"user_attrs.{key}"] = _text(value)
-        if "fail_reason" in trial.system_attrs:
-            tags["pipetune.fail_reason"] = _text(trial.system_attrs["fail_reason"])
+        if FAIL_REASON_ATTR in trial.system_attrs:
+            tags["pipetune.fail_reason"] = _text(trial.system_attrs[FAIL_REASON_ATTR])
         run = self._client.create_run(self._experiment(study), start_time=_ms(trial.datetime_start),
                                       tags=tags, run_name=f"trial-{trial.number}")
         run_id = run.info.run_id
@@ -230,7 +230,7 @@ class _Exporter:
             self._client.set_terminated(run_id, _STATUS[trial.state], end_time=end or None)
         return run_id
 
-    def _export_artifacts(self, study: "Study", trial: FrozenTrial, run_id: str) -> None:
+    def _export_artifacts(self, study: Study, trial: FrozenTrial, run_id: str) -> None:
         artifacts = study.list_artifacts(trial)
         if not artifacts:
             return
@@ -257,12 +257,12 @@ class MLflowCallback:
                  experiment_name: str | None = None) -> None:
         self._exporter = _Exporter(tracking_uri, experiment_name)
 
-    def __call__(self, study: "Study", trial: FrozenTrial) -> None:
+    def __call__(self, study: Study, trial: FrozenTrial) -> None:
         self._exporter.export_trial(study, trial)
         self._exporter.finish_parent(study)
 
 
-def export_study(study: "Study", tracking_uri: str | None = None,
+def export_study(study: Study, tracking_uri: str | None = None,
                  experiment_name: str | None = None) -> str:
     """Exports a study (typically finished) to MLflow and returns the parent run id. Running it
     again adds nothing for trials already exported in their current state."""

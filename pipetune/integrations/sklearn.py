@@ -36,7 +36,7 @@ __all__ = ["TuneSearchCV"]
 
 def _best_has(method: str) -> Any:
     """For ``available_if``: the method exists when the (fitted, else given) estimator has it."""
-    def check(search: "TuneSearchCV") -> bool:
+    def check(search: TuneSearchCV) -> bool:
         estimator = getattr(search, "best_estimator_", search.estimator)
         getattr(estimator, method)  # AttributeError hides the method, as scikit-learn expects
         return True
@@ -98,7 +98,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.error_score = error_score
         self.verbose = verbose
 
-    def __sklearn_clone__(self) -> "TuneSearchCV":
+    def __sklearn_clone__(self) -> TuneSearchCV:
         """An unfitted copy. The sampler and pruner objects are shared with the copy, not
         copied: pipetune's samplers and pruners hold thread locks, which cannot be deep-copied."""
         params = self.get_params(deep=False)
@@ -122,8 +122,9 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                 f"{sorted(known)[:5]}.")
         return as_search_space("TuneSearchCV.param_distributions", self.param_distributions)
 
-    def _study(self) -> "Study":
-        import pipetune
+    def _study(self) -> Study:
+        from pipetune.samplers import TPESampler
+        from pipetune.study import create_study
 
         if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, numbers.Integral) \
                 or self.n_trials < 1:
@@ -131,12 +132,12 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                 f"The 'n_trials' argument of TuneSearchCV must be a positive int. "
                 f"Got {self.n_trials!r}.")
         sampler = self.sampler if self.sampler is not None else \
-            pipetune.samplers.TPESampler(seed=self.random_state)
-        return pipetune.create_study(storage=self.storage, sampler=sampler, pruner=self.pruner,
-                                     study_name=self.study_name, direction="maximize",
-                                     load_if_exists=self.study_name is not None)
+            TPESampler(seed=self.random_state)
+        return create_study(storage=self.storage, sampler=sampler, pruner=self.pruner,
+                            study_name=self.study_name, direction="maximize",
+                            load_if_exists=self.study_name is not None)
 
-    def fit(self, X: Any, y: Any = None, groups: Any = None, **fit_params: Any) -> "TuneSearchCV":
+    def fit(self, X: Any, y: Any = None, groups: Any = None, **fit_params: Any) -> TuneSearchCV:
         """Runs the search on ``X``, ``y`` (``groups`` for group-aware splitters) and, with
         ``refit``, fits the best configuration on all of it; returns ``self``."""
         space = self._check_space()
@@ -148,7 +149,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         study = self._study()
         errors: list[Exception] = []  # what the folds raised, for when nothing could be scored
 
-        def objective(trial: "Trial") -> float:
+        def objective(trial: Trial) -> float:
             params = space.suggest(trial)
             scores, fit_times, score_times = [], [], []
             for fold, (train, test) in enumerate(splits):
@@ -202,7 +203,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self.n_features_in_ = self.best_estimator_.n_features_in_
         return self
 
-    def _results(self, study: "Study", names: list[str]) -> dict[str, Any]:
+    def _results(self, study: Study, names: list[str]) -> dict[str, Any]:
         """``cv_results_`` in scikit-learn's layout, one entry per finished trial."""
         from pipetune.datatypes import TrialState
 

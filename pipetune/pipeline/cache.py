@@ -90,7 +90,7 @@ class StageCache:
     its size: the least recently used entries go first. Memory-mapped arrays come back
     read-only: a stage must copy an input array before changing it in place."""
 
-    def __init__(self, root: "str | os.PathLike[str] | None" = None,
+    def __init__(self, root: str | os.PathLike[str] | None = None,
                  max_bytes: int | None = None) -> None:
         if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
                                       or max_bytes <= 0):
@@ -133,7 +133,7 @@ class StageCache:
     # -- writing -------------------------------------------------------------------------------
 
     def store(self, key: str, stage: str, value: Any,
-              reports: "tuple[tuple[int, float], ...]" = ()) -> int:
+              reports: tuple[tuple[int, float], ...] = ()) -> int:
         """Writes ``value`` under ``key`` atomically (see the module docstring) and returns its
         size in bytes; then evicts least recently used entries past ``max_bytes``."""
         os.makedirs(self._entries, exist_ok=True)

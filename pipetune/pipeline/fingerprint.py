@@ -31,10 +31,7 @@ def code_fingerprint(func: Callable[..., Any]) -> str:
         text = textwrap.dedent(inspect.getsource(func))
     except (OSError, TypeError):
         code = getattr(func, "__code__", None)
-        if code is None:
-            text = repr(func)
-        else:
-            text = repr((code.co_code, code.co_consts, code.co_names))
+        text = repr(func) if code is None else repr((code.co_code, code.co_consts, code.co_names))
     return _digest(text.encode())
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from pipetune._attrs import PIPELINE_STAGES_ATTR, experiment_of
 from pipetune._numbers import real_number
 from pipetune.errors import InvalidArgumentError, ObjectiveError, TrialPruned
 from pipetune.pipeline.cache import CachedOutput, StageCache
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from pipetune.study import Study
     from pipetune.trial import Trial
 
-STAGES_ATTR = "pipeline_stages"  # trial system attr: one StageRecord dict per stage run
 MODEL_ARTIFACT = "model.pkl"  # what run_best stores the last stage's output as
 HIT, MISS, OFF, SKIPPED = "hit", "miss", "off", "skipped"
 PRUNED, FAILED = "pruned", "failed"
@@ -76,12 +76,12 @@ class StageRecord:
         return asdict(self)
 
 
-def stage_records(trial: "FrozenTrial | Trial") -> list[StageRecord]:
+def stage_records(trial: FrozenTrial | Trial) -> list[StageRecord]:
     """The per-stage records of a pipeline trial (empty for any other trial)."""
-    return [StageRecord(**record) for record in trial.system_attrs.get(STAGES_ATTR) or ()]
+    return [StageRecord(**record) for record in trial.system_attrs.get(PIPELINE_STAGES_ATTR) or ()]
 
 
-def cache_hit_rate(trials: "Study | Sequence[FrozenTrial]") -> float | None:
+def cache_hit_rate(trials: Study | Sequence[FrozenTrial]) -> float | None:
     """The share of stage runs, over ``trials`` (or a study's trials), the cache saved (loaded
     or skipped rather than computed); None when no stage ran with the cache on."""
     if hasattr(trials, "trials"):
@@ -116,7 +116,7 @@ def _ignore(value: float, step: int) -> None:
 class _Execution:
     """One run of the stages: computes or loads each output and keeps the records."""
 
-    def __init__(self, pipeline: "Pipeline", data: Any, data_key: str | None,
+    def __init__(self, pipeline: Pipeline, data: Any, data_key: str | None,
                  cache: StageCache | None, sink: Sink) -> None:
         self.pipeline, self.data, self.data_key = pipeline, data, data_key
         self.cache, self.sink = cache, sink
@@ -313,8 +313,8 @@ class Pipeline:
         return number
 
     def as_objective(self, data: Any = NO_INPUT, *,
-                     cache: "StageCache | str | os.PathLike[str] | bool | None" = None
-                     ) -> "PipelineObjective":
+                     cache: StageCache | str | os.PathLike[str] | bool | None = None
+                     ) -> PipelineObjective:
         """An objective (a callable of the trial) running this pipeline on ``data`` (passed to
         the first stage; leave it out for a first stage that loads its own data). ``cache``:
         a ``StageCache``, a folder, None for the default folder (``$PIPETUNE_CACHE_DIR`` or
@@ -344,7 +344,7 @@ class Pipeline:
 
     def run(self, params: Mapping[str, Any], data: Any = NO_INPUT, *,
             overrides: Mapping[str, Any] | None = None,
-            cache: "StageCache | str | os.PathLike[str] | bool | None" = None,
+            cache: StageCache | str | os.PathLike[str] | bool | None = None,
             on_report: Sink | None = None) -> PipelineRun:
         """Runs the pipeline once, outside any study, with ``params`` (prefixed names, e.g. a
         trial's params; each stage takes those its space makes active) and ``overrides`` on top
@@ -374,7 +374,7 @@ class Pipeline:
         return PipelineRun(flat, value, output, tuple(execution.records), tuple(reports))
 
     def main(self, argv: Sequence[str] | None = None, data: Any = NO_INPUT, *,
-             cache: "StageCache | str | os.PathLike[str] | bool | None" = None) -> int:
+             cache: StageCache | str | os.PathLike[str] | bool | None = None) -> int:
         """Runs the pipeline as a script for ``pipetune tune``: the params come as
         ``--<stage>.<param> VALUE`` arguments (as the launcher appends them; also any stage
         argument such as ``--train.epochs 50``), and the objective goes back through
@@ -398,9 +398,9 @@ class Pipeline:
         report(value=result.value)
         return 0
 
-    def run_best(self, study: "Study", overrides: Mapping[str, Any] | None = None,
+    def run_best(self, study: Study, overrides: Mapping[str, Any] | None = None,
                  data: Any = NO_INPUT, *,
-                 cache: "StageCache | str | os.PathLike[str] | bool | None" = None,
+                 cache: StageCache | str | os.PathLike[str] | bool | None = None,
                  experiment: str | None = None, run_name: str | None = None) -> PipelineRun:
         """Re-runs the study's best trial to completion as a standalone tracked run
         (``pipetune.start_run``, in the study's experiment unless ``experiment`` is given,
@@ -411,15 +411,14 @@ class Pipeline:
         intermediate values as the metric ``intermediate_value``, the objective as its value,
         the per-stage records, and the last stage's output (the model) pickled as the artifact
         ``model.pkl``; ``PipelineRun.run`` is its handle."""
-        from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, EXPERIMENT_ATTR
         from pipetune.tracking.runs import start_run
 
         best = study.best_trial
         overrides = dict(overrides or {})
         if experiment is None:
-            experiment = study.system_attrs.get(EXPERIMENT_ATTR) or DEFAULT_EXPERIMENT
+            experiment = experiment_of(study.system_attrs)
         name = run_name or f"{study.study_name}-best-{uuid.uuid4().hex[:8]}"
-        with start_run(experiment=experiment, name=name, storage=study._storage,
+        with start_run(experiment=experiment, name=name, storage=study.run_interface.storage,
                        directions=study.directions, parent=study.study_name) as tracked:
             result = self.run(best.params, data, overrides=overrides, cache=cache,
                               on_report=lambda value, step: tracked.log_metric(
@@ -435,7 +434,7 @@ class Pipeline:
                 else:
                     tracked.set_user_attr(param, repr(value))
             tracked.set_user_attr("best_trial", best.number)
-            tracked.set_user_attr(STAGES_ATTR, [r.to_dict() for r in result.records])
+            tracked.set_user_attr(PIPELINE_STAGES_ATTR, [r.to_dict() for r in result.records])
             with tempfile.TemporaryDirectory() as folder:
                 path = os.path.join(folder, MODEL_ARTIFACT)
                 with open(path, "wb") as file:
@@ -482,7 +481,7 @@ class PipelineObjective:
     def __repr__(self) -> str:
         return f"<PipelineObjective of {self.pipeline!r}, cache={self.cache!r}>"
 
-    def __call__(self, trial: "Trial") -> float:
+    def __call__(self, trial: Trial) -> float:
         params = [stage.suggest(trial) for stage in self.pipeline.stages]
 
         def sink(value: float, step: int) -> None:
@@ -494,5 +493,5 @@ class PipelineObjective:
         try:
             output = execution.run(params)
         finally:
-            trial.set_system_attr(STAGES_ATTR, [r.to_dict() for r in execution.records])
+            trial.set_system_attr(PIPELINE_STAGES_ATTR, [r.to_dict() for r in execution.records])
         return self.pipeline.objective_value(output)

@@ -70,7 +70,7 @@ class Stage:
 
     name: str
     func: Callable[..., Any]
-    space: "SearchSpace | SpaceFunction | None" = None
+    space: SearchSpace | SpaceFunction | None = None
     cache: bool = True
     fidelity: Fidelity | None = None
     version: str = ""
@@ -141,7 +141,7 @@ class Stage:
         return dict(self.space(replay)), replay.asked
 
 
-def _stage_by_name(module: str, qualname: str) -> "Stage":
+def _stage_by_name(module: str, qualname: str) -> Stage:
     return getattr(importlib.import_module(module), qualname)
 
 
@@ -155,7 +155,7 @@ def stage(name: str | None = None, *, space: Any = None, cache: bool = True,
     return wrap
 
 
-def as_search_space(owner: str, space: Any) -> "SearchSpace | SpaceFunction | None":
+def as_search_space(owner: str, space: Any) -> SearchSpace | SpaceFunction | None:
     """``space`` as a ``SearchSpace`` (see the module docstring for the forms a fixed space
     takes), a define-by-run function as is, or None; ``owner`` names it in error messages."""
     if space is None or isinstance(space, SearchSpace):

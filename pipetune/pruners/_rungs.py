@@ -15,7 +15,7 @@ import numbers
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from pipetune.storage.cached import StudyView
+    from pipetune.view import StudyView
 
 # The trials whose intermediate values a pruner compares against: FAIL trials may have stopped
 # for reasons unrelated to the objective (a crash), so they are left out.
@@ -53,11 +53,11 @@ def check_real(owner: str, name: str, value: Any, low: float, high: float = math
     return float(value)
 
 
-def single_objective_only(owner: str, study: StudyView) -> None:
-    if len(study.directions) > 1:
+def single_objective_only(owner: str, view: StudyView) -> None:
+    if len(view.directions) > 1:
         raise InvalidArgumentError(
-            f"{owner} compares one objective, but study {study.study_name!r} has "
-            f"{len(study.directions)}: use SuccessiveHalvingPruner or HyperbandPruner, which "
+            f"{owner} compares one objective, but study {view.study_name!r} has "
+            f"{len(view.directions)}: use SuccessiveHalvingPruner or HyperbandPruner, which "
             "rank several objectives by non-dominated sorting.")
 
 
@@ -80,9 +80,9 @@ def to_losses(value: Any, signs: tuple[float, ...]) -> tuple[float, ...] | None:
     return (float(value) * signs[0],)
 
 
-def is_unusable(losses: tuple[float, ...] | None) -> bool:
-    """True for a value with a NaN (or of the wrong shape): it is never ranked."""
-    return losses is None or any(math.isnan(v) for v in losses)
+def is_usable(losses: tuple[float, ...] | None) -> TypeGuard[tuple[float, ...]]:
+    """False for a value with a NaN (or of the wrong shape): it is never ranked."""
+    return losses is not None and not any(math.isnan(v) for v in losses)
 
 
 def latest_is_nan(trial: FrozenTrial) -> bool:
@@ -98,11 +98,11 @@ def latest_is_nan(trial: FrozenTrial) -> bool:
 # -- auto resources ------------------------------------------------------------------------------
 
 
-def first_complete_last_step(study: StudyView) -> int | None:
+def first_complete_last_step(view: StudyView) -> int | None:
     """The last reported step of the lowest-numbered COMPLETE trial that reported any, the
     reference run from which "auto" resources are estimated. Every process reading the same
     history finds the same trial (it can only change while a lower-numbered trial still runs)."""
-    for trial in study.trials:
+    for trial in view.trials:
         if trial.state == TrialState.COMPLETE and trial.intermediate_values:
             return max(trial.intermediate_values)
     return None
@@ -173,24 +173,24 @@ class FinishedIndex(Generic[State]):
         # (history_key, key) -> [state, how much of the log was read, last trial read]
         self._entries: OrderedDict[tuple[int, Hashable], list] = OrderedDict()
 
-    def current(self, study: StudyView, key: Hashable, make: Callable[[], State]) -> State:
-        """The state for ``study`` and ``key`` (anything the state depends on, such as the rung
+    def current(self, view: StudyView, key: Hashable, make: Callable[[], State]) -> State:
+        """The state for ``view`` and ``key`` (anything the state depends on, such as the rung
         resources) with every finished trial of the view added."""
-        if study.history_key == 0:
+        if view.history_key == 0:
             state = make()
-            for trial in study.trials:
+            for trial in view.trials:
                 if trial.state.is_finished():
                     state.add(trial)  # type: ignore[attr-defined]
             return state
-        log = study.finished_log
-        entry = self._entries.get((study.history_key, key))
+        log = view.finished_log
+        entry = self._entries.get((view.history_key, key))
         # The key is an object id, which can be reused: check the log is the one we read.
         if entry is None or len(log) < entry[1] or (entry[1] and log[entry[1] - 1] is not entry[2]):
             entry = [make(), 0, None]
-            self._entries[(study.history_key, key)] = entry
+            self._entries[(view.history_key, key)] = entry
             while len(self._entries) > self._MAX_HISTORIES:
                 self._entries.popitem(last=False)
-        self._entries.move_to_end((study.history_key, key))
+        self._entries.move_to_end((view.history_key, key))
         if len(log) > entry[1]:
             for trial in log[entry[1]:]:
                 entry[0].add(trial)
@@ -198,8 +198,8 @@ class FinishedIndex(Generic[State]):
         return entry[0]
 
 
-def unfinished_of(study: StudyView) -> Sequence[FrozenTrial]:
+def unfinished_of(view: StudyView) -> Sequence[FrozenTrial]:
     """The view's RUNNING and WAITING trials (from ``trials`` for a hand-built view)."""
-    if study.history_key == 0:
-        return [t for t in study.trials if not t.state.is_finished()]
-    return study.unfinished
+    if view.history_key == 0:
+        return [t for t in view.trials if not t.state.is_finished()]
+    return view.unfinished

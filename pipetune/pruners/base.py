@@ -1,7 +1,8 @@
 """The pruner interface: whether a running trial should stop early.
 
 ``prune`` is called by ``Trial.should_prune`` after the objective reported intermediate values;
-it sees a read-only ``StudyView`` and the trial as stored, and must be cheap and side-effect free.
+it sees a read-only ``StudyView`` (``pipetune.view``) and the trial as stored, and must be
+cheap and side-effect free.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from typing import TYPE_CHECKING
 from pipetune.datatypes import FrozenTrial
 
 if TYPE_CHECKING:
-    from pipetune.storage.cached import StudyView
+    from pipetune.view import StudyView
 
 
 class BasePruner(abc.ABC):
     """Decides from intermediate values whether a trial stops."""
 
     @abc.abstractmethod
-    def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
+    def prune(self, view: StudyView, trial: FrozenTrial) -> bool:
         """True when ``trial`` should stop now."""
 
     @property
@@ -31,7 +32,7 @@ class BasePruner(abc.ABC):
 class NopPruner(BasePruner):
     """Never prunes."""
 
-    def prune(self, study: "StudyView", trial: FrozenTrial) -> bool:
+    def prune(self, view: StudyView, trial: FrozenTrial) -> bool:
         return False
 
     @property

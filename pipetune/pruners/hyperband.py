@@ -15,7 +15,7 @@ from pipetune.pruners.base import BasePruner
 from pipetune.pruners.successive_halving import SuccessiveHalvingPruner
 
 if TYPE_CHECKING:
-    from pipetune.storage.cached import StudyView
+    from pipetune.view import StudyView
 
 _MASK64 = (1 << 64) - 1
 
@@ -143,17 +143,17 @@ class HyperbandPruner(BasePruner):
             self._by_max[max_resource] = brackets
             return brackets
 
-    def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
+    def prune(self, view: StudyView, trial: FrozenTrial) -> bool:
         if not trial.intermediate_values or trial.state.is_finished():
             return False
         if latest_is_nan(trial):
             return True
         max_resource = self._max_resource
         if max_resource == "auto":
-            last_step = first_complete_last_step(study)
+            last_step = first_complete_last_step(view)
             if last_step is None:
                 return False
             max_resource = max(last_step, self._min_resource)
         brackets = self._brackets_for(max_resource)  # type: ignore[arg-type]
         self._latest = brackets
-        return brackets.pruners[brackets.bracket_of(trial.number)].prune(study, trial)
+        return brackets.pruners[brackets.bracket_of(trial.number)].prune(view, trial)

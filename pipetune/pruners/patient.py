@@ -18,7 +18,7 @@ from pipetune.pruners._rungs import (
 from pipetune.pruners.base import BasePruner
 
 if TYPE_CHECKING:
-    from pipetune.storage.cached import StudyView
+    from pipetune.view import StudyView
 
 
 class PatientPruner(BasePruner):
@@ -52,24 +52,24 @@ class PatientPruner(BasePruner):
         return (f"PatientPruner({self._wrapped!r}, patience={self._patience}, "
                 f"min_delta={self._min_delta})")
 
-    def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
-        single_objective_only("PatientPruner", study)
+    def prune(self, view: StudyView, trial: FrozenTrial) -> bool:
+        single_objective_only("PatientPruner", view)
         if not trial.intermediate_values or trial.state.is_finished():
             return False
         if latest_is_nan(trial):
             return True
-        if not self.stagnated(study, trial):
+        if not self.stagnated(view, trial):
             return False
-        return True if self._wrapped is None else bool(self._wrapped.prune(study, trial))
+        return True if self._wrapped is None else bool(self._wrapped.prune(view, trial))
 
-    def stagnated(self, study: StudyView, trial: FrozenTrial) -> bool:
+    def stagnated(self, view: StudyView, trial: FrozenTrial) -> bool:
         """Whether ``trial`` has gone ``patience`` reports without improving by ``min_delta``."""
         values = trial.intermediate_values
         if len(values) <= self._patience:
             return False
         if self._patience == 0:
             return True
-        signs = loss_signs(study.directions)
+        signs = loss_signs(view.directions)
         losses = []
         for step in sorted(values):
             converted = to_losses(values[step], signs)

@@ -13,7 +13,7 @@ from pipetune.pruners._rungs import (
     FinishedIndex,
     check_int,
     check_real,
-    is_unusable,
+    is_usable,
     latest_is_nan,
     loss_signs,
     single_objective_only,
@@ -22,7 +22,7 @@ from pipetune.pruners._rungs import (
 from pipetune.pruners.base import BasePruner
 
 if TYPE_CHECKING:
-    from pipetune.storage.cached import StudyView
+    from pipetune.view import StudyView
 
 
 class _RunningBests:
@@ -42,7 +42,7 @@ class _RunningBests:
         values = trial.intermediate_values
         for step in sorted(values):
             losses = to_losses(values[step], self.signs)
-            if not is_unusable(losses):
+            if is_usable(losses):
                 best = losses[0] if best is None else min(best, losses[0])
             if best is not None:
                 bisect.insort(self.by_step.setdefault(step, []), best)
@@ -101,8 +101,8 @@ class PercentilePruner(BasePruner):
                 f"n_warmup_steps={self._n_warmup_steps}, interval_steps={self._interval_steps}, "
                 f"n_min_trials={self._n_min_trials})")
 
-    def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
-        single_objective_only(type(self).__name__, study)
+    def prune(self, view: StudyView, trial: FrozenTrial) -> bool:
+        single_objective_only(type(self).__name__, view)
         step = trial.last_step
         if step is None or trial.state.is_finished():
             return False
@@ -110,12 +110,12 @@ class PercentilePruner(BasePruner):
             return True
         if step < self._n_warmup_steps or (step - self._n_warmup_steps) % self._interval_steps:
             return False
-        signs = loss_signs(study.directions)
+        signs = loss_signs(view.directions)
         own = _own_best(trial, signs)
         if own is None:
             return False
         with self._index.lock:
-            state = self._index.current(study, signs, lambda: _RunningBests(signs[0]))
+            state = self._index.current(view, signs, lambda: _RunningBests(signs[0]))
             if state.n_finished < self._n_startup_trials:
                 return False
             others = state.by_step.get(step)
@@ -127,6 +127,6 @@ class PercentilePruner(BasePruner):
 
 def _own_best(trial: FrozenTrial, signs: tuple[float, ...]) -> float | None:
     losses = [to_losses(v, signs) for v in trial.intermediate_values.values()]
-    usable = [loss[0] for loss in losses if not is_unusable(loss)]
+    usable = [loss[0] for loss in losses if is_usable(loss)]
     return min(usable) if usable else None
 

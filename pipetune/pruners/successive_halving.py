@@ -16,7 +16,7 @@ from pipetune.pruners._rungs import (
     check_int,
     first_complete_last_step,
     in_top_by_pareto_rank,
-    is_unusable,
+    is_usable,
     latest_is_nan,
     loss_signs,
     rung_resources,
@@ -27,7 +27,7 @@ from pipetune.pruners._rungs import (
 from pipetune.pruners.base import BasePruner
 
 if TYPE_CHECKING:
-    from pipetune.storage.cached import StudyView
+    from pipetune.view import StudyView
 
 
 class _RungValues:
@@ -52,7 +52,7 @@ class _RungValues:
         for k, resource in enumerate(self._rungs(steps[-1])):
             losses = to_losses(value_reaching(steps, trial.intermediate_values, resource),
                                self._signs)
-            if is_unusable(losses):
+            if not is_usable(losses):
                 continue
             while len(self.sorted) <= k:
                 self.sorted.append([])
@@ -132,28 +132,28 @@ class SuccessiveHalvingPruner(BasePruner):
                 f"reduction_factor={self._reduction_factor}, "
                 f"min_early_stopping_rate={self._rate}, bootstrap_count={self._bootstrap_count})")
 
-    def rung_resources(self, study: StudyView, up_to: int) -> list[int]:
+    def rung_resources(self, view: StudyView, up_to: int) -> list[int]:
         """The resources (steps) of the rungs up to step ``up_to`` for this study; empty while
         an "auto" ``min_resource`` is not known yet."""
-        min_resource = self._resolve_min_resource(study)
+        min_resource = self._resolve_min_resource(view)
         if min_resource is None:
             return []
         return list(rung_resources(min_resource, self._reduction_factor, self._rate, up_to,
                                    self._cap))
 
-    def _resolve_min_resource(self, study: StudyView) -> int | None:
+    def _resolve_min_resource(self, view: StudyView) -> int | None:
         if self._min_resource != "auto":
             return self._min_resource  # type: ignore[return-value]
-        last_step = first_complete_last_step(study)
+        last_step = first_complete_last_step(view)
         return None if last_step is None else max(1, last_step // 100)
 
-    def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
+    def prune(self, view: StudyView, trial: FrozenTrial) -> bool:
         values = trial.intermediate_values
         if not values or trial.state.is_finished():
             return False
         if latest_is_nan(trial):
             return True
-        min_resource = self._resolve_min_resource(study)
+        min_resource = self._resolve_min_resource(view)
         if min_resource is None:
             return False
         steps = sorted(values)
@@ -163,14 +163,14 @@ class SuccessiveHalvingPruner(BasePruner):
             if resource > previous]
         if not reached:
             return False
-        signs = loss_signs(study.directions)
+        signs = loss_signs(view.directions)
         mine = to_losses(values[steps[-1]], signs)
         if mine is None:
             raise InvalidArgumentError(
                 f"Trial {trial.number} reported {values[steps[-1]]!r} at step {steps[-1]}, but "
-                f"study {study.study_name!r} has {len(signs)} objective(s): report one number "
+                f"study {view.study_name!r} has {len(signs)} objective(s): report one number "
                 "per objective.")
-        running = [t for t in unfinished_of(study)
+        running = [t for t in unfinished_of(view)
                    if t.state == TrialState.RUNNING and t.trial_id != trial.trial_id
                    and t.intermediate_values
                    and (self._member is None or self._member(t.number))]
@@ -180,7 +180,7 @@ class SuccessiveHalvingPruner(BasePruner):
                                        self._cap))
 
         with self._index.lock:
-            state = self._index.current(study, (min_resource, signs),
+            state = self._index.current(view, (min_resource, signs),
                                         lambda: _RungValues(rungs, signs, self._member))
             for k, resource in reached:
                 if not self._survives(state, k, resource, mine, trial.number, running, signs):
@@ -196,7 +196,7 @@ class SuccessiveHalvingPruner(BasePruner):
                 continue
             losses = to_losses(value_reaching(other_steps, other.intermediate_values, resource),
                                signs)
-            if not is_unusable(losses):
+            if is_usable(losses):
                 at_rung.append((other.number, losses))
         if len(mine) == 1:
             finished = state.single_at(k)

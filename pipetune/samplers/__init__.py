@@ -1,5 +1,7 @@
 """Samplers propose params for each trial from the study's history."""
 
+from collections.abc import Callable
+
 from pipetune.samplers.auto import AutoSampler
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.cmaes import CmaEsSampler
@@ -9,4 +11,18 @@ from pipetune.samplers.qmc import QMCSampler
 from pipetune.samplers.random import RandomSampler
 from pipetune.samplers.tpe import TPESampler
 
-__all__ = ["AutoSampler", "BaseSampler", "CmaEsSampler", "GPSampler", "GridSampler", "QMCSampler", "RandomSampler", "TPESampler"]
+# The name each sampler goes by where it is chosen by name (the YAML of ``pipetune tune``,
+# ``pipetune optimize --sampler``): the one table of them. Each is called with the sampler's
+# own keyword options.
+SAMPLERS: dict[str, Callable[..., BaseSampler]] = {
+    "tpe": TPESampler,
+    "random": RandomSampler,
+    "qmc": QMCSampler,
+    "grid": GridSampler,
+    "gp": GPSampler,
+    "cmaes": CmaEsSampler,
+    "auto": AutoSampler,
+}
+
+__all__ = ["SAMPLERS", "AutoSampler", "BaseSampler", "CmaEsSampler", "GPSampler", "GridSampler",
+           "QMCSampler", "RandomSampler", "TPESampler"]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from pipetune.distributions import Distribution, FloatDistribution
+from pipetune.distributions import CategoricalDistribution, Distribution, FloatDistribution
 from pipetune.samplers.tpe.parzen import Axis
 
 
@@ -29,7 +29,7 @@ class UnitSpace:
     axes: tuple[Axis, ...]
 
     @classmethod
-    def of(cls, space: Mapping[str, Distribution]) -> "UnitSpace":
+    def of(cls, space: Mapping[str, Distribution]) -> UnitSpace:
         return cls(tuple(Axis.of(name, d) for name, d in space.items()))
 
     @property
@@ -55,13 +55,13 @@ class UnitSpace:
             if axis.name not in params:
                 return None
             value = params[axis.name]
-            if axis.categorical:
-                index = axis.distribution.index_of(value)
+            d = axis.distribution
+            if isinstance(d, CategoricalDistribution):
+                index = d.index_of(value)
                 if index is None:
                     return None
                 row[j] = index
                 continue
-            d = axis.distribution
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not d.low <= value <= d.high:
                 return None
@@ -73,7 +73,7 @@ class UnitSpace:
         """A point -> external values, each the nearest one its domain holds."""
         out = {}
         for axis, u in zip(self.axes, point):
-            if axis.categorical:
+            if isinstance(axis.distribution, CategoricalDistribution):
                 out[axis.name] = axis.distribution.choices[int(round(u))]
             else:
                 out[axis.name] = axis.decode(axis.low + float(np.clip(u, 0, 1))
@@ -85,12 +85,12 @@ class UnitSpace:
         grid and categorical ones rounded to a choice index."""
         out = np.array(points, dtype=float, copy=True)
         for j, axis in enumerate(self.axes):
-            if axis.categorical:
+            d = axis.distribution
+            if isinstance(d, CategoricalDistribution):
                 out[:, j] = np.clip(np.round(out[:, j]), 0, axis.n_choices - 1)
                 continue
             u = np.clip(out[:, j], 0.0, 1.0)
             if _is_discrete(axis):
-                d = axis.distribution
                 value = axis.low + u * (axis.high - axis.low)
                 if axis.log:
                     value = np.exp(value)

@@ -6,6 +6,7 @@ reproducible when it is resumed in a new process, and independent of thread sche
 
 from __future__ import annotations
 
+import secrets
 import threading
 import zlib
 
@@ -18,9 +19,15 @@ class TrialRandomness:
     """Hands out one ``numpy.random.Generator`` per (trial, purpose)."""
 
     def __init__(self, seed: int | None) -> None:
-        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        self.seed = _fresh_seed() if seed is None else int(seed)
         self._generators: dict[tuple[int, str], np.random.Generator] = {}
         self._lock = threading.Lock()
+
+    def reseed(self) -> None:
+        """A fresh random seed for the draws not made yet (``BaseSampler.reseed_rng``)."""
+        with self._lock:
+            self.seed = _fresh_seed()
+            self._generators.clear()
 
     def for_trial(self, trial: FrozenTrial, purpose: str) -> np.random.Generator:
         key = (trial.trial_id, purpose)
@@ -38,3 +45,7 @@ class TrialRandomness:
         with self._lock:
             for key in [k for k in self._generators if k[0] == trial.trial_id]:
                 del self._generators[key]
+
+
+def _fresh_seed() -> int:
+    return secrets.randbits(63)

@@ -82,37 +82,37 @@ class AutoSampler(BaseSampler):
         self._chosen: dict[int, BaseSampler] = {}  # trial_id -> delegate
         self._lock = threading.Lock()
 
-    def choose(self, study) -> BaseSampler:
-        """The sampler the next trial of ``study`` goes to."""
+    def choose(self, view) -> BaseSampler:
+        """The sampler the next trial of the study ``view`` shows goes to."""
         with self._lock:
-            shape = self._shapes.setdefault(study.history_key, _Shape())
-            shape.update(study.finished_log)
-            if study.is_multi_objective or shape.conditional or shape.pruned \
+            shape = self._shapes.setdefault(view.history_key, _Shape())
+            shape.update(view.finished_log)
+            if view.is_multi_objective or shape.conditional or shape.pruned \
                     or shape.n_complete >= self._gp_trials:
                 return self._tpe
             return self._gp
 
-    def _delegate(self, study, trial: FrozenTrial) -> BaseSampler:
+    def _delegate(self, view, trial: FrozenTrial) -> BaseSampler:
         sampler = self._chosen.get(trial.trial_id)
         if sampler is None:
-            sampler = self._chosen[trial.trial_id] = self.choose(study)
+            sampler = self._chosen[trial.trial_id] = self.choose(view)
         return sampler
 
-    def before_trial(self, study, trial: FrozenTrial) -> dict[str, Any]:
-        return self._delegate(study, trial).before_trial(study, trial)
+    def before_trial(self, view, trial: FrozenTrial) -> dict[str, Any]:
+        return self._delegate(view, trial).before_trial(view, trial)
 
-    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, Distribution]:
-        return self._delegate(study, trial).infer_relative_search_space(study, trial)
+    def infer_relative_search_space(self, view, trial: FrozenTrial) -> dict[str, Distribution]:
+        return self._delegate(view, trial).infer_relative_search_space(view, trial)
 
-    def sample_relative(self, study, trial: FrozenTrial,
+    def sample_relative(self, view, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
-        return self._delegate(study, trial).sample_relative(study, trial, search_space)
+        return self._delegate(view, trial).sample_relative(view, trial, search_space)
 
-    def sample_independent(self, study, trial: FrozenTrial, name: str,
+    def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
-        return self._delegate(study, trial).sample_independent(study, trial, name, distribution)
+        return self._delegate(view, trial).sample_independent(view, trial, name, distribution)
 
-    def after_trial(self, study, trial: FrozenTrial, state: TrialState,
+    def after_trial(self, view, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         sampler = self._chosen.pop(trial.trial_id, None) or self._tpe
-        sampler.after_trial(study, trial, state, values)
+        sampler.after_trial(view, trial, state, values)

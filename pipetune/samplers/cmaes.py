@@ -33,25 +33,25 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from pipetune._attrs import CMAES_ATTR
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import CategoricalDistribution, Distribution
 from pipetune.errors import InvalidArgumentError
 from pipetune.samplers._encoding import UnitSpace
-from pipetune.samplers._intersection import IntersectionSearchSpace
 from pipetune.samplers._rng import TrialRandomness
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.random import RandomSampler
+from pipetune.search_space import IntersectionSearchSpace
 
 _TOL_X = 1e-11  # restart when sigma * the largest axis of C is below this (unit cube)
 _TOL_FUN = 1e-12  # ... or a generation's values all lie within this
 _MAX_CONDITION = 1e14  # ... or the covariance is this ill-conditioned
 _MAX_RESAMPLES = 100  # draws tried to land inside the cube before clipping
-CMAES_ATTR = "cmaes"  # trial system attr: which draw of the evolution the trial holds
 
 
 class _Evolution:
@@ -198,67 +198,68 @@ class CmaEsSampler(BaseSampler):
         self._space_keys: dict[tuple, str] = {}
         self._lock = threading.Lock()
 
-    def before_trial(self, study, trial: FrozenTrial) -> dict[str, Any]:
+    def before_trial(self, view, trial: FrozenTrial) -> dict[str, Any]:
         """Gives the trial the next draw of the study's evolution and records which one."""
-        if study.is_multi_objective:
+        if view.is_multi_objective:
             return {}  # infer_relative_search_space says why
-        search_space = self._shared_space(study)
+        search_space = self._shared_space(view)
         if not search_space:
             return {}
         with self._lock:
-            lineage = self._lineage_for(study, search_space)
-            self._replay(lineage, study)
-            return {CMAES_ATTR: self._propose(lineage, study, trial)}
+            lineage = self._lineage_for(view, search_space)
+            self._replay(lineage, view)
+            return {CMAES_ATTR: self._propose(lineage, view, trial)}
 
-    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, Distribution]:
-        if study.is_multi_objective:
+    def infer_relative_search_space(self, view, trial: FrozenTrial) -> dict[str, Distribution]:
+        if view.is_multi_objective:
             raise InvalidArgumentError(
                 "CmaEsSampler optimizes one objective; for several use TPESampler or GPSampler.")
         record = trial.system_attrs.get(CMAES_ATTR)
-        if isinstance(record, dict):  # the space the trial's draw was made in
+        space_key = record.get("space") if isinstance(record, dict) else None
+        if isinstance(space_key, str):  # the space the trial's draw was made in
             with self._lock:
-                lineage = self._lineages.get(study.history_key, {}).get(record.get("space"))
+                lineage = self._lineages.get(view.history_key, {}).get(space_key)
             if lineage is not None:
                 return dict(lineage.distributions)
-        return self._shared_space(study)
+        return self._shared_space(view)
 
-    def sample_relative(self, study, trial: FrozenTrial,
+    def sample_relative(self, view, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
         if not search_space:
             return {}
         record = trial.system_attrs.get(CMAES_ATTR)
         with self._lock:
-            lineage = self._lineage_for(study, search_space)
+            lineage = self._lineage_for(view, search_space)
             if isinstance(record, dict) and record.get("space") == lineage.space_key:
                 point = np.array(record["point"], dtype=float)
             else:  # the shared space changed after the trial started: an unrecorded extra draw
-                self._replay(lineage, study)
+                self._replay(lineage, view)
                 point = lineage.evolution.ask(self._randomness.for_trial(trial, "cmaes"))
         return lineage.space.decode(point)
 
-    def sample_independent(self, study, trial: FrozenTrial, name: str,
+    def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
-        return self._independent.sample_independent(study, trial, name, distribution)
+        return self._independent.sample_independent(view, trial, name, distribution)
 
-    def after_trial(self, study, trial: FrozenTrial, state: TrialState,
+    def after_trial(self, view, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         self._randomness.forget(trial)
-        self._independent.after_trial(study, trial, state, values)
+        self._independent.after_trial(view, trial, state, values)
 
     # -- the evolution, replayed from the study ---------------------------------------------
 
-    def _shared_space(self, study) -> dict[str, Distribution]:
+    def _shared_space(self, view) -> dict[str, Distribution]:
         with self._lock:
-            space = self._spaces.setdefault(study.history_key, IntersectionSearchSpace())
-        return {name: d for name, d in space.update(study.finished_log).items()
-                if not isinstance(d, CategoricalDistribution)}
+            space = self._spaces.setdefault(view.history_key, IntersectionSearchSpace())
+        return {name: d for name, d in space.update(view.finished_log).items()
+                if not d.single() and not isinstance(d, CategoricalDistribution)}
 
-    def _lineage_for(self, study, search_space: dict[str, Distribution]) -> _Lineage:
+    def _lineage_for(self, view, search_space: dict[str, Distribution]) -> _Lineage:
         items = tuple(search_space.items())
         key = self._space_keys.get(items)
         if key is None:
             key = self._space_keys[items] = _space_key(search_space)
-        lineages = self._lineages.setdefault(study.history_key, {})
+        lineages = self._lineages.setdefault(view.history_key, {})
         lineage = lineages.get(key)
         if lineage is None:  # a new study, or its shared space changed: a fresh evolution
             space = UnitSpace.of(search_space)
@@ -273,11 +274,11 @@ class CmaEsSampler(BaseSampler):
         return _Evolution(mean, self._sigma0, base * 2 ** restarts,
                           [_cell_edges(space, j) for j in range(n)])
 
-    def _replay(self, lineage: _Lineage, study) -> None:
+    def _replay(self, lineage: _Lineage, view) -> None:
         """Reads the trials finished since the last call; each generation all of whose draws
         have finished updates the evolution, in order."""
-        sign = 1.0 if study.directions[0] == StudyDirection.MINIMIZE else -1.0
-        for t in study.finished_log[lineage.read:]:
+        sign = 1.0 if view.directions[0] == StudyDirection.MINIMIZE else -1.0
+        for t in view.finished_log[lineage.read:]:
             slot = _slot(t.system_attrs.get(CMAES_ATTR), lineage.space_key)
             if slot is None:
                 continue
@@ -290,7 +291,7 @@ class CmaEsSampler(BaseSampler):
             loss = sign * t.values[0] if ok else math.inf
             results = lineage.finished.setdefault((restart, generation), {})
             results.setdefault(index, (np.array(record["point"], dtype=float), loss))
-        lineage.read = len(study.finished_log)
+        lineage.read = len(view.finished_log)
         while True:
             current = (lineage.restarts, lineage.evolution.generation)
             results = lineage.finished.get(current, {})
@@ -319,13 +320,13 @@ class CmaEsSampler(BaseSampler):
         lineage.finished = {k: v for k, v in lineage.finished.items()
                             if k >= (lineage.restarts, lineage.evolution.generation)}
 
-    def _seed(self, lineage: _Lineage) -> int | None:
+    def _seed(self, lineage: _Lineage) -> int:
         return self._randomness.seed if lineage.seed is None else lineage.seed
 
     def _generation_rng(self, lineage: _Lineage, generation: int) -> np.random.Generator:
         return np.random.default_rng([self._seed(lineage), lineage.restarts, generation])
 
-    def _propose(self, lineage: _Lineage, study, trial: FrozenTrial) -> dict[str, Any]:
+    def _propose(self, lineage: _Lineage, view, trial: FrozenTrial) -> dict[str, Any]:
         """Claims the current generation's lowest free index for ``trial`` (the claim is
         atomic in the storage, so parallel workers never share one) and returns the record of
         its draw. With every index taken, an extra draw from the current distribution that
@@ -333,14 +334,14 @@ class CmaEsSampler(BaseSampler):
         restart, generation = lineage.restarts, lineage.evolution.generation
         population = lineage.evolution.population
         taken = set(lineage.finished.get((restart, generation), {}))
-        for t in study.unfinished:
+        for t in view.unfinished:
             slot = _slot(t.system_attrs.get(CMAES_ATTR), lineage.space_key)
             if slot is not None:
                 _adopt_seed(lineage, slot)
                 if slot[1:3] == (restart, generation):
                     taken.add(slot[3])
         index = lineage.next_index
-        while index < population and (index in taken or not study.claim_key(
+        while index < population and (index in taken or not view.claim_key(
                 f"cmaes:{lineage.space_key}:{restart}:{generation}:{index}", trial.trial_id)):
             index += 1
         lineage.next_index = min(index + 1, population)
@@ -380,10 +381,14 @@ def _slot(record: Any, space_key: str) -> tuple[dict, int, int, int] | None:
     for another space, an extra draw, or no draw."""
     if not isinstance(record, dict) or record.get("space") != space_key:
         return None
-    slot = record.get("restart"), record.get("generation"), record.get("index")
-    if not all(isinstance(v, int) and v >= 0 for v in slot):
+    restart, generation, index = record.get("restart"), record.get("generation"), record.get("index")
+    if not (_is_count(restart) and _is_count(generation) and _is_count(index)):
         return None
-    return (record, *slot)
+    return record, restart, generation, index
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and value >= 0
 
 
 def _cell_edges(space: UnitSpace, j: int) -> np.ndarray | None:
@@ -393,6 +398,7 @@ def _cell_edges(space: UnitSpace, j: int) -> np.ndarray | None:
         return None
     axis = space.axes[j]
     d = axis.distribution
+    assert not isinstance(d, CategoricalDistribution)  # a discrete axis is numeric
     step = d.step if d.step is not None else 1
     n_values = int(round((d.high - d.low) / step)) + 1
     if n_values > 10_000:  # so fine a grid is continuous for CMA-ES

@@ -10,20 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipetune._attrs import FIXED_PARAMS_ATTR, GRID_ID_ATTR
 from pipetune.datatypes import FrozenTrial
 from pipetune.distributions import (
     CategoricalDistribution,
     Distribution,
     contains_external,
 )
-from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError
+from pipetune.errors import (
+    InvalidArgumentError,
+    InvalidDistributionError,
+    SearchSpaceExhaustedError,
+)
 from pipetune.samplers.base import BaseSampler
 
 if TYPE_CHECKING:
-    from pipetune.storage.cached import StudyHistory, StudyView
-
-GRID_ID_ATTR = "grid_id"
-_FIXED_PARAMS_ATTR = "fixed_params"
+    from pipetune.view import StudyView
 
 
 class GridSampler(BaseSampler):
@@ -45,7 +47,7 @@ class GridSampler(BaseSampler):
         for name in self._names:
             try:  # reuse the categorical checks: non-empty, unique, JSON scalars
                 self._axes.append(CategoricalDistribution(tuple(search_space[name])))
-            except Exception as error:
+            except (InvalidDistributionError, TypeError) as error:  # TypeError: not iterable
                 raise InvalidArgumentError(
                     f"GridSampler: the values of {name!r} are not a valid grid axis: {error}"
                 ) from None
@@ -74,8 +76,8 @@ class GridSampler(BaseSampler):
             grid_id = grid_id * size + index
         return grid_id
 
-    def _claim(self, study: "StudyView", grid_id: int, trial: FrozenTrial) -> bool:
-        return study.claim_key(f"grid:{self._space_key}:{grid_id}", trial.trial_id)
+    def _claim(self, view: StudyView, grid_id: int, trial: FrozenTrial) -> bool:
+        return view.claim_key(f"grid:{self._space_key}:{grid_id}", trial.trial_id)
 
     def _visited(self, trials: Sequence[FrozenTrial]) -> np.ndarray:
         visited = np.zeros(self.grid_size, dtype=bool)
@@ -85,13 +87,13 @@ class GridSampler(BaseSampler):
                 visited[grid[1]] = True
         return visited
 
-    def before_trial(self, study: "StudyView", trial: FrozenTrial) -> dict[str, Any]:
-        fixed = trial.system_attrs.get(_FIXED_PARAMS_ATTR) or {}
+    def before_trial(self, view: StudyView, trial: FrozenTrial) -> dict[str, Any]:
+        fixed = trial.system_attrs.get(FIXED_PARAMS_ATTR) or {}
         grid_id = self._grid_id_of(fixed)
         if grid_id is not None:  # an enqueued grid point: run it, and mark the point taken
-            self._claim(study, grid_id, trial)
+            self._claim(view, grid_id, trial)
             return {GRID_ID_ATTR: [self._space_key, grid_id]}
-        visited = self._visited(study.trials)[self._order]
+        visited = self._visited(view.trials)[self._order]
         start = trial.number % self.grid_size
         # Walk the shuffled order from this trial's position: with unique trial numbers,
         # parallel workers usually claim different points on the first try.
@@ -99,13 +101,13 @@ class GridSampler(BaseSampler):
             if visited[position]:
                 continue
             grid_id = int(self._order[position])
-            if self._claim(study, grid_id, trial):
+            if self._claim(view, grid_id, trial):
                 return {GRID_ID_ATTR: [self._space_key, grid_id]}
         raise SearchSpaceExhaustedError(
             f"Every one of the {self.grid_size} grid points is already taken by another trial."
         )
 
-    def sample_independent(self, study: "StudyView", trial: FrozenTrial, name: str,
+    def sample_independent(self, view: StudyView, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
         if name not in self._names:
             raise InvalidArgumentError(
@@ -121,5 +123,5 @@ class GridSampler(BaseSampler):
             )
         return value
 
-    def is_exhausted(self, history: "StudyHistory") -> bool:
-        return bool(self._visited(history.view().trials).all())
+    def is_exhausted(self, view: StudyView) -> bool:
+        return bool(self._visited(view.trials).all())

@@ -3,6 +3,7 @@ more evenly than random draws for the same budget (Bergstra & Bengio 2012, secti
 
 from __future__ import annotations
 
+import secrets
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -20,33 +21,33 @@ from pipetune.samplers.random import RandomSampler
 class QMCSampler(BaseSampler):
     """Trial ``n`` takes the ``n``-th point of one scrambled sequence over the search space.
 
-    The space is the params of the first completed trial; params outside it (conditional or
-    added later) and the trials before it come from ``independent_sampler`` (random by default).
-    Use one ``seed`` in every process sharing a study so they walk the same sequence.
+    The space is the params of the lowest-numbered completed trial; params outside it
+    (conditional or added later) and the trials before it come from ``independent_sampler``
+    (random by default). Use one ``seed`` in every process sharing a study so they walk the
+    same sequence.
     """
 
     def __init__(self, qmc_type: str = "sobol", *, scramble: bool = True, seed: int | None = None,
                  independent_sampler: BaseSampler | None = None) -> None:
         if qmc_type not in ("sobol", "halton"):
             raise InvalidArgumentError(
-                f"The 'qmc_type' argument of QMCSampler must be 'sobol' or 'halton'. Got {qmc_type!r}."
+                "The 'qmc_type' argument of QMCSampler must be 'sobol' or 'halton'. "
+                f"Got {qmc_type!r}."
             )
         self._qmc_type = qmc_type
         self._scramble = scramble
-        self._seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None else seed
+        self._seed = secrets.randbits(31) if seed is None else seed
         self._independent = independent_sampler or RandomSampler(seed=self._seed)
-        self._space: dict[str, Distribution] | None = None
 
-    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, Distribution]:
-        if self._space is None:
-            first = next((t for t in study.trials if t.state == TrialState.COMPLETE), None)
-            if first is None:
-                return {}
-            self._space = {name: d for name, d in sorted(first.distributions.items())
-                           if not d.single()}
-        return self._space
+    def infer_relative_search_space(self, view, trial: FrozenTrial) -> dict[str, Distribution]:
+        # Read from the view, not kept: a sampler may serve several studies, and every process
+        # reading a study finds the same lowest-numbered COMPLETE trial.
+        first = next((t for t in view.trials if t.state == TrialState.COMPLETE), None)
+        if first is None:
+            return {}
+        return {name: d for name, d in sorted(first.distributions.items()) if not d.single()}
 
-    def sample_relative(self, study, trial: FrozenTrial,
+    def sample_relative(self, view, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
         if not search_space:
             return {}
@@ -56,14 +57,15 @@ class QMCSampler(BaseSampler):
         engine = engine_type(d=len(search_space), scramble=self._scramble, seed=self._seed)
         with warnings.catch_warnings():  # Sobol warns about balance for n not a power of two
             warnings.simplefilter("ignore")
-            engine.fast_forward(trial.number)
+            if trial.number:  # scipy's Sobol.fast_forward(0) raises OverflowError (scipy 1.17)
+                engine.fast_forward(trial.number)
             point = engine.random(1)[0]
         return {name: from_unit(d, float(u)) for (name, d), u in zip(search_space.items(), point)}
 
-    def sample_independent(self, study, trial: FrozenTrial, name: str,
+    def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
-        return self._independent.sample_independent(study, trial, name, distribution)
+        return self._independent.sample_independent(view, trial, name, distribution)
 
-    def after_trial(self, study, trial: FrozenTrial, state: TrialState,
+    def after_trial(self, view, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
-        self._independent.after_trial(study, trial, state, values)
+        self._independent.after_trial(view, trial, state, values)

@@ -26,12 +26,12 @@ class RandomSampler(BaseSampler):
     def needs_history(self) -> bool:
         return False
 
-    def sample_independent(self, study, trial: FrozenTrial, name: str,
+    def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
         rng = self._randomness.for_trial(trial, "random")
         return from_unit(distribution, float(rng.random()))
 
-    def after_trial(self, study, trial: FrozenTrial, state: TrialState,
+    def after_trial(self, view, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         self._randomness.forget(trial)
 

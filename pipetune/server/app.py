@@ -37,11 +37,11 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipetune._attrs import LOG_FILE_ATTR
 from pipetune._imports import require
 from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.distributions import distribution_from_json
 from pipetune.errors import ConfigError, InvalidArgumentError, PipetuneError
-from pipetune.execution.launcher import LOG_FILE_ATTR
 from pipetune.server.errors import FORBIDDEN, UNAUTHENTICATED, status_of
 from pipetune.server.tracking_routes import ARTIFACT_UPLOAD, add_tracking_routes
 from pipetune.storage.base import BaseStorage

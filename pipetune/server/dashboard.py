@@ -22,7 +22,7 @@ Routes (``{sid}`` a study id, ``{number}`` a trial number in it):
 =============================================================  ===================================
 
 The table's ``filter`` and ``order_by`` are the trial search language of
-``pipetune.tracking.search`` (``Study.search``'s), evaluated over the cached history: SQL's
+``pipetune.search`` (``Study.search``'s), evaluated over the cached history: SQL's
 ``Study.search`` would re-read every matching trial from the database on each request.
 
 Each study is read through one cached ``Study`` handle per server, whose history is
@@ -47,9 +47,10 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from pipetune._attrs import KIND_ATTR, PARENT_ATTR, experiment_of
 from pipetune.datatypes import FrozenTrial, StudySummary, TrialState
 from pipetune.errors import InvalidArgumentError, TrialNotFoundError
-from pipetune.execution.launcher import LOG_ARTIFACT, stored_log
+from pipetune.search import check_params, search
 from pipetune.server.dashboard_views import (
     csv_of,
     names_of,
@@ -63,13 +64,7 @@ from pipetune.server.tracking_routes import download_headers
 from pipetune.storage.base import BaseStorage
 from pipetune.storage.remote import API
 from pipetune.study import Study
-from pipetune.tracking.experiments import (
-    DEFAULT_EXPERIMENT,
-    EXPERIMENT_ATTR,
-    KIND_ATTR,
-    PARENT_ATTR,
-)
-from pipetune.tracking.search import check_params, search
+from pipetune.tracking.logs import LOG_ARTIFACT, stored_log
 
 __all__ = ["PLOT_KINDS", "dashboard_router", "plot_kinds"]
 
@@ -169,10 +164,6 @@ class _PlotCache:
             while len(self._figures) > self._size:
                 self._figures.popitem(last=False)
         return figure
-
-
-def _experiment(attrs: dict[str, Any]) -> str:
-    return str(attrs.get(EXPERIMENT_ATTR) or DEFAULT_EXPERIMENT)
 
 
 def _parse_numbers(numbers: str) -> list[int]:
@@ -284,7 +275,7 @@ def dashboard_router(storage: Callable[[], BaseStorage]) -> APIRouter:
             attrs = study.system_attrs
             created = handles.created(storage(), study_id, study.study_name)
         info = study_card(study_id, study.study_name, study.directions, study.trials,
-                          _experiment(attrs), created, with_best_params=with_best_params)
+                          experiment_of(attrs), created, with_best_params=with_best_params)
         info["kind"] = attrs.get(KIND_ATTR, "study")
         info["parent"] = attrs.get(PARENT_ATTR)  # the study a run re-runs, listed under it
         return info

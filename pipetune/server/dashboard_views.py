@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pipetune._best import best_trial_of, pareto_front
-from pipetune.cli.output import format_cell
+from pipetune._formatting import format_cell
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.storage.remote import encode_float
 

@@ -6,7 +6,7 @@ remote storage raises the same type with the same message on the client side.
 
 from __future__ import annotations
 
-from pipetune import errors
+import pipetune.errors as errors
 
 __all__ = ["ERROR_STATUS", "status_of"]
 

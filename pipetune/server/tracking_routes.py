@@ -20,6 +20,7 @@ from fastapi import FastAPI, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from pipetune.storage.artifacts import check_name
 from pipetune.storage.base import BaseStorage
 from pipetune.storage.remote import (
     API,
@@ -29,7 +30,6 @@ from pipetune.storage.remote import (
     metric_point_to_json,
     trial_to_json,
 )
-from pipetune.tracking.artifacts import check_name
 
 __all__ = ["ARTIFACT_UPLOAD", "add_tracking_routes", "download_headers"]
 

@@ -6,11 +6,11 @@ import os
 import threading
 
 from pipetune.errors import StorageURLError
-from pipetune.storage.base import BaseStorage
+from pipetune.storage.base import BaseStorage, TrackingStorage
 from pipetune.storage.memory import InMemoryStorage
 
-__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "BaseStorage", "InMemoryStorage",
-           "default_storage_url", "get_storage"]
+__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "BaseStorage", "InMemoryStorage", "TrackingStorage",
+           "default_storage_url", "get_storage", "sql_url"]
 
 # The storage the ``pipetune`` command uses unless told another, and where ``start_run``
 # records a run given none: ``$PIPETUNE_STORAGE``, else this file in the working folder.
@@ -22,6 +22,7 @@ _open_lock = threading.Lock()
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
 _HTTP_SCHEMES = ("http", "https")
+_JOURNAL_SCHEME = "journal"
 # The bearer token a remote storage (``http://host:port``) sends, read when it is first opened.
 TOKEN_ENV = "PIPETUNE_TOKEN"
 
@@ -31,13 +32,14 @@ def default_storage_url() -> str:
     return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
-def get_storage(storage: "str | BaseStorage | None", *, create: bool = True) -> BaseStorage:
+def get_storage(storage: str | BaseStorage | None, *, create: bool = True) -> BaseStorage:
     """The storage named by ``storage``: a backend object as is, None for a new in-memory one,
     or a URL (``sqlite:///file.db``, ``postgresql://...``, ``http://host:port`` for a
     ``pipetune server``, with the token in ``$PIPETUNE_TOKEN`` and, for ``https://``, the CA
     bundle in ``$PIPETUNE_CA_BUNDLE``; a SQL URL may end in ``?durability=full`` for commits that
-    wait for the disk). One process shares one backend (and its connection pool) per URL. With ``create=False`` (what reading calls pass) a
-    SQLite file that does not exist is a StorageURLError naming it, never a new empty file."""
+    wait for the disk; ``journal:///file.log`` for a journal file). One process shares one backend (and its connection pool) per URL. With
+    ``create=False`` (what reading calls pass) a SQLite file that does not exist is a
+    StorageURLError naming it, never a new empty file."""
     if storage is None:
         return InMemoryStorage()
     if isinstance(storage, BaseStorage):
@@ -47,6 +49,8 @@ def get_storage(storage: "str | BaseStorage | None", *, create: bool = True) -> 
             f"storage must be a URL string, a storage object or None. Got {type(storage).__name__}."
         )
     scheme = storage.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme == _JOURNAL_SCHEME:
+        return _open_journal(storage, create)
     if scheme in _HTTP_SCHEMES:
         with _open_lock:
             if storage not in _open_storages:
@@ -59,20 +63,48 @@ def get_storage(storage: "str | BaseStorage | None", *, create: bool = True) -> 
     if scheme not in _SQL_SCHEMES:
         raise StorageURLError(
             f"Unknown storage URL {storage!r}. Use 'sqlite:///path/to/file.db' (the embedded "
-            "default), 'postgresql://user@host:5432/db' or 'http://host:8080' (a pipetune "
-            "server)."
+            "default), 'postgresql://user@host:5432/db', 'http://host:8080' (a pipetune "
+            "server) or 'journal:///path/to/file.log' (a journal file on a shared folder)."
         )
-    if scheme == "sqlite" and storage.startswith("sqlite:///") and \
-            not storage.startswith("sqlite:////") and storage != "sqlite:///:memory:":
-        # A relative file means the working folder of now: key the shared backend by the
-        # absolute path, so a process that changes folder opens the file it names.
-        storage = "sqlite:///" + os.path.abspath(storage[len("sqlite:///"):])
-    if scheme in ("postgresql", "postgres") and "+" not in storage.split(":", 1)[0]:
-        # SQLAlchemy's default PostgreSQL driver is psycopg2; pipetune ships psycopg 3.
-        storage = "postgresql+psycopg:" + storage.split(":", 1)[1]
+    storage = sql_url(storage)
     with _open_lock:
         if storage not in _open_storages:
             from pipetune.storage.sql import SQLStorage
 
             _open_storages[storage] = SQLStorage(storage, create=create)
         return _open_storages[storage]
+
+
+def sql_url(url: str) -> str:
+    """A SQL storage URL as pipetune opens it: a relative SQLite file made absolute (the
+    working folder of now, so a process that changes folder opens the file it names), and
+    PostgreSQL with pipetune's driver, psycopg 3, unless the URL names one."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite" and url.startswith("sqlite:///") and \
+            not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        return "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+    if scheme in ("postgresql", "postgres"):  # SQLAlchemy's default driver is psycopg2
+        return "postgresql+psycopg:" + url.split(":", 1)[1]
+    return url
+
+
+def _open_journal(url: str, create: bool) -> BaseStorage:
+    """The journal storage of a ``journal:///path`` URL (relative to the working folder, like
+    SQLite's; ``journal:////abs/path`` for an absolute one), shared per file in a process."""
+    if not url.startswith("journal:///") or url == "journal:///":
+        raise StorageURLError(
+            f"A journal URL names a file: 'journal:///relative/file.log' or "
+            f"'journal:////absolute/file.log'. Got {url!r}.")
+    path = os.path.abspath(url[len("journal:///"):])
+    if not create and not os.path.exists(path):
+        raise StorageURLError(
+            f"Cannot open the storage {url}: the journal file {path!r} does not exist, and "
+            "reading never creates one. Fix the path (a relative one starts from the working "
+            "folder), or create a study there first.")
+    with _open_lock:
+        key = f"journal:///{path}"
+        if key not in _open_storages:
+            from pipetune.storage.journal import JournalStorage
+
+            _open_storages[key] = JournalStorage(path)
+        return _open_storages[key]

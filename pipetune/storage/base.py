@@ -1,10 +1,12 @@
 """The storage interface: the one place that persists studies and trials.
 
 Every method is one atomic operation: it either happens whole or raises and changes nothing.
-Call order for one trial: ``claim_trial`` (a WAITING trial, or a new one) -> ``set_trial_params``
-for the suggested params (in one or more batches) -> any number of ``set_trial_intermediate_value`` / attrs ->
-``finish_trial``. A finished trial (COMPLETE, PRUNED, FAIL) never changes again, which is what
-lets ``get_trials_since`` serve study history incrementally (see ``storage/cached.py``).
+Call order for one trial: ``claim_trial`` (a WAITING trial, or a new one) ->
+``set_trial_params`` for the suggested params (in one or more batches) -> any number of
+``set_trial_intermediate_value`` / attrs -> ``finish_trial``. A finished trial (COMPLETE,
+PRUNED, FAIL) never changes again, which is what lets ``get_trials_since`` serve study history
+incrementally (see ``storage/cached.py``). Metrics, artifacts and search are the tracking half
+of the interface (``TrackingStorage``).
 Implementations prove they keep this contract by passing ``pipetune.testing.storage``.
 """
 
@@ -16,18 +18,22 @@ import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
+from pipetune._attrs import (
+    FIXED_PARAMS_ATTR,
+    RETRY_COUNT_ATTR,
+    RETRY_HISTORY_ATTR,
+    RETRY_OF_ATTR,
+)
+from pipetune.datatypes import (
+    ArtifactInfo,
+    FrozenTrial,
+    MetricPoint,
+    StudyDirection,
+    StudySummary,
+    TrialState,
+)
 from pipetune.distributions import Distribution
 from pipetune.errors import InvalidArgumentError
-from pipetune.tracking.records import ArtifactInfo, MetricPoint
-
-STALE_REASON_ATTR = "fail_reason"
-# System attrs of a retry enqueued by fail_stale_trials: the number of the failed trial it
-# repeats, and how many retries its chain has had (the original trial has none).
-RETRY_OF_ATTR = "retry_of"
-RETRY_COUNT_ATTR = "retry_count"
-FIXED_PARAMS_ATTR = "fixed_params"  # the same key as pipetune.trial's: the params a trial takes
-
 
 MAX_STUDY_NAME_LENGTH = 512  # the studies.study_name column of SQL storage
 
@@ -56,7 +62,8 @@ def retry_attrs(failed: FrozenTrial, fixed_params: dict[str, Any] | None,
     if retries >= retry_failed:
         return None
     return {FIXED_PARAMS_ATTR: {**(fixed_params or {}), **failed.params},
-            RETRY_OF_ATTR: failed.number, RETRY_COUNT_ATTR: retries + 1}
+            RETRY_OF_ATTR: failed.number, RETRY_COUNT_ATTR: retries + 1,
+            RETRY_HISTORY_ATTR: [*failed.system_attrs.get(RETRY_HISTORY_ATTR, []), failed.number]}
 
 
 def stale_trial_reason(silent_for: float, worker: str | None) -> str:
@@ -64,8 +71,61 @@ def stale_trial_reason(silent_for: float, worker: str | None) -> str:
     return (f"no heartbeat for {silent_for:.0f}s (worker {worker or 'unknown'} presumed dead)")
 
 
-class BaseStorage(abc.ABC):
-    """Persists studies and their trials; safe to share between threads."""
+class TrackingStorage(abc.ABC):
+    """The tracking half of the storage interface: metric series, artifacts and trial search.
+
+    Metrics and artifacts are records beside a trial, not part of its FrozenTrial: they may be
+    written in any state (an evaluation logged after the trial finished), so the cached history
+    of finished trials stays valid. Every storage implements it (``BaseStorage`` extends it);
+    ``pipetune.testing.storage`` checks its behaviours with the rest of the contract.
+    """
+
+    @abc.abstractmethod
+    def add_trial_metrics(self, trial_id: int, points: Sequence[MetricPoint]) -> None:
+        """Appends points to the trial's named metric series, all or none; raises
+        TrialNotFoundError for an unknown trial. A step may hold several points: the last
+        one logged is the metric's value at that step."""
+
+    @abc.abstractmethod
+    def get_metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
+        """The trial's metric points (of one series with ``name``), ordered by name, step and
+        logging order."""
+
+    @abc.abstractmethod
+    def get_last_metrics(self, study_id: int) -> dict[int, dict[str, float]]:
+        """trial_id -> metric name -> last value (of the largest step; the last logged on
+        ties) for every trial of the study that logged metrics."""
+
+    @abc.abstractmethod
+    def put_artifact(self, trial_id: int, name: str, data: bytes | os.PathLike[str],
+                     media_type: str | None = None) -> ArtifactInfo:
+        """Stores bytes (or a copy of the file at a path) as the trial's artifact ``name``
+        (a relative path; ``/`` separates sub-folders), replacing one of that name; the
+        media type defaults to a guess from the name."""
+
+    @abc.abstractmethod
+    def list_artifacts(self, trial_id: int) -> list[ArtifactInfo]:
+        """The trial's artifacts ordered by name."""
+
+    @abc.abstractmethod
+    def read_artifact(self, trial_id: int, name: str, *,
+                      last_bytes: int | None = None) -> bytes:
+        """The bytes of an artifact, or only its last ``last_bytes`` (a log's tail, read
+        without reading the rest); raises ArtifactNotFoundError if the trial has none of that
+        name."""
+
+    @abc.abstractmethod
+    def search_trials(self, study_id: int, filter: str | None = None,
+                      order_by: str | None = None, limit: int | None = None,
+                      offset: int = 0) -> list[FrozenTrial]:
+        """The study's trials matching a filter of the search language
+        (``pipetune.search``), ordered by ``order_by`` (else by number), from
+        ``offset`` and at most ``limit`` of them; raises FilterSyntaxError for a bad filter."""
+
+
+class BaseStorage(TrackingStorage):
+    """Persists studies and their trials, their metrics and artifacts; safe to share between
+    threads."""
 
     # -- studies -------------------------------------------------------------------------------
 
@@ -145,7 +205,7 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def set_trial_intermediate_value(self, trial_id: int, step: int,
-                                     value: "float | tuple[float, ...]") -> bool:
+                                     value: float | tuple[float, ...]) -> bool:
         """Records a value at a step (a tuple, one per objective, in multi-objective studies);
         returns False (ignored) if that step already has one. NaN and inf are kept."""
 
@@ -187,60 +247,14 @@ class BaseStorage(abc.ABC):
         a finite set of candidates (the grid) use it so parallel workers never repeat one.
         """
 
-    # -- tracking: metric series, artifacts, search --------------------------------------------
-    # Metrics and artifacts are records beside a trial, not part of its FrozenTrial: they may be
-    # written in any state (an evaluation logged after the trial finished), so the cached
-    # history of finished trials stays valid.
-
-    def add_trial_metrics(self, trial_id: int, points: Sequence[MetricPoint]) -> None:
-        """Appends points to the trial's named metric series, all or none; raises
-        TrialNotFoundError for an unknown trial. A step may hold several points: the last
-        one logged is the metric's value at that step."""
-        raise NotImplementedError(f"{type(self).__name__} does not store metrics.")
-
-    def get_metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
-        """The trial's metric points (of one series with ``name``), ordered by name, step and
-        logging order."""
-        raise NotImplementedError(f"{type(self).__name__} does not store metrics.")
-
-    def get_last_metrics(self, study_id: int) -> dict[int, dict[str, float]]:
-        """trial_id -> metric name -> last value (of the largest step; the last logged on
-        ties) for every trial of the study that logged metrics."""
-        raise NotImplementedError(f"{type(self).__name__} does not store metrics.")
-
-    def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
-                     media_type: str | None = None) -> ArtifactInfo:
-        """Stores bytes (or a copy of the file at a path) as the trial's artifact ``name``
-        (a relative path; ``/`` separates sub-folders), replacing one of that name; the
-        media type defaults to a guess from the name."""
-        raise NotImplementedError(f"{type(self).__name__} does not store artifacts.")
-
-    def list_artifacts(self, trial_id: int) -> list[ArtifactInfo]:
-        """The trial's artifacts ordered by name."""
-        raise NotImplementedError(f"{type(self).__name__} does not store artifacts.")
-
-    def read_artifact(self, trial_id: int, name: str, *,
-                      last_bytes: int | None = None) -> bytes:
-        """The bytes of an artifact, or only its last ``last_bytes`` (a log's tail, read
-        without reading the rest); raises ArtifactNotFoundError if the trial has none of that
-        name."""
-        raise NotImplementedError(f"{type(self).__name__} does not store artifacts.")
-
-    def search_trials(self, study_id: int, filter: str | None = None,
-                      order_by: str | None = None, limit: int | None = None,
-                      offset: int = 0) -> list[FrozenTrial]:
-        """The study's trials matching a filter of the search language
-        (``pipetune.tracking.search``), ordered by ``order_by`` (else by number), from
-        ``offset`` and at most ``limit`` of them; raises FilterSyntaxError for a bad filter."""
-        raise NotImplementedError(f"{type(self).__name__} does not search trials.")
-
     # -- liveness (heartbeats) ------------------------------------------------------------------
 
+    @abc.abstractmethod
     def heartbeat(self, trial_id: int) -> None:
         """Records that the worker running the trial is alive now; does nothing once the trial
         is no longer RUNNING (a finished trial never changes)."""
-        raise NotImplementedError(f"{type(self).__name__} does not support heartbeats.")
 
+    @abc.abstractmethod
     def fail_stale_trials(self, study_id: int, grace_period: float,
                           retry_failed: int = 0) -> list[FrozenTrial]:
         """Fails, in one transaction, the study's RUNNING trials whose last heartbeat (or start,
@@ -248,7 +262,6 @@ class BaseStorage(abc.ABC):
         ``fail_reason``; returns them as now stored. Each such trial is returned by exactly one
         caller. With ``retry_failed=N`` the same transaction enqueues a WAITING retry of each
         (see ``retry_attrs``), so no claim can take the freed budget slot in between."""
-        raise NotImplementedError(f"{type(self).__name__} does not support heartbeats.")
 
     def close(self) -> None:
         """Releases connections; the storage must not be used afterwards."""

@@ -1,4 +1,5 @@
-"""This process's incremental copy of a study's history, and the read-only view samplers get.
+"""This process's incremental copy of a study's history, served as the read-only views
+(``pipetune.view``) samplers and pruners get.
 
 A finished trial never changes, so it is fetched once; each refresh asks the storage only for
 trials newer than the last one seen plus those seen unfinished. The cost of a refresh therefore
@@ -8,66 +9,11 @@ depends on what changed, not on how many trials the study has.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Sequence
 
-from pipetune._best import best_trial_of
-from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+from pipetune.datatypes import FrozenTrial, StudyDirection
 from pipetune.storage.base import BaseStorage
-
-
-class GrowingLog(Sequence):
-    """A read-only window on the first ``length`` items of an append-only list: views share
-    the history's log without copying it, and what a view shows never changes."""
-
-    __slots__ = ("_items", "_length")
-
-    def __init__(self, items: list, length: int) -> None:
-        self._items = items
-        self._length = length
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return self._items[slice(*index.indices(self._length))]
-        if index < 0:
-            index += self._length
-        if not 0 <= index < self._length:
-            raise IndexError(index)
-        return self._items[index]
-
-
-@dataclass(frozen=True)
-class StudyView:
-    """What samplers and pruners may see of a study: its directions and a snapshot of its
-    trials ordered by number. It cannot write, except for ``claim_key`` (see the storage)."""
-
-    study_name: str
-    directions: tuple[StudyDirection, ...]
-    trials: tuple[FrozenTrial, ...]
-    claim_key: Callable[[str, int], bool] = field(repr=False, compare=False)
-    # Finished trials in the order this process first saw them finished. It only grows, so an
-    # algorithm can remember how far it has read and fit on the new trials alone.
-    finished_log: Sequence[FrozenTrial] = ()
-    unfinished: tuple[FrozenTrial, ...] = ()
-    # Identifies the history the log comes from, for algorithms caching what they read of it.
-    history_key: int = 0
-
-    def get_trials(self, states: Collection[TrialState] | None = None) -> list[FrozenTrial]:
-        if states is None:
-            return list(self.trials)
-        return [t for t in self.trials if t.state in states]
-
-    @property
-    def best_trial(self) -> FrozenTrial | None:
-        return best_trial_of(self.trials, self.directions)
-
-    @property
-    def is_multi_objective(self) -> bool:
-        return len(self.directions) > 1
+from pipetune.view import GrowingLog, StudyView
 
 
 class StudyHistory:

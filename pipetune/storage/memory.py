@@ -14,8 +14,16 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipetune._attrs import FAIL_REASON_ATTR, FIXED_PARAMS_ATTR
 from pipetune._best import best_trial_of
-from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
+from pipetune.datatypes import (
+    ArtifactInfo,
+    FrozenTrial,
+    MetricPoint,
+    StudyDirection,
+    StudySummary,
+    TrialState,
+)
 from pipetune.distributions import Distribution
 from pipetune.errors import (
     ArtifactNotFoundError,
@@ -26,17 +34,9 @@ from pipetune.errors import (
     TrialNotFoundError,
     UpdateFinishedTrialError,
 )
-from pipetune.storage.base import (
-    FIXED_PARAMS_ATTR,
-    STALE_REASON_ATTR,
-    BaseStorage,
-    check_study_name,
-    retry_attrs,
-    stale_trial_reason,
-)
-from pipetune.tracking import search as _search
-from pipetune.tracking.artifacts import check_name, media_type_of, read_source
-from pipetune.tracking.records import ArtifactInfo, MetricPoint
+from pipetune.search import search
+from pipetune.storage.artifacts import check_name, media_type_of, read_source
+from pipetune.storage.base import BaseStorage, check_study_name, retry_attrs, stale_trial_reason
 
 
 def _json_copy(value: Any) -> Any:
@@ -77,7 +77,9 @@ _STARTED = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 class InMemoryStorage(BaseStorage):
     """Keeps studies as Python objects behind one lock; trials are immutable snapshots.
 
-    ``clock`` (seconds, like ``time.time``) times heartbeats; tests pass a fake one.
+    ``clock`` (seconds, like ``time.time``) times heartbeats and dates studies, trials and
+    artifacts; tests pass a fake one, and the journal storage (``storage/journal.py``) the time
+    each replayed operation was logged, so every process replays the same dates.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -93,6 +95,9 @@ class InMemoryStorage(BaseStorage):
         # tracking records, by trial id: metric points in logging order, artifacts by name
         self._metrics: dict[int, list[MetricPoint]] = {}
         self._artifacts: dict[int, dict[str, tuple[ArtifactInfo, bytes]]] = {}
+
+    def _now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self._clock())
 
     # -- studies -------------------------------------------------------------------------------
 
@@ -112,7 +117,7 @@ class InMemoryStorage(BaseStorage):
                 )
             study_id = self._next_study_id
             self._next_study_id += 1
-            self._studies[study_id] = _Study(study_name, tuple(directions), dt.datetime.now())
+            self._studies[study_id] = _Study(study_name, tuple(directions), self._now())
             self._study_ids[study_name] = study_id
             return study_id
 
@@ -188,7 +193,7 @@ class InMemoryStorage(BaseStorage):
                      system_attrs: dict[str, Any] | None = None) -> FrozenTrial:
         system_attrs = _json_copy(system_attrs or {})
         with self._lock:
-            start = dt.datetime.now() if state == TrialState.RUNNING else None
+            start = self._now() if state == TrialState.RUNNING else None
             return self._add_trial(study_id, FrozenTrial(
                 number=-1, trial_id=-1, state=state, system_attrs=system_attrs,
                 datetime_start=start))
@@ -207,13 +212,13 @@ class InMemoryStorage(BaseStorage):
                 trial = self._trials.get(study.waiting_ids.popleft())
                 if trial is not None and trial.state == TrialState.WAITING:
                     trial = _with(trial, state=TrialState.RUNNING,
-                                    datetime_start=dt.datetime.now(), worker=worker)
+                                    datetime_start=self._now(), worker=worker)
                     self._trials[trial.trial_id] = trial
                     self._heartbeats[trial.trial_id] = self._clock()
                     return trial
             return self._add_trial(study_id, FrozenTrial(
                 number=-1, trial_id=-1, state=TrialState.RUNNING,
-                datetime_start=dt.datetime.now(), worker=worker))
+                datetime_start=self._now(), worker=worker))
 
     def _running(self, trial_id: int) -> FrozenTrial:
         trial = self._trial(trial_id)
@@ -244,7 +249,8 @@ class InMemoryStorage(BaseStorage):
                 params={**trial.params, **{name: distribution.to_external(internal)
                                            for name, (internal, distribution) in params.items()}},
                 distributions={**trial.distributions,
-                               **{name: distribution for name, (_, distribution) in params.items()}})
+                               **{name: distribution
+                                  for name, (_, distribution) in params.items()}})
 
     def finish_trial(self, trial_id: int, state: TrialState,
                      values: Sequence[float] | None = None) -> bool:
@@ -255,12 +261,12 @@ class InMemoryStorage(BaseStorage):
             self._heartbeats.pop(trial_id, None)
             self._trials[trial_id] = _with(
                 trial, state=state, values=None if values is None else tuple(map(float, values)),
-                datetime_complete=dt.datetime.now(),
-                datetime_start=trial.datetime_start or dt.datetime.now())
+                datetime_complete=self._now(),
+                datetime_start=trial.datetime_start or self._now())
             return True
 
     def set_trial_intermediate_value(self, trial_id: int, step: int,
-                                     value: "float | tuple[float, ...]") -> bool:
+                                     value: float | tuple[float, ...]) -> bool:
         with self._lock:
             trial = self._running(trial_id)
             if step in trial.intermediate_values:
@@ -342,7 +348,7 @@ class InMemoryStorage(BaseStorage):
                     continue
                 reason = stale_trial_reason(now - last, trial.worker)
                 self._trials[trial_id] = _with(
-                    trial, system_attrs={**trial.system_attrs, STALE_REASON_ATTR: reason})
+                    trial, system_attrs={**trial.system_attrs, FAIL_REASON_ATTR: reason})
                 self.finish_trial(trial_id, TrialState.FAIL)
                 failed.append(self._trials[trial_id])
             for trial in failed:
@@ -380,13 +386,13 @@ class InMemoryStorage(BaseStorage):
             return {trial_id: self._last_metrics(trial_id)
                     for trial_id in self._study(study_id).trial_ids if trial_id in self._metrics}
 
-    def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
+    def put_artifact(self, trial_id: int, name: str, data: bytes | os.PathLike[str],
                      media_type: str | None = None) -> ArtifactInfo:
         name = check_name(name)
         content = read_source(data)
         info = ArtifactInfo(trial_id=trial_id, name=name, size=len(content),
                             media_type=media_type_of(name, media_type),
-                            created_at=dt.datetime.now())
+                            created_at=self._now())
         with self._lock:
             self._trial(trial_id)
             self._artifacts.setdefault(trial_id, {})[name] = (info, content)
@@ -416,4 +422,4 @@ class InMemoryStorage(BaseStorage):
         with self._lock:
             trials = self.get_trials(study_id)
             last = self.get_last_metrics(study_id)
-        return _search.search(trials, last, filter, order_by, limit, offset)
+        return search(trials, last, filter, order_by, limit, offset)

@@ -30,8 +30,15 @@ import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from pipetune import errors
-from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
+import pipetune.errors as errors
+from pipetune.datatypes import (
+    ArtifactInfo,
+    FrozenTrial,
+    MetricPoint,
+    StudyDirection,
+    StudySummary,
+    TrialState,
+)
 from pipetune.distributions import Distribution, distribution_from_json
 from pipetune.errors import (
     InvalidArgumentError,
@@ -39,9 +46,8 @@ from pipetune.errors import (
     StorageUnavailableError,
     StorageURLError,
 )
+from pipetune.storage.artifacts import check_name, read_source
 from pipetune.storage.base import BaseStorage
-from pipetune.tracking.artifacts import check_name, read_source
-from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
 __all__ = ["CA_BUNDLE_ENV", "RemoteStorage", "artifact_from_json", "artifact_to_json",
            "decode_float", "encode_float", "metric_point_from_json", "metric_point_to_json",
@@ -363,8 +369,6 @@ class RemoteStorage(BaseStorage):
             cls = _ERROR_TYPES.get(data["error"])
             if cls is not None:
                 raise cls(message)
-            if data["error"] == "NotImplementedError":
-                raise NotImplementedError(message)
         else:
             message = raw[:500].decode(errors="replace")
         if response.status == 401:
@@ -511,7 +515,7 @@ class RemoteStorage(BaseStorage):
         return {int(trial_id): {name: decode_float(v) for name, v in values.items()}
                 for trial_id, values in data.items()}
 
-    def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
+    def put_artifact(self, trial_id: int, name: str, data: bytes | os.PathLike[str],
                      media_type: str | None = None) -> ArtifactInfo:
         name = check_name(name)
         answer = self._request("PUT", f"/trials/{int(trial_id)}/artifacts/{_quote_path(name)}",

@@ -7,6 +7,13 @@ from __future__ import annotations
 import threading
 import time
 
+from pipetune._attrs import (
+    FAIL_REASON_ATTR,
+    FIXED_PARAMS_ATTR,
+    RETRY_COUNT_ATTR,
+    RETRY_HISTORY_ATTR,
+    RETRY_OF_ATTR,
+)
 from pipetune._imports import require
 from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.distributions import FloatDistribution
@@ -119,7 +126,7 @@ class LivenessContract:
         time.sleep(0.02)
         (failed,) = storage.fail_stale_trials(study_id, grace_period=0.0)
         assert failed.trial_id == running.trial_id and failed.state == TrialState.FAIL
-        reason = failed.system_attrs["fail_reason"]
+        reason = failed.system_attrs[FAIL_REASON_ATTR]
         assert reason.startswith("no heartbeat for ") and "host-a:123 presumed dead" in reason
         assert storage.get_trial(running.trial_id) == failed
         assert storage.get_trial(done.trial_id).state == TrialState.COMPLETE
@@ -131,15 +138,16 @@ class LivenessContract:
     def test_fail_stale_trials_enqueues_retries_in_the_same_call(
             self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        enqueued = storage.create_trial(study_id, system_attrs={"fixed_params": {"b": "x"}})
+        enqueued = storage.create_trial(study_id, system_attrs={FIXED_PARAMS_ATTR: {"b": "x"}})
         trial = storage.claim_trial(study_id, worker="w:1")
         assert trial.trial_id == enqueued.trial_id
         storage.set_trial_params(trial.trial_id, {"a": (0.25, FloatDistribution(0.0, 1.0))})
         time.sleep(0.02)
         (failed,) = storage.fail_stale_trials(study_id, grace_period=0.0, retry_failed=1)
         (retry,) = storage.get_trials(study_id, [TrialState.WAITING])
-        assert retry.system_attrs == {"fixed_params": {"a": 0.25, "b": "x"},
-                                      "retry_of": failed.number, "retry_count": 1}
+        assert retry.system_attrs == {FIXED_PARAMS_ATTR: {"a": 0.25, "b": "x"},
+                                      RETRY_OF_ATTR: failed.number, RETRY_COUNT_ATTR: 1,
+                                      RETRY_HISTORY_ATTR: [failed.number]}
         # A full budget cannot be overtaken: the retry is claimable at once.
         assert storage.claim_trial(study_id, max_trials=1).trial_id == retry.trial_id
         time.sleep(0.02)

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from pipetune._imports import require
-from pipetune.datatypes import StudyDirection, TrialState
+from pipetune.datatypes import MetricPoint, StudyDirection, TrialState
 from pipetune.distributions import (
     CategoricalDistribution,
     Distribution,
@@ -23,7 +23,6 @@ from pipetune.errors import (
     TrialNotFoundError,
 )
 from pipetune.storage.base import BaseStorage
-from pipetune.tracking.records import MetricPoint
 
 pytest = require("pytest", "test")
 

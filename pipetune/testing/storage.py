@@ -98,7 +98,7 @@ def _run_threads(n: int, target: Callable[[int], None]) -> None:
         try:
             barrier.wait()
             target(i)
-        except BaseException as error:  # reported below, in the test's thread
+        except BaseException as error:  # noqa: BLE001 - reported below, in the test's thread
             errors.append(error)
 
     threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]

@@ -1,6 +1,7 @@
-"""Tracking: what is recorded about trials and how it is exported.
+"""Tracking: what is recorded about trials and runs beyond their params and values.
 
-``records`` (metric points, artifacts, experiments), ``recorder`` (the logging API of trials and
-runs), ``artifacts`` (the artifact root), ``search`` (the trial search language),
-``experiments``, ``runs`` (standalone runs), ``environment`` (what a study records about where
-it ran), ``dataframe``; the MLflow exporter is ``pipetune.integrations.mlflow``."""
+``experiments`` (named groups of studies and runs), ``runs`` (standalone runs:
+``pipetune.start_run``), ``logs`` (a launched trial's stored log). The records themselves
+(metric points, artifacts, experiment summaries) are datatypes (``pipetune.datatypes``),
+written by a trial's recorder (``pipetune._recorder``) into the storage, whose search language
+is ``pipetune.search``; the MLflow exporter is ``pipetune.integrations.mlflow``."""

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
+from pipetune._attrs import DEFAULT_EXPERIMENT, ENVIRONMENT_ATTR, KIND_ATTR, PARENT_ATTR, RUN_KIND
+from pipetune.datatypes import ArtifactInfo, FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import (
     CategoricalDistribution,
     Distribution,
@@ -22,10 +23,8 @@ from pipetune.distributions import (
     IntDistribution,
     contains_external,
 )
+from pipetune.environment import environment
 from pipetune.errors import DuplicateStudyError, InvalidArgumentError
-from pipetune.tracking.environment import ENVIRONMENT_ATTR, environment
-from pipetune.tracking.experiments import DEFAULT_EXPERIMENT, KIND_ATTR, PARENT_ATTR, RUN_KIND
-from pipetune.tracking.records import ArtifactInfo
 
 if TYPE_CHECKING:
     from pipetune.storage.base import BaseStorage
@@ -52,21 +51,26 @@ class Run:
     """A standalone run: log params, metrics and artifacts, then ``end`` it (or use it as a
     context manager, which ends it COMPLETE, or FAIL when the block raises)."""
 
-    def __init__(self, study: "Study", trial: "Trial") -> None:
+    def __init__(self, study: Study, trial: Trial) -> None:
         self.study = study
         self._trial = trial
 
     def __repr__(self) -> str:
-        state = "RUNNING" if self._trial._told is None else self._trial._told.name
-        return f"<Run {self.name!r} {state}>"
+        state = self._trial.finished_state
+        return f"<Run {self.name!r} {'RUNNING' if state is None else state.name}>"
 
     @property
     def name(self) -> str:
         return self.study.study_name
 
     @property
+    def trial(self) -> Trial:
+        """The run's one trial: its params, metrics and artifacts are the run's."""
+        return self._trial
+
+    @property
     def trial_id(self) -> int:
-        return self._trial._trial_id
+        return self._trial.trial_id
 
     def log_param(self, name: str, value: Any,
                   distribution: Distribution | None = None) -> None:
@@ -79,8 +83,7 @@ class Run:
             raise InvalidArgumentError(
                 f"The value {value!r} of param {name!r} is outside the domain given for it, "
                 f"{distribution!r}: log it without a domain, or with one that holds it.")
-        self._trial._fixed_params[name] = value
-        self._trial._suggest(name, distribution)
+        self._trial.fix_param(name, value, distribution)
 
     def log_params(self, params: dict[str, Any]) -> None:
         for name, value in params.items():
@@ -105,35 +108,35 @@ class Run:
         return self._trial.log_figure(figure, name)
 
     def end(self, value: float | None = None,
-            state: "TrialState | str" = "COMPLETE") -> FrozenTrial:
+            state: TrialState | str = "COMPLETE") -> FrozenTrial:
         """Ends the run (COMPLETE, or FAIL) with an optional objective ``value``; ending it
         again returns the stored record."""
         state = TrialState.parse(state)
         if state not in (TrialState.COMPLETE, TrialState.FAIL):
             raise InvalidArgumentError(f"A run ends COMPLETE or FAIL. Got {state.name}.")
-        storage = self.study._storage
-        if self._trial._told is None:  # not ended yet (also not by the study's own tell)
+        storage = self.study.run_interface.storage
+        if self._trial.finished_state is None:  # not ended yet (also not by the study's tell)
             if value is not None and state == TrialState.COMPLETE:
                 self.study.tell(self._trial, value)
             else:
-                self._trial._flush()
+                self._trial.flush()
                 storage.finish_trial(self.trial_id, state, None)
-                self._trial._told = state
+                self._trial.mark_finished(state)
         return storage.get_trial(self.trial_id)
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        if self._trial._told is None:
+        if self._trial.finished_state is None:
             self.end(state=TrialState.COMPLETE if error is None else TrialState.FAIL)
 
 
 def start_run(experiment: str = DEFAULT_EXPERIMENT, name: str | None = None,
-              storage: "str | BaseStorage | None" = None, *,
-              directions: "Sequence[str | StudyDirection] | None" = None,
-              params: "dict[str, Any] | None" = None, parent: str | None = None) -> Run:
+              storage: str | BaseStorage | None = None, *,
+              directions: Sequence[str | StudyDirection] | None = None,
+              params: dict[str, Any] | None = None, parent: str | None = None) -> Run:
     """Starts a standalone run in ``experiment``, recorded in ``storage``: by default the one
     the ``pipetune`` command reads (``$PIPETUNE_STORAGE``, else ``sqlite:///pipetune.db``), so
     ``pipetune experiments`` and the dashboard show it; pass ``InMemoryStorage()`` for a run
@@ -166,11 +169,11 @@ def start_run(experiment: str = DEFAULT_EXPERIMENT, name: str | None = None,
             break
         except DuplicateStudyError:
             number += 1
-    study._storage.set_study_attr(study._study_id, KIND_ATTR, RUN_KIND, system=True)
-    study._storage.set_study_attr(study._study_id, ENVIRONMENT_ATTR, environment(),
-                                  system=True)
+    study_id = study.run_interface.study_id
+    backend.set_study_attr(study_id, KIND_ATTR, RUN_KIND, system=True)
+    backend.set_study_attr(study_id, ENVIRONMENT_ATTR, environment(), system=True)
     if parent is not None:
-        study._storage.set_study_attr(study._study_id, PARENT_ATTR, parent, system=True)
+        backend.set_study_attr(study_id, PARENT_ATTR, parent, system=True)
     if params:
         study.enqueue_trial(dict(params))
     return Run(study, study.ask())

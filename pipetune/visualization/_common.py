@@ -1,30 +1,25 @@
-"""What every plot shares: choosing the trials and the objective, turning trials into columns
-once (so 10,000 trials cost a few array operations, not a loop per trace), axis scaling for log
-and categorical params, and the figure shown when there is nothing to draw."""
+"""What every plot shares: plotly made ready, the params a plot of several shows by default
+(the most important), axes and ticks for log, int and categorical params, label wrapping, and
+the figure shown when there is nothing to draw. The trials as columns (``ObjectiveTable``) are
+``pipetune._trial_table``, which the importance evaluators read too."""
 
 from __future__ import annotations
 
 import functools
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipetune._imports import require
-from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
-from pipetune.distributions import CategoricalDistribution, Distribution, IntDistribution
+from pipetune._trial_table import ObjectiveTable, ParamColumn, Target, objective_table
+from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.errors import InvalidArgumentError, MissingDependencyError
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
-
-    from pipetune.study import Study
-
-Target = Callable[[FrozenTrial], float]
-DEFAULT_TARGET_NAME = "Objective Value"
 # Above this many points a scatter is drawn with WebGL (Scattergl): SVG slows down past it.
 WEBGL_ABOVE = 1000
 # How many params a plot of several params shows unless told which: the most important ones.
@@ -65,139 +60,12 @@ def _pandas_imported() -> bool:
     return True
 
 
-def subplots(**grid: Any) -> "go.Figure":
+def subplots(**grid: Any) -> go.Figure:
     """plotly's ``make_subplots(**grid)``, once plotly is ready (see ``go_module``)."""
     go_module()
     from plotly.subplots import make_subplots
 
     return make_subplots(**grid)
-
-
-def check_study(study: Any, function: str) -> "Study":
-    """Refuses anything that is not a study, before it fails deep inside a plot."""
-    if not (hasattr(study, "trials") and hasattr(study, "directions")):
-        raise InvalidArgumentError(
-            f"{function} takes a pipetune Study as its first argument (from "
-            f"pipetune.create_study or pipetune.load_study). Got {type(study).__name__}.")
-    return study
-
-
-def studies_of(study_or_studies: Any, function: str) -> list["Study"]:
-    """One study or a list of them, as a list (for the plots that overlay several studies)."""
-    if isinstance(study_or_studies, (list, tuple)):
-        if not study_or_studies:
-            raise InvalidArgumentError(
-                f"{function} got an empty list of studies: pass one or more.")
-        return [check_study(s, function) for s in study_or_studies]
-    return [check_study(study_or_studies, function)]
-
-
-def resolve_target(directions: Sequence[StudyDirection], target: Target | None,
-                   target_name: str) -> tuple[Target, str]:
-    """The function that reads the plotted number off a trial, and its axis title.
-
-    Without ``target`` a single-objective study plots its value; a multi-objective study plots
-    its first objective and says so in the title ("Objective 0"), so every plot still draws
-    something (pass ``target=lambda t: t.values[1]`` for another)."""
-    if target is not None:
-        if not callable(target):
-            raise InvalidArgumentError(
-                f"target must be a function of a FrozenTrial returning a float, e.g. "
-                f"target=lambda t: t.values[1]. Got {target!r}.")
-        return target, target_name
-    if len(directions) > 1 and target_name == DEFAULT_TARGET_NAME:
-        target_name = "Objective 0"
-    return (lambda trial: trial.values[0]), target_name
-
-
-def target_values(trials: Sequence[FrozenTrial], target: Target) -> np.ndarray:
-    """``target`` of each trial as floats; a target returning None leaves its trial out (NaN,
-    like a non-finite value)."""
-    values = (target(trial) for trial in trials)
-    return np.fromiter((math.nan if v is None else float(v) for v in values), dtype=float,
-                       count=len(trials))
-
-
-def completed(study: "Study") -> list[FrozenTrial]:
-    """The COMPLETE trials with values: the ones every objective plot is about."""
-    return [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.values is not None]
-
-
-@dataclass(frozen=True)
-class ParamColumn:
-    """One param across a list of trials: its numeric coordinate per trial (NaN where the
-    trial lacks it: a conditional param), the domain the axis shows, and for categorical
-    params the choice labels (the coordinate is then the index into them)."""
-
-    name: str
-    coords: np.ndarray
-    distribution: Distribution
-    labels: tuple[str, ...] | None = None
-
-    @property
-    def is_categorical(self) -> bool:
-        return self.labels is not None
-
-    @property
-    def is_log(self) -> bool:
-        return bool(getattr(self.distribution, "log", False))
-
-    @property
-    def is_int(self) -> bool:
-        return isinstance(self.distribution, IntDistribution)
-
-    @property
-    def present(self) -> np.ndarray:
-        return ~np.isnan(self.coords)
-
-    def scaled(self) -> np.ndarray:
-        """Coordinates on the scale the axis is even in: log10 for log params."""
-        return np.log10(self.coords) if self.is_log else self.coords
-
-    def span(self) -> tuple[float, float]:
-        """The lowest and highest scaled coordinate the trials hold ((0, 1) when none does)."""
-        present = self.scaled()[self.present]
-        return (float(present.min()), float(present.max())) if len(present) else (0.0, 1.0)
-
-    def ticks(self, low: float, high: float) -> tuple[list[float], list[str]]:
-        """Tick positions (on the scaled axis) inside ``[low, high]`` with their labels in the
-        param's own units: each choice, powers of ten (or 1-3, 1-2-5 steps) for log params,
-        round numbers for the others (whole ones for ints)."""
-        if self.is_categorical:
-            return list(range(len(self.labels))), list(self.labels)
-        if self.is_log:
-            positions = log_ticks(low, high)
-            return positions, [f"{10 ** p:.3g}" for p in positions]
-        positions = linear_ticks(low, high, whole=self.is_int)
-        return positions, [f"{p:.6g}" for p in positions]
-
-    def axis(self, length: float) -> dict[str, Any]:
-        """Plotly settings of an axis ``length`` pixels long: its title (the name, wrapped to
-        fit), a log axis for log params, ticks (see ``ticks``) for categorical, int and log
-        params, each of those with a range that holds its ticks and, with a margin, its
-        points; a plain float's axis places its own ticks inside its range."""
-        axis: dict[str, Any] = {"title": {"text": wrap(self.name, length, AXIS_TITLE_SIZE)}}
-        if self.is_categorical:
-            ticks, labels = self.ticks(0, len(self.labels) - 1)
-            return {**axis, "tickmode": "array", "tickvals": ticks, "ticktext": labels,
-                    "range": [-0.5, len(self.labels) - 0.5]}
-        if not (self.is_log or self.is_int):
-            return {**axis, "type": "linear"}
-        low, high = self.span()
-        ticks, labels = self.ticks(low, high)
-        pad = max(0.05 if self.is_log else 0.5, 0.05 * (high - low))
-        return {**axis, "type": "log" if self.is_log else "linear", "tickmode": "array",
-                # a log axis takes its ticks in the param's units, its range in log10 units
-                "tickvals": [10 ** t for t in ticks] if self.is_log else ticks,
-                "ticktext": labels, "range": [low - pad, high + pad]}
-
-    def display(self) -> np.ndarray:
-        """Values as the user knows them (choice labels for categorical params), for hovers."""
-        if self.is_categorical:
-            labels = np.array(self.labels + ("",), dtype=object)
-            index = np.where(self.present, np.nan_to_num(self.coords, nan=-1), -1).astype(int)
-            return labels[index]
-        return self.coords
 
 
 def linear_ticks(low: float, high: float, whole: bool = False, max_ticks: int = 6
@@ -232,47 +100,39 @@ def log_ticks(low: float, high: float, max_ticks: int = 8) -> list[float]:
     return [low, high] if high > low else [low]
 
 
-def param_columns(trials: Sequence[FrozenTrial]) -> dict[str, ParamColumn]:
-    """Every param the trials hold, as columns in the order params first appear.
-
-    A categorical param whose choices changed between trials gets the union of its choices;
-    a param whose type changed keeps the type it has in the latest trial that holds it."""
-    names: dict[str, Distribution] = {}
-    for trial in trials:
-        names.update(trial.distributions)
-    columns = {}
-    for name, latest in names.items():
-        coords = np.full(len(trials), math.nan)
-        if isinstance(latest, CategoricalDistribution):
-            choices: dict[str, int] = {str(c): i for i, c in enumerate(latest.choices)}
-            for i, trial in enumerate(trials):
-                if name in trial.params and isinstance(trial.distributions[name],
-                                                       CategoricalDistribution):
-                    coords[i] = choices.setdefault(str(trial.params[name]), len(choices))
-            columns[name] = ParamColumn(name, coords, latest, tuple(choices))
-        else:
-            for i, trial in enumerate(trials):
-                value = trial.params.get(name)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    coords[i] = value
-            columns[name] = ParamColumn(name, coords, latest)
-    return columns
+def param_ticks(column: ParamColumn, low: float, high: float
+                ) -> tuple[list[float], list[str]]:
+    """Tick positions (on the scaled axis) of a param's axis inside ``[low, high]`` with their
+    labels in the param's own units: each choice, powers of ten (or 1-3, 1-2-5 steps) for log
+    params, round numbers for the others (whole ones for ints)."""
+    if column.labels is not None:
+        return list(range(len(column.labels))), list(column.labels)
+    if column.is_log:
+        positions = log_ticks(low, high)
+        return positions, [f"{10 ** p:.3g}" for p in positions]
+    positions = linear_ticks(low, high, whole=column.is_int)
+    return positions, [f"{p:.6g}" for p in positions]
 
 
-def choose_params(columns: dict[str, ParamColumn], params: Sequence[str] | None,
-                  function: str) -> list[str]:
-    """The params a plot shows: all of them, or the ones asked for (checked, in that order)."""
-    if params is None:
-        return list(columns)
-    if isinstance(params, str):
-        params = [params]
-    unknown = [p for p in params if p not in columns]
-    if unknown:
-        known = ", ".join(sorted(columns)) or "none yet"
-        raise InvalidArgumentError(
-            f"{function}: the study has no param named {', '.join(map(repr, unknown))}. "
-            f"Its params: {known}.")
-    return list(dict.fromkeys(params))
+def param_axis(column: ParamColumn, length: float) -> dict[str, Any]:
+    """Plotly settings of a param's axis ``length`` pixels long: its title (the name, wrapped
+    to fit), a log axis for log params, ticks (see ``param_ticks``) for categorical, int and
+    log params, each of those with a range that holds its ticks and, with a margin, its
+    points; a plain float's axis places its own ticks inside its range."""
+    axis: dict[str, Any] = {"title": {"text": wrap(column.name, length, AXIS_TITLE_SIZE)}}
+    if column.labels is not None:
+        ticks, labels = param_ticks(column, 0, len(column.labels) - 1)
+        return {**axis, "tickmode": "array", "tickvals": ticks, "ticktext": labels,
+                "range": [-0.5, len(column.labels) - 0.5]}
+    if not (column.is_log or column.is_int):
+        return {**axis, "type": "linear"}
+    low, high = column.span()
+    ticks, labels = param_ticks(column, low, high)
+    pad = max(0.05 if column.is_log else 0.5, 0.05 * (high - low))
+    return {**axis, "type": "log" if column.is_log else "linear", "tickmode": "array",
+            # a log axis takes its ticks in the param's units, its range in log10 units
+            "tickvals": [10 ** t for t in ticks] if column.is_log else ticks,
+            "ticktext": labels, "range": [low - pad, high + pad]}
 
 
 def wrap(text: str, width: float, font_size: float) -> str:
@@ -307,7 +167,7 @@ def scatter_class(n_points: int) -> Any:
     return go.Scattergl if n_points > WEBGL_ABOVE else go.Scatter
 
 
-def empty_figure(title: str, reason: str) -> "go.Figure":
+def empty_figure(title: str, reason: str) -> go.Figure:
     """A figure saying why there is nothing to draw (an empty study, no COMPLETE trial...)."""
     return new_figure(
         title, xaxis={"visible": False}, yaxis={"visible": False},
@@ -315,12 +175,12 @@ def empty_figure(title: str, reason: str) -> "go.Figure":
                       "x": 0.5, "y": 0.5, "font": {"size": 16}}])
 
 
-def new_figure(title: str, **layout: Any) -> "go.Figure":
+def new_figure(title: str, **layout: Any) -> go.Figure:
     """An empty figure with the look every pipetune plot shares."""
     return style(go_module().Figure(), title, **layout)
 
 
-def style(figure: "go.Figure", title: str, **layout: Any) -> "go.Figure":
+def style(figure: go.Figure, title: str, **layout: Any) -> go.Figure:
     """Gives ``figure`` (e.g. one from plotly's make_subplots) the shared look and a title."""
     figure.update_layout(title={"text": title}, template="plotly_white", **layout)
     return figure
@@ -339,50 +199,16 @@ def trial_hover(numbers: np.ndarray, target: np.ndarray, target_name: str) -> li
             for n, v in zip(numbers.tolist(), target.tolist())]
 
 
-@dataclass(frozen=True)
-class ObjectiveTable:
-    """The COMPLETE trials of a study as columns: trial numbers, the target value of each
-    (finite ones only) and the params asked for. What the per-param plots are drawn from.
-    ``note`` says which params a plot shows when it chose them itself and left some out."""
+def plot_table(study: Any, function: str, params: Sequence[str] | None, target: Target | None,
+               target_name: str) -> ObjectiveTable:
+    """The ObjectiveTable a plot of several params is drawn from: without ``params``, the
+    ``DEFAULT_N_PARAMS`` most important when the study has more (see ``default_params``)."""
+    def choose(names: list[str]) -> tuple[list[str], str | None]:
+        if len(names) <= DEFAULT_N_PARAMS:
+            return names, None
+        return default_params(study, names, target, DEFAULT_N_PARAMS)
 
-    numbers: np.ndarray
-    target: np.ndarray
-    target_name: str
-    columns: dict[str, ParamColumn]
-    params: list[str]
-    note: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.numbers)
-
-    def layout(self, title: str) -> dict[str, Any]:
-        """``title`` (with ``note`` under it) and ``meta.params``, the params drawn (which the
-        dashboard's param picker shows as chosen): for ``new_figure(**table.layout(title))``."""
-        if self.note is not None:
-            title += f"<br><sup>{self.note}</sup>"
-        return {"title": title, "meta": {"params": self.params}}
-
-
-def objective_table(study: Any, function: str, params: Sequence[str] | None,
-                    target: Target | None, target_name: str,
-                    default_count: int | None = None) -> ObjectiveTable:
-    """Builds the ObjectiveTable of ``study`` for the plot named ``function``. Without
-    ``params``, a plot that passes ``default_count`` gets that many (see ``default_params``)."""
-    check_study(study, function)
-    fn, name = resolve_target(study.directions, target, target_name)
-    trials = completed(study)
-    values = target_values(trials, fn)
-    keep = np.isfinite(values)
-    trials = [t for t, k in zip(trials, keep) if k]
-    columns = param_columns(trials)
-    note = None
-    if params is None and default_count is not None and len(columns) > default_count:
-        chosen, note = default_params(study, list(columns), target, default_count)
-    else:
-        # with no trial yet there are no columns to check the names against: the plot is empty
-        chosen = choose_params(columns, params, function) if trials else list(params or ())
-    numbers = np.array([t.number for t in trials], dtype=int)
-    return ObjectiveTable(numbers, values[keep], name, columns, chosen, note)
+    return objective_table(study, function, params, target, target_name, choose)
 
 
 def default_params(study: Any, names: list[str], target: Target | None, count: int

@@ -8,14 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipetune.visualization._common import (
-    MARGIN,
-    ObjectiveTable,
-    ParamColumn,
-    plot_width,
-    style,
-    subplots,
-)
+from pipetune._trial_table import ObjectiveTable, ParamColumn
+from pipetune.visualization._common import MARGIN, param_axis, plot_width, style, subplots
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -25,7 +19,7 @@ PanelDrawer = Callable[[ParamColumn, ParamColumn, np.ndarray], list[Any]]
 
 
 def pair_grid(table: ObjectiveTable, title: str, draw: PanelDrawer,
-              coloraxis: dict[str, Any]) -> "go.Figure":
+              coloraxis: dict[str, Any]) -> go.Figure:
     """Lays out the panels of every ordered pair of ``table.params`` with one shared colour
     scale (``coloraxis``), axes scaled per param (log, choices). As in a scatter matrix, every
     panel of a column shares its x axis's range and every panel of a row its y axis's, so
@@ -54,7 +48,7 @@ def pair_grid(table: ObjectiveTable, title: str, draw: PanelDrawer,
         both = x.present & y.present
         for trace in draw(x, y, both):
             figure.add_trace(trace, row=row + 1, col=col + 1)
-        x_axis, y_axis = x.axis(cell_width), y.axis(cell_height)
+        x_axis, y_axis = param_axis(x, cell_width), param_axis(y, cell_height)
         bottom = size - 1 if col != size - 1 else size - 2
         left = 0 if row != 0 else 1
         for axis, outermost in ((x_axis, size == 1 or row == bottom),

@@ -7,18 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipetune._trial_table import DEFAULT_TARGET_NAME, ObjectiveTable, ParamColumn, Target
 from pipetune.datatypes import StudyDirection
 from pipetune.errors import InvalidArgumentError
 from pipetune.visualization._common import (
-    DEFAULT_N_PARAMS,
-    DEFAULT_TARGET_NAME,
     WEBGL_ABOVE,
-    ObjectiveTable,
-    ParamColumn,
-    Target,
     empty_figure,
     go_module,
-    objective_table,
+    plot_table,
     scatter_class,
 )
 from pipetune.visualization._pairs import pair_grid
@@ -167,16 +163,15 @@ def _contour_panel(table: ObjectiveTable) -> Any:
     return draw
 
 
-def plot_contour(study: "Study", params: Sequence[str] | None = None, *,
+def plot_contour(study: Study, params: Sequence[str] | None = None, *,
                  target: Target | None = None,
-                 target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
+                 target_name: str = DEFAULT_TARGET_NAME) -> go.Figure:
     """The target over two params as a contour map interpolated between the COMPLETE trials
     (drawn as dots), to see how two params interact; with more than two params (default: the
     ``DEFAULT_N_PARAMS`` most important, the title says which), a grid of every pair. Log
     params are interpolated and drawn on a log scale; categorical params at their choices.
     Needs at least two params."""
-    table = objective_table(study, "plot_contour", params, target, target_name,
-                            DEFAULT_N_PARAMS)
+    table = plot_table(study, "plot_contour", params, target, target_name)
     title = "Contour Plot"
     if params is not None and len(table.params) < 2:
         raise InvalidArgumentError(

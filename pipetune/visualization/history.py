@@ -11,17 +11,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipetune.visualization._common import (
+from pipetune._trial_table import (
     DEFAULT_TARGET_NAME,
     Target,
-    best_so_far,
     completed,
-    empty_figure,
-    new_figure,
     resolve_target,
-    scatter_class,
     studies_of,
     target_values,
+)
+from pipetune.visualization._common import (
+    best_so_far,
+    empty_figure,
+    new_figure,
+    scatter_class,
     trial_hover,
 )
 
@@ -46,7 +48,7 @@ class History:
     best: np.ndarray | None
 
 
-def history_of(study: "Study", target: Target | None = None,
+def history_of(study: Study, target: Target | None = None,
                target_name: str = DEFAULT_TARGET_NAME) -> tuple[History, str]:
     """The history of one study and the axis title of its values."""
     function, name = resolve_target(study.directions, target, target_name)
@@ -57,9 +59,9 @@ def history_of(study: "Study", target: Target | None = None,
     return History(study.study_name, numbers, values, best), name
 
 
-def plot_optimization_history(study: "Study | Sequence[Study]", *, target: Target | None = None,
+def plot_optimization_history(study: Study | Sequence[Study], *, target: Target | None = None,
                               target_name: str = DEFAULT_TARGET_NAME,
-                              error_bar: bool = False) -> "go.Figure":
+                              error_bar: bool = False) -> go.Figure:
     """The objective value of every COMPLETE trial against its number, with the best value so
     far as a line: did the search converge, and when. Several studies are overlaid in one
     figure (one colour each), or, with ``error_bar=True``, summarized as the mean and standard
@@ -94,7 +96,7 @@ def plot_optimization_history(study: "Study | Sequence[Study]", *, target: Targe
     return figure
 
 
-def _add_mean_best(figure: "go.Figure", histories: list[History]) -> None:
+def _add_mean_best(figure: go.Figure, histories: list[History]) -> None:
     """Mean +/- one standard deviation of several best-so-far curves over trial numbers."""
     length = max(int(h.numbers.max()) + 1 for h in histories if len(h.numbers))
     curves = np.full((len(histories), length), np.nan)
@@ -118,8 +120,8 @@ def _add_mean_best(figure: "go.Figure", histories: list[History]) -> None:
                              line={"color": _PALETTE[0]}))
 
 
-def plot_edf(study: "Study | Sequence[Study]", *, target: Target | None = None,
-             target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
+def plot_edf(study: Study | Sequence[Study], *, target: Target | None = None,
+             target_name: str = DEFAULT_TARGET_NAME) -> go.Figure:
     """The empirical distribution function of the COMPLETE trials' values, one curve per
     study: the fraction of trials at or below each value. A curve further towards the good end
     means a search that more often finds good configurations, whatever the trial order."""

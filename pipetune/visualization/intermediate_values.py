@@ -5,14 +5,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from pipetune._trial_table import check_study
 from pipetune.datatypes import TrialState
-from pipetune.visualization._common import (
-    STATE_COLORS,
-    check_study,
-    empty_figure,
-    new_figure,
-    scatter_class,
-)
+from pipetune.visualization._common import STATE_COLORS, empty_figure, new_figure, scatter_class
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -23,7 +18,7 @@ _FAINT_ABOVE = 100  # trials; more curves are drawn fainter so their density sho
 _SHOWN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.FAIL)
 
 
-def plot_intermediate_values(study: "Study", *, objective: int = 0) -> "go.Figure":
+def plot_intermediate_values(study: Study, *, objective: int = 0) -> go.Figure:
     """The values every trial reported with ``trial.report`` against their step, one line per
     trial and one colour per state: complete, pruned (its last report marked with a cross,
     where the pruner stopped it), running, failed. Shows whether pruning stopped the curves

@@ -7,17 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipetune._trial_table import DEFAULT_TARGET_NAME, ParamColumn, Target
 from pipetune.datatypes import StudyDirection
 from pipetune.visualization._common import (
-    DEFAULT_N_PARAMS,
-    DEFAULT_TARGET_NAME,
-    ParamColumn,
-    Target,
     empty_figure,
     go_module,
     linear_ticks,
     new_figure,
-    objective_table,
+    param_ticks,
+    plot_table,
     plot_width,
     wrap,
 )
@@ -39,11 +37,11 @@ def _dimension(column: ParamColumn, label_width: float) -> dict[str, Any]:
     sits just below the range, under a tick named "(absent)"."""
     values = column.scaled()
     present = ~np.isnan(values)
-    if column.is_categorical:
+    if column.labels is not None:
         low, high = 0.0, float(max(len(column.labels) - 1, 1))
     else:
         low, high = column.span()
-    ticks, labels = column.ticks(low, high)
+    ticks, labels = param_ticks(column, low, high)
     if not present.all():
         absent = low - 0.1 * ((high - low) or 1.0)
         values = np.where(present, values, absent)
@@ -61,16 +59,15 @@ def _axis(name: str, label_width: float, values: np.ndarray, low: float, high: f
             "ticktext": labels}
 
 
-def plot_parallel_coordinate(study: "Study", params: Sequence[str] | None = None, *,
+def plot_parallel_coordinate(study: Study, params: Sequence[str] | None = None, *,
                              target: Target | None = None,
-                             target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
+                             target_name: str = DEFAULT_TARGET_NAME) -> go.Figure:
     """One line per COMPLETE trial through the target value and the chosen params (default:
     the ``DEFAULT_N_PARAMS`` most important, the title says which), coloured by the target, so
     the combinations behind good values stand out; drag along an axis in the browser to keep
     only the trials in a range. Log params are on a log scale, categorical params show their
     choices."""
-    table = objective_table(study, "plot_parallel_coordinate", params, target, target_name,
-                            DEFAULT_N_PARAMS)
+    table = plot_table(study, "plot_parallel_coordinate", params, target, target_name)
     title = "Parallel Coordinate Plot"
     if not len(table):
         return empty_figure(title, "No COMPLETE trials yet.")

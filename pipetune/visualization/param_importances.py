@@ -6,15 +6,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pipetune.visualization._common import (
-    DEFAULT_TARGET_NAME,
-    Target,
-    check_study,
-    completed,
-    empty_figure,
-    go_module,
-    new_figure,
-)
+from pipetune._trial_table import DEFAULT_TARGET_NAME, Target, check_study, completed
+from pipetune.visualization._common import empty_figure, go_module, new_figure
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -25,10 +18,10 @@ if TYPE_CHECKING:
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
 
-def plot_param_importances(study: "Study", evaluator: "BaseImportanceEvaluator | None" = None,
+def plot_param_importances(study: Study, evaluator: BaseImportanceEvaluator | None = None,
                            params: Sequence[str] | None = None, *,
                            target: Target | None = None,
-                           target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
+                           target_name: str = DEFAULT_TARGET_NAME) -> go.Figure:
     """Horizontal bars of ``pipetune.importance.get_param_importances``, most important on top,
     each with an error bar of its spread across the forest's trees; a warning under the title
     when the trials are too few to trust the order. A multi-objective study without ``target``
@@ -52,7 +45,7 @@ def plot_param_importances(study: "Study", evaluator: "BaseImportanceEvaluator |
     return _figure(title, series)
 
 
-def _figure(title: str, series: list[tuple[str, "ParamImportances"]]) -> "go.Figure":
+def _figure(title: str, series: list[tuple[str, ParamImportances]]) -> go.Figure:
     go = go_module()
     order = list(series[0][1])[::-1]  # plotly draws the first category at the bottom
     warnings = sorted({imp.warning for _, imp in series if imp.warning})

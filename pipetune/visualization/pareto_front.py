@@ -8,16 +8,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipetune._best import is_pareto_efficient
+from pipetune._trial_table import check_study, completed
 from pipetune.datatypes import FrozenTrial, StudyDirection
 from pipetune.errors import InvalidArgumentError
-from pipetune.visualization._common import (
-    check_study,
-    completed,
-    empty_figure,
-    go_module,
-    new_figure,
-    scatter_class,
-)
+from pipetune.visualization._common import empty_figure, go_module, new_figure, scatter_class
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -25,7 +19,7 @@ if TYPE_CHECKING:
     from pipetune.study import Study
 
 
-def _objectives(study: "Study", targets: Callable[[FrozenTrial], Sequence[float]] | None,
+def _objectives(study: Study, targets: Callable[[FrozenTrial], Sequence[float]] | None,
                 target_names: Sequence[str] | None) -> tuple[np.ndarray, list[str],
                                                              list[FrozenTrial], np.ndarray]:
     """The plotted objective values (one row per COMPLETE trial with finite values), their
@@ -61,10 +55,10 @@ def _objectives(study: "Study", targets: Callable[[FrozenTrial], Sequence[float]
     return points, names, trials, on_front
 
 
-def plot_pareto_front(study: "Study", *, target_names: Sequence[str] | None = None,
+def plot_pareto_front(study: Study, *, target_names: Sequence[str] | None = None,
                       include_dominated_trials: bool = True,
                       targets: Callable[[FrozenTrial], Sequence[float]] | None = None
-                      ) -> "go.Figure":
+                      ) -> go.Figure:
     """The COMPLETE trials of a two- or three-objective study, the Pareto-optimal ones (no
     other trial at least as good on every objective) highlighted: the trade-offs to choose
     from. ``targets`` picks 2 or 3 numbers per trial (all minimized) for studies with more

@@ -7,16 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipetune._trial_table import DEFAULT_TARGET_NAME, ObjectiveTable, ParamColumn, Target
 from pipetune.datatypes import StudyDirection
 from pipetune.visualization._common import (
-    DEFAULT_N_PARAMS,
-    DEFAULT_TARGET_NAME,
-    ObjectiveTable,
-    ParamColumn,
-    Target,
     empty_figure,
     new_figure,
-    objective_table,
+    param_axis,
+    plot_table,
     plot_width,
     scatter_class,
 )
@@ -54,14 +51,14 @@ def _rank_panel(table: ObjectiveTable, ranks: np.ndarray) -> Any:
     return draw
 
 
-def plot_rank(study: "Study", params: Sequence[str] | None = None, *,
+def plot_rank(study: Study, params: Sequence[str] | None = None, *,
               target: Target | None = None,
-              target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
+              target_name: str = DEFAULT_TARGET_NAME) -> go.Figure:
     """The COMPLETE trials placed by pairs of params (a grid for more than two; default: the
     ``DEFAULT_N_PARAMS`` most important, the title says which) and coloured by their rank on
     the target (dark = best), so where good trials cluster shows even when a few extreme values
     would flatten a raw colour scale. With one param, the target against it."""
-    table = objective_table(study, "plot_rank", params, target, target_name, DEFAULT_N_PARAMS)
+    table = plot_table(study, "plot_rank", params, target, target_name)
     title = "Rank Plot"
     if not len(table):
         return empty_figure(title, "No COMPLETE trials yet.")
@@ -76,7 +73,8 @@ def plot_rank(study: "Study", params: Sequence[str] | None = None, *,
         return pair_grid(table, title, _rank_panel(table, ranks), coloraxis)
     column = table.columns[table.params[0]]
     rows = np.flatnonzero(column.present)
-    figure = new_figure(**table.layout(title), coloraxis=coloraxis, xaxis=column.axis(plot_width()),
+    figure = new_figure(**table.layout(title), coloraxis=coloraxis,
+                        xaxis=param_axis(column, plot_width()),
                         yaxis={"title": {"text": table.target_name}})
     figure.add_trace(scatter_class(len(rows))(
         x=column.coords[rows], y=table.target[rows], mode="markers",

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from pipetune._trial_table import DEFAULT_TARGET_NAME, Target
 from pipetune.visualization._common import (
-    DEFAULT_N_PARAMS,
-    DEFAULT_TARGET_NAME,
-    Target,
     empty_figure,
     grid_size,
-    objective_table,
+    param_axis,
+    plot_table,
     plot_width,
     scatter_class,
     style,
@@ -24,15 +23,15 @@ if TYPE_CHECKING:
     from pipetune.study import Study
 
 
-def plot_slice(study: "Study", params: Sequence[str] | None = None, *,
+def plot_slice(study: Study, params: Sequence[str] | None = None, *,
                target: Target | None = None,
-               target_name: str = DEFAULT_TARGET_NAME) -> "go.Figure":
+               target_name: str = DEFAULT_TARGET_NAME) -> go.Figure:
     """One scatter per param (default: the ``DEFAULT_N_PARAMS`` most important, the title says
     which) of the target value against that param's value, coloured by trial number (late
     trials dark): where the good values of each param lie and whether the sampler has narrowed
     in on them. Log params get a log axis, categorical ones their choices; a trial lacking a
     conditional param is left out of that param's panel only."""
-    table = objective_table(study, "plot_slice", params, target, target_name, DEFAULT_N_PARAMS)
+    table = plot_table(study, "plot_slice", params, target, target_name)
     title = "Slice Plot"
     if not len(table):
         return empty_figure(title, "No COMPLETE trials yet.")
@@ -59,7 +58,7 @@ def plot_slice(study: "Study", params: Sequence[str] | None = None, *,
             hovertemplate=f"trial %{{customdata}}<br>{name}: %{{text}}<br>"
                           f"{table.target_name}: %{{y:.6g}}<extra></extra>"),
             row=row + 1, col=col + 1)
-        figure.update_xaxes(column.axis(panel_width), row=row + 1, col=col + 1)
+        figure.update_xaxes(param_axis(column, panel_width), row=row + 1, col=col + 1)
         if col == 0:
             figure.update_yaxes(title={"text": table.target_name}, row=row + 1, col=1)
     return figure

@@ -5,14 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from pipetune._trial_table import check_study
 from pipetune.datatypes import TrialState
-from pipetune.visualization._common import (
-    STATE_COLORS,
-    check_study,
-    empty_figure,
-    go_module,
-    new_figure,
-)
+from pipetune.visualization._common import STATE_COLORS, empty_figure, go_module, new_figure
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -23,7 +18,7 @@ if TYPE_CHECKING:
 LOCAL_WORKER = "(local)"
 
 
-def plot_timeline(study: "Study") -> "go.Figure":
+def plot_timeline(study: Study) -> go.Figure:
     """One bar per started trial from its start to its end (to now while it runs), on the row
     of the worker that ran it and coloured by state: how busy the workers were, where time
     went, which trials failed or were pruned early. Waiting trials have not started and are

@@ -83,7 +83,7 @@ def check_active_params_only(params):
         assert ("gamma" in params) == (params["kernel"] == 1)
     else:
         assert not SVM_ONLY & params.keys()
-        assert RF_ONLY <= params.keys()
+        assert params.keys() >= RF_ONLY
 
 
 @pytest.mark.parametrize("algo", [tpe.suggest, rand.suggest], ids=["tpe", "rand"])

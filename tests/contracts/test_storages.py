@@ -9,6 +9,7 @@ import pytest
 from availability import require_installed
 
 from pipetune.storage import InMemoryStorage
+from pipetune.storage.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 from pipetune.storage.sql import SQLStorage
 from pipetune.testing.storage import StorageContract
 
@@ -41,6 +42,25 @@ class TestPostgreSQLStorage(StorageContract):
     @pytest.fixture
     def storage(self, postgres_empty_url: str, tmp_path: Path) -> Iterator[SQLStorage]:
         backend = SQLStorage(postgres_empty_url, artifact_root=tmp_path / "artifacts")
+        yield backend
+        backend.close()
+
+
+class TestJournalStorage(StorageContract):
+    @pytest.fixture
+    def storage(self, tmp_path: Path) -> Iterator[JournalStorage]:
+        backend = JournalStorage(JournalFileBackend(tmp_path / "journal.log"))
+        yield backend
+        backend.close()
+
+
+class TestJournalStorageWithOpenLock(StorageContract):
+    """The lock made by an exclusive open, for NFS mounts where symbolic links are refused."""
+
+    @pytest.fixture
+    def storage(self, tmp_path: Path) -> Iterator[JournalStorage]:
+        path = tmp_path / "journal.log"
+        backend = JournalStorage(JournalFileBackend(path, JournalFileOpenLock(str(path))))
         yield backend
         backend.close()
 

@@ -69,10 +69,10 @@ def test_settings_are_stored_with_the_study_and_validated() -> None:
     assert study.system_attrs == {"heartbeat_interval": 2.0,
                                   "grace_period": 4.0 + GRACE_SLACK_SECONDS, "retry_failed": 1}
     loaded = pipetune.load_study(study_name="s", storage=storage)
-    assert loaded._liveness is not None and loaded._liveness.settings == Liveness(
-        2.0, 4.0 + GRACE_SLACK_SECONDS, 1)
+    liveness = loaded.run_interface.liveness
+    assert liveness is not None and liveness.settings == Liveness(2.0, 4.0 + GRACE_SLACK_SECONDS, 1)
     plain = pipetune.create_study(storage=storage, study_name="plain")
-    assert plain.system_attrs == {} and plain._liveness is None
+    assert plain.system_attrs == {} and plain.run_interface.liveness is None
     bad = [{"heartbeat_interval": 0}, {"heartbeat_interval": 1, "grace_period": 1},
            {"grace_period": 5}, {"retry_failed": 2},
            {"heartbeat_interval": 1, "retry_failed": -1}]
@@ -86,31 +86,31 @@ def test_stale_trials_are_retried_with_their_params_at_most_retry_failed_times(
     storage = InMemoryStorage(clock=clock)
     study = pipetune.create_study(storage=storage, study_name="s", heartbeat_interval=1.0,
                                   grace_period=3.0, retry_failed=1)
-    liveness = study._liveness.settings
+    liveness = study.run_interface.liveness.settings
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
     trial.suggest_categorical("kind", ["a", "b"])
-    study._liveness.finished(trial._trial_id)  # the worker "dies": no more beats
+    study.run_interface.liveness.finished(trial.trial_id)  # the worker "dies": no more beats
     clock.now += 10
-    (failed,) = recover_stale_trials(storage, study._study_id, liveness)
+    (failed,) = recover_stale_trials(storage, study.run_interface.study_id, liveness)
     assert failed.number == trial.number
     retry = study.ask()
     assert retry.system_attrs["retry_of"] == trial.number
     assert retry.suggest_float("x", 0, 1) == trial.params["x"]
     assert retry.suggest_categorical("kind", ["a", "b"]) == trial.params["kind"]
-    study._liveness.finished(retry._trial_id)
+    study.run_interface.liveness.finished(retry.trial_id)
     clock.now += 10
-    (failed_again,) = recover_stale_trials(storage, study._study_id, liveness)
+    (failed_again,) = recover_stale_trials(storage, study.run_interface.study_id, liveness)
     assert failed_again.number == retry.number
     # The one retry allowed is spent: nothing more is queued.
-    assert storage.count_trials(study._study_id, [TrialState.WAITING]) == 0
+    assert storage.count_trials(study.run_interface.study_id, [TrialState.WAITING]) == 0
 
 
 def test_ask_checks_for_dead_workers_before_claiming(clock: Clock) -> None:
     storage = InMemoryStorage(clock=clock)
     study = pipetune.create_study(storage=storage, study_name="s", heartbeat_interval=1.0,
                                   grace_period=3.0, retry_failed=2)
-    dead = storage.claim_trial(study._study_id, worker="gone:1")
+    dead = storage.claim_trial(study.run_interface.study_id, worker="gone:1")
     storage.set_trial_params(
         dead.trial_id, {"x": (0.25, pipetune.distributions.FloatDistribution(0, 1))})
     clock.now += 10
@@ -126,18 +126,18 @@ def test_the_process_beats_for_its_running_trials_until_they_finish() -> None:
     study = pipetune.create_study(storage=storage, study_name="s", heartbeat_interval=0.05,
                                   grace_period=1.0)
     trial = study.ask()
-    assert trial._trial_id in process_heartbeat().running(storage)
+    assert trial.trial_id in process_heartbeat().running(storage)
     time.sleep(0.4)  # far longer than the 0.05 s interval: beats have happened
-    assert storage.fail_stale_trials(study._study_id, grace_period=0.3) == []
+    assert storage.fail_stale_trials(study.run_interface.study_id, grace_period=0.3) == []
     study.tell(trial, 1.0)
-    assert trial._trial_id not in process_heartbeat().running(storage)
+    assert trial.trial_id not in process_heartbeat().running(storage)
 
 
 def test_optimize_beats_and_keeps_to_the_study_budget() -> None:
     storage = InMemoryStorage()
     study = pipetune.create_study(storage=storage, study_name="s", heartbeat_interval=0.05,
                                   grace_period=1.0)
-    storage.set_study_attr(study._study_id, "max_trials", 7, system=True)
+    storage.set_study_attr(study.run_interface.study_id, "max_trials", 7, system=True)
     study = pipetune.load_study(study_name="s", storage=storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=20, n_jobs=2)
     assert len(study.trials) == 7

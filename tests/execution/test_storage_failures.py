@@ -56,12 +56,13 @@ def test_a_result_refused_by_a_full_disk_fails_the_trial(tmp_path: Path,
 
     with pytest.raises(StorageError, match="full"):
         study.optimize(objective, n_trials=3)
-    last = storage.get_trials(study._study_id)[-1]
+    last = storage.get_trials(study.run_interface.study_id)[-1]
     assert last.state == TrialState.FAIL and "notes" not in last.params
     assert last.system_attrs["fail_reason"].startswith("storing the trial's outcome failed")
     assert last.system_attrs["fail_reason"].endswith("database or disk is full")
     assert process_heartbeat().running(storage) == []
-    assert len(storage.get_trials(study._study_id)) == 3  # the run stopped at the error
+    # The run stopped at the error.
+    assert len(storage.get_trials(study.run_interface.study_id)) == 3
     storage.close()
 
 

@@ -26,6 +26,7 @@ from pipetune.errors import (
     StorageUnavailableError,
     StudyNotFoundError,
 )
+from pipetune.execution.loop import retry_storage
 from pipetune.execution.worker import (
     EXIT_DONE,
     EXIT_STOPPED_TRIALS_FAILED,
@@ -33,7 +34,6 @@ from pipetune.execution.worker import (
     Worker,
     WorkerOptions,
 )
-from pipetune.execution.loop import retry_storage
 from pipetune.storage import InMemoryStorage
 
 pytestmark = pytest.mark.timeout(120)
@@ -316,7 +316,7 @@ def test_retry_storage_backs_off_until_the_storage_answers(monkeypatch) -> None:
         calls = []
 
         def fails(error: Exception = error) -> None:
-            calls.append(1)
+            calls.append(1)  # noqa: B023 - called within this iteration
             raise error
 
         with pytest.raises(type(error)):
@@ -335,7 +335,7 @@ def test_in_process_worker_threads_refill_failed_slots() -> None:
             raise ValueError("flaky")
         return x
 
-    worker = Worker(study, objective, WorkerOptions(max_trials=12, concurrency=3))
+    worker = Worker(study.run_interface, objective, WorkerOptions(max_trials=12, concurrency=3))
     assert worker.run() == EXIT_DONE
     trials = study.trials
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 12

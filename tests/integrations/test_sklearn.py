@@ -45,7 +45,7 @@ def test_tunes_a_pipeline_by_step_param_names():
     assert search.fit(X, y) is search
     assert set(search.best_params_) == set(SPACE)
     assert 1e-3 <= search.best_params_["clf__C"] <= 1e2
-    assert search.best_estimator_.named_steps["clf"].C == search.best_params_["clf__C"]
+    assert search.best_params_["clf__C"] == search.best_estimator_.named_steps["clf"].C
     assert search.best_score_ == pytest.approx(search.cv_results_["mean_test_score"].max())
     assert search.cv_results_["rank_test_score"][search.best_index_] == 1
     assert len(search.cv_results_["params"]) == 6 == len(search.trials_)

@@ -75,7 +75,7 @@ def test_a_half_written_entry_is_never_visible(tmp_path):
     assert not temp.exists()
 
 
-def _hammer(root: str, worker: int, rounds: int, failures: "multiprocessing.Queue") -> None:
+def _hammer(root: str, worker: int, rounds: int, failures: multiprocessing.Queue) -> None:
     cache = StageCache(root, max_bytes=6 * 2_000_000)
     for i in range(rounds):
         key = f"k{i % 5}"

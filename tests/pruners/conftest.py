@@ -18,7 +18,7 @@ import pytest
 
 import pipetune
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
-from pipetune.storage.cached import StudyView
+from pipetune.view import StudyView
 
 
 class History:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 import pipetune
-from pipetune.cli.optimize import _make_sampler
-from pipetune.config import parse_config
+from pipetune.cli.optimize import make_sampler
+from pipetune.launch.schema import parse_config
 from pipetune.samplers import AutoSampler, CmaEsSampler, GPSampler, TPESampler
 
 
 def _chosen(study: pipetune.Study) -> type:
     sampler = study.sampler
     assert isinstance(sampler, AutoSampler)
-    return type(sampler.choose(study._view()))
+    return type(sampler.choose(study.run_interface.view()))
 
 
 def fixed(trial) -> float:
@@ -112,5 +112,5 @@ def test_the_samplers_are_named_in_yaml_and_on_the_command_line(tmp_path, name, 
     for left_out in options:
         others = {key: value for key, value in options.items() if key != left_out}
         assert _trials(cls(**others)) != expected, f"{left_out} changes nothing"
-    from_cli = _make_sampler(name, 3)
+    from_cli = make_sampler(name, 3)
     assert type(from_cli) is cls and _trials(from_cli) == _trials(cls(seed=3))

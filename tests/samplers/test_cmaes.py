@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import pipetune
+from pipetune._attrs import CMAES_ATTR
 from pipetune.samplers import CmaEsSampler, RandomSampler
-from pipetune.samplers.cmaes import CMAES_ATTR, _Evolution
+from pipetune.samplers.cmaes import _Evolution
 
 
 def quadratic(trial) -> float:

@@ -1,10 +1,10 @@
 """GPSampler: the model, the acquisition and the sampler as a user relies on them.
 
 The model recovers a known function's minimum, learns the noise of a noisy one and stays
-stable on duplicate points and a constant objective; log expected improvement is finite where plain EI underflows; the sampler
-finds minima faster than random search, respects domains (log, int, step, categorical),
-spreads out trials that run at once, repeats with a seed, handles constraints and several
-objectives, and refuses bad arguments.
+stable on duplicate points and a constant objective; log expected improvement is finite where
+plain EI underflows; the sampler finds minima faster than random search, respects domains (log,
+int, step, categorical), spreads out trials that run at once, repeats with a seed, handles
+constraints and several objectives, and refuses bad arguments.
 """
 
 from __future__ import annotations

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from availability import require_installed
 
 require_installed("fastapi", "uvicorn", extra="server")
 
 import pipetune
 from pipetune.cli import build_parser
-from pipetune.cli.dashboard import _cmd_dashboard
+from pipetune.cli.dashboard import cmd_dashboard
 from pipetune.datatypes import TrialState
 from pipetune.server import BackgroundServer, create_app
 from pipetune.server.dashboard import plot_kinds
@@ -418,7 +417,7 @@ def test_dashboard_command_serves_the_storage_and_opens_a_browser(
 
     monkeypatch.setattr("webbrowser.open", open_browser)
     args = build_parser().parse_args(["dashboard", "--storage", url, "--port", "0"])
-    assert _cmd_dashboard(args) == 0
+    assert cmd_dashboard(args) == 0
     (address, body), = opened
     assert address.startswith("http://127.0.0.1:")
     assert [c["study_name"] for c in json.loads(body)] == ["cli"]

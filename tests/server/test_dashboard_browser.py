@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from availability import require_installed
 
 require_installed("fastapi", "uvicorn", extra="server")

@@ -18,9 +18,9 @@ from availability import require_installed, unavailable
 require_installed("fastapi", "uvicorn", "plotly", extra="server")
 require_installed("playwright", "sklearn", extra="test")
 
-import pipetune  # noqa: E402  (after the checks: a missing extra skips the module)
-from pipetune.server import BackgroundServer, create_app  # noqa: E402
-from pipetune.storage.sql import SQLStorage  # noqa: E402
+import pipetune
+from pipetune.server import BackgroundServer, create_app
+from pipetune.storage.sql import SQLStorage
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

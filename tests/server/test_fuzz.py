@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-
 from availability import require_installed
 
 require_installed("fastapi", "uvicorn", extra="server")

@@ -23,25 +23,25 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from availability import require_installed
 
 require_installed("fastapi", "uvicorn", extra="server")
 
-import pipetune
 from server_process import READ, WRITE, RealServer, free_port, pipetune_command, started, token_file
+
+import pipetune
 from pipetune.cli import build_parser, main
-from pipetune.cli.server import _app_options
+from pipetune.cli.server import app_options
 from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.errors import FilterSyntaxError, StorageError
-from pipetune.execution.launcher import LaunchSpec, MetricSpec, ScriptObjective
+from pipetune.launch import LaunchSpec, MetricSpec, ScriptObjective
+from pipetune.search import MAX_CONDITIONS, MAX_DEPTH, MAX_FILTER_LENGTH
 from pipetune.space import SearchSpace
 from pipetune.storage import InMemoryStorage, get_storage
 from pipetune.storage.remote import RemoteStorage
-from pipetune.tracking.search import MAX_CONDITIONS, MAX_DEPTH, MAX_FILTER_LENGTH
 
 API = "/api/v1"
-TRAIN = Path(__file__).parent.parent / "execution" / "scripts" / "train.py"
+TRAIN = Path(__file__).parent.parent / "launch" / "scripts" / "train.py"
 NOTE = "a" * 300
 REDOS = "user_attrs.note like '%a%a%a%a%a%a%b'"  # exponential for a backtracking regex
 
@@ -95,7 +95,7 @@ def test_a_launched_trials_log_travels_as_its_artifact(real_server: RealServer, 
                         log_dir=str(tmp_path / "worker-logs"))
     space = SearchSpace.from_dict({"x": {"type": "float", "low": 0.5, "high": 2.0}})
     study.optimize(ScriptObjective(space, launch), n_trials=1)
-    sid = study._study_id
+    sid = study.run_interface.study_id
     status, _, body = real_server.request(
         "GET", f"{API}/dashboard/studies/{sid}/trials/0/log?tail=50", token=READ)
     assert status == 200 and b"final_loss=" in body
@@ -129,10 +129,10 @@ def test_another_address_than_loopback_needs_tokens_or_insecure(
     assert not (tmp_path / "db.sqlite").exists()
     # --insecure serves anyway (checked without opening a socket), with a warning
     args = build_parser().parse_args(["server", "--host", "0.0.0.0", "--insecure"])
-    assert _app_options(args)["tokens"] == {}
+    assert app_options(args)["tokens"] == {}
     assert "--insecure" in capsys.readouterr().err
     loopback = build_parser().parse_args(["server", "--host", "127.0.0.1"])
-    assert _app_options(loopback)["tokens"] == {}  # an open server on loopback stays fine
+    assert app_options(loopback)["tokens"] == {}  # an open server on loopback stays fine
 
 
 # -- 3. no request freezes the server ----------------------------------------------------------
@@ -168,7 +168,8 @@ def test_any_filter_over_ten_thousand_trials_answers_promptly_in_python() -> Non
     storage = InMemoryStorage()
     study = pipetune.create_study(storage=storage, study_name="big")
     for number in range(10_000):
-        trial_id = storage.create_trial(study._study_id, state=TrialState.RUNNING).trial_id
+        trial_id = storage.create_trial(study.run_interface.study_id,
+                                        state=TrialState.RUNNING).trial_id
         storage.set_trial_attr(trial_id, "note", NOTE)
         storage.finish_trial(trial_id, TrialState.COMPLETE, [float(number)])
     likes = " or ".join(["user_attrs.note like '%" + "_a" * 40 + "b%'"] * 4)

@@ -1,6 +1,6 @@
 """The durability of SQL storage commits: ``?durability=relaxed`` (the default; a commit returns
 before the disk has it) or ``?durability=full`` (every commit waits for the disk), read back
-from the very connections the storage writes and reads with. README, "Storage URLs"."""
+from the very connections the storage writes and reads with. docs/storage.md, "Durability"."""
 
 from __future__ import annotations
 

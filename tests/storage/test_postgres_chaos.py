@@ -77,7 +77,7 @@ class _ConnectionKiller:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()", (self._database,)))
 
-    def __enter__(self) -> "_ConnectionKiller":
+    def __enter__(self) -> _ConnectionKiller:
         self._thread.start()
         return self
 
@@ -128,9 +128,11 @@ def test_workers_finish_the_study_exactly_through_dropped_connections_and_kills(
         # Failed by heartbeat as a killed worker's trial, never by a storage error...
         assert trial.system_attrs["fail_reason"].startswith("no heartbeat for"), trial
         assert trial.worker.endswith(killed_names)
-        # ...and run again to completion with its params.
+        # ...and run again to completion with its params (a worker killed within the 50 ms
+        # before its params were written leaves none: the retry then draws its own).
         (retry,) = [t for t in trials if t.system_attrs.get("retry_of") == trial.number]
-        assert retry.state == TrialState.COMPLETE and retry.params == trial.params
+        assert retry.state == TrialState.COMPLETE
+        assert retry.params == trial.params or not trial.params
     for trial in trials:
         if trial.state == TrialState.COMPLETE:
             assert sorted(trial.intermediate_values) == [0, 1, 2]

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from pipetune.datatypes import StudyDirection, TrialState
+from pipetune.datatypes import MetricPoint, StudyDirection, TrialState
 from pipetune.distributions import FloatDistribution
 from pipetune.storage.sql import SQLStorage
-from pipetune.tracking.records import MetricPoint
 
 pytestmark = pytest.mark.parametrize("landed", [True, False], ids=["landed", "not-landed"])
 

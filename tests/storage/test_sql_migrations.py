@@ -9,10 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from pipetune.datatypes import StudyDirection, TrialState
+from pipetune.datatypes import MetricPoint, StudyDirection, TrialState
 from pipetune.storage.sql import SQLStorage
 from pipetune.storage.sql.schema import SCHEMA_VERSION
-from pipetune.tracking.records import MetricPoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -94,20 +94,21 @@ def test_first_use_from_many_threads_creates_the_schema_once(tmp_path) -> None:
     # Several threads opening one new database at once race to switch it to WAL mode; SQLite
     # refuses the losers at once ("database is locked") unless the switch is retried. One new
     # database loses that race about one time in ten: open twenty.
+    def open_storage(url: str, barrier: threading.Barrier, storages: list[SQLStorage],
+                     errors: list[BaseException]) -> None:
+        try:
+            barrier.wait()
+            storages.append(SQLStorage(url))
+        except BaseException as error:  # noqa: BLE001 - asserted below, in the test's thread
+            errors.append(error)
+
     for attempt in range(20):
         url = f"sqlite:///{tmp_path / f'first-use-{attempt}.db'}"
         storages: list[SQLStorage] = []
         errors: list[BaseException] = []
         barrier = threading.Barrier(4)
-
-        def open_storage() -> None:
-            try:
-                barrier.wait()
-                storages.append(SQLStorage(url))
-            except BaseException as error:
-                errors.append(error)
-
-        threads = [threading.Thread(target=open_storage) for _ in range(4)]
+        threads = [threading.Thread(target=open_storage, args=(url, barrier, storages, errors))
+                   for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -11,9 +11,9 @@ import pytest
 from availability import unavailable
 
 import pipetune
+from pipetune.datatypes import ExperimentSummary
+from pipetune.environment import git_state
 from pipetune.errors import InvalidArgumentError
-from pipetune.tracking.environment import git_state
-from pipetune.tracking.records import ExperimentSummary
 
 
 def test_experiments_group_studies_and_runs() -> None:

@@ -21,7 +21,7 @@ from pipetune.errors import (
 from pipetune.storage import BaseStorage, InMemoryStorage
 from pipetune.storage.sql import SQLStorage
 
-SCRIPTS = Path(__file__).parent.parent / "execution" / "scripts"
+SCRIPTS = Path(__file__).parent.parent / "launch" / "scripts"
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -177,10 +177,9 @@ def test_a_run_started_again_under_a_taken_name_gets_the_next_free_one() -> None
 
 def test_a_run_that_raises_ends_failed() -> None:
     storage = InMemoryStorage()
-    with pytest.raises(RuntimeError):
-        with pipetune.start_run(storage=storage, name="crash") as run:
-            run.log_metric("loss", 1.0)
-            raise RuntimeError("out of memory")
+    with pytest.raises(RuntimeError), pipetune.start_run(storage=storage, name="crash") as run:
+        run.log_metric("loss", 1.0)
+        raise RuntimeError("out of memory")
     (trial,) = pipetune.load_study(study_name="crash", storage=storage).trials
     assert trial.state == pipetune.TrialState.FAIL
     assert run.end().state == pipetune.TrialState.FAIL  # ending again changes nothing
@@ -195,7 +194,7 @@ def test_a_run_reads_its_value_in_the_directions_given() -> None:
 
 
 def test_a_launched_scripts_log_is_an_artifact(sqlite_url: str, tmp_path: Path) -> None:
-    from pipetune.execution.launcher import LaunchSpec, MetricSpec, ScriptObjective
+    from pipetune.launch import LaunchSpec, MetricSpec, ScriptObjective
     from pipetune.space import SearchSpace
 
     launch = LaunchSpec((sys.executable, str(SCRIPTS / "train.py")),

@@ -39,6 +39,6 @@ def test_a_param_logged_with_a_trials_domain_reads_like_that_trial() -> None:
     [recorded] = run.study.trials
     assert recorded.params == {**best.params, "epochs": 50}
     assert {n: recorded.distributions[n] for n in best.params} == best.distributions
-    with pipetune.start_run(storage=storage) as outside:
-        with pytest.raises(InvalidArgumentError, match="outside the domain given for it"):
-            outside.log_param("layers", 4, best.distributions["layers"])
+    with pipetune.start_run(storage=storage) as outside, \
+            pytest.raises(InvalidArgumentError, match="outside the domain given for it"):
+        outside.log_param("layers", 4, best.distributions["layers"])

@@ -60,11 +60,11 @@ class Hyperparameters:
         return np.concatenate([self.log_eta, [self.log_signal, self.log_noise]])
 
     @classmethod
-    def from_vector(cls, theta: np.ndarray) -> "Hyperparameters":
+    def from_vector(cls, theta: np.ndarray) -> Hyperparameters:
         return cls(np.array(theta[:-2]), float(theta[-2]), float(theta[-1]))
 
     @classmethod
-    def initial(cls, dim: int) -> "Hyperparameters":
+    def initial(cls, dim: int) -> Hyperparameters:
         """The prior's median length scale, unit signal, the prior's noise."""
         return cls(np.full(dim, -2.0 * _LOG_LENGTHSCALE_PRIOR[0]), 0.0, _LOG_NOISE_PRIOR[0])
 
@@ -142,7 +142,7 @@ class GaussianProcess:
 
     @classmethod
     def fit(cls, points: np.ndarray, values: np.ndarray, categorical: np.ndarray,
-            start: Hyperparameters | None = None, deterministic: bool = False) -> "GaussianProcess":
+            start: Hyperparameters | None = None, deterministic: bool = False) -> GaussianProcess:
         """Fits the hyperparameters by maximum a posteriori marginal likelihood, from ``start``
         (a previous fit) when given; a deterministic objective keeps the minimal noise."""
         dim = points.shape[1]
@@ -174,7 +174,7 @@ class GaussianProcess:
                 best_theta, best_value = result.x, float(result.fun)
         return cls(points, values, categorical, Hyperparameters.from_vector(best_theta))
 
-    def condition_on(self, points: np.ndarray, values: np.ndarray) -> "GaussianProcess":
+    def condition_on(self, points: np.ndarray, values: np.ndarray) -> GaussianProcess:
         """The same model with more observations and unchanged hyperparameters."""
         return GaussianProcess(np.vstack([self.points, points]),
                                np.concatenate([self.values, values]), self.categorical,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.optimize
 
+from pipetune.distributions import CategoricalDistribution
 from pipetune.samplers._encoding import UnitSpace
 
 # (points (B, d), whether gradients are needed) -> (values (B,), gradients (B, d) or None)
@@ -31,11 +32,11 @@ def maximize(acquisition: Acquisition, space: UnitSpace, incumbents: np.ndarray,
              rng: np.random.Generator) -> np.ndarray:
     """The best point found for ``acquisition``; ``incumbents`` (rows, best first) seed the
     local part of the search."""
-    candidates = [space.sample(rng, _N_RANDOM)]
+    samples = [space.sample(rng, _N_RANDOM)]
     if len(incumbents):
         centres = incumbents[rng.integers(0, len(incumbents), _N_LOCAL)]
-        candidates.append(_perturb(space, centres, rng))
-    candidates = np.vstack(candidates)
+        samples.append(_perturb(space, centres, rng))
+    candidates = np.vstack(samples)
     values, _ = acquisition(candidates, False)
     values = np.where(np.isfinite(values), values, -np.inf)
     order = np.argsort(-values)
@@ -69,6 +70,7 @@ def _refine(acquisition: Acquisition, starts: np.ndarray, numeric: np.ndarray,
         points = starts.copy()
         points[:, numeric] = flat.reshape(shape)
         values, grads = acquisition(points, True)
+        assert grads is not None  # asked for
         finite = np.isfinite(values)
         if not finite.all():  # a point the model cannot score: push nowhere
             values = np.where(finite, values, -1e10)
@@ -117,6 +119,7 @@ def _cell_width(space: UnitSpace, j: int, u: float) -> float:
     (at least): linear grids are uniform, log grids are widest at the low end."""
     axis = space.axes[j]
     d = axis.distribution
+    assert not isinstance(d, CategoricalDistribution)  # a discrete axis is numeric
     step = d.step if d.step is not None else 1.0
     n_points = (d.high - d.low) / step + 1
     if not axis.log:

@@ -23,7 +23,6 @@ from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import Distribution
 from pipetune.errors import InvalidArgumentError
 from pipetune.samplers._encoding import UnitSpace
-from pipetune.samplers._intersection import IntersectionSearchSpace
 from pipetune.samplers._rng import TrialRandomness
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.gp.acquisition import (
@@ -34,6 +33,7 @@ from pipetune.samplers.gp.blas_threads import one_blas_thread
 from pipetune.samplers.gp.model import GaussianProcess, Hyperparameters
 from pipetune.samplers.gp.optim import Acquisition, maximize
 from pipetune.samplers.random import RandomSampler
+from pipetune.search_space import IntersectionSearchSpace
 
 ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
 _PAREGO_RHO = 0.05  # weight of the linear term of the augmented Chebyshev scalarization
@@ -94,31 +94,32 @@ class GPSampler(BaseSampler):
         self._states: dict[int, _StudyState] = {}
         self._lock = threading.Lock()
 
-    def _state(self, study) -> _StudyState:
+    def _state(self, view) -> _StudyState:
         with self._lock:
-            return self._states.setdefault(study.history_key, _StudyState())
+            return self._states.setdefault(view.history_key, _StudyState())
 
     # -- the sampler interface ---------------------------------------------------------------
 
-    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, Distribution]:
-        return self._state(study).space.update(study.finished_log)
+    def infer_relative_search_space(self, view, trial: FrozenTrial) -> dict[str, Distribution]:
+        space = self._state(view).space.update(view.finished_log)
+        return {name: d for name, d in space.items() if not d.single()}
 
-    def sample_relative(self, study, trial: FrozenTrial,
+    def sample_relative(self, view, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
         if not search_space:
             return {}
         with one_blas_thread():
-            return self._propose(study, trial, search_space)
+            return self._propose(view, trial, search_space)
 
-    def _propose(self, study, trial: FrozenTrial,
+    def _propose(self, view, trial: FrozenTrial,
                  search_space: dict[str, Distribution]) -> dict[str, Any]:
         """Fits the models to the completed trials and maximizes the acquisition."""
         space = UnitSpace.of(search_space)
-        state = self._state(study)
+        state = self._state(view)
         # A finished trial never changes: each is encoded once per search space.
         encoded = state.encoded.setdefault(tuple(search_space.items()), {})
         rows = []
-        for t in study.finished_log:
+        for t in view.finished_log:
             if t.state != TrialState.COMPLETE:
                 continue
             if t.trial_id not in encoded:
@@ -132,7 +133,7 @@ class GPSampler(BaseSampler):
         trials = [t for _, t in rows]
         rng = self._randomness.for_trial(trial, "gp")
         key = tuple(search_space)
-        losses = _losses(trials, study.directions, rng)
+        losses = _losses(trials, view.directions, rng)
         objective = self._fit(state, (key, "objective"), space, points,
                               _objective_targets(losses))
         constraint_models = self._constraint_models(state, key, space, points, trials)
@@ -141,7 +142,7 @@ class GPSampler(BaseSampler):
             feasible &= model.values <= threshold
 
         observed = objective.values
-        pending = self._pending_points(study, trial, space)
+        pending = self._pending_points(view, trial, space)
         if len(pending):
             objective, constraint_models, believed, believed_feasible = _believe(
                 pending, objective, constraint_models)
@@ -154,14 +155,14 @@ class GPSampler(BaseSampler):
         point = maximize(acquisition, space, points[ranked], rng)
         return space.decode(point)
 
-    def sample_independent(self, study, trial: FrozenTrial, name: str,
+    def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
-        return self._independent.sample_independent(study, trial, name, distribution)
+        return self._independent.sample_independent(view, trial, name, distribution)
 
-    def after_trial(self, study, trial: FrozenTrial, state: TrialState,
+    def after_trial(self, view, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         self._randomness.forget(trial)
-        self._independent.after_trial(study, trial, state, values)
+        self._independent.after_trial(view, trial, state, values)
 
     # -- the models ----------------------------------------------------------------------------
 
@@ -214,11 +215,11 @@ class GPSampler(BaseSampler):
             state.constraints[trial.trial_id] = cached
         return cached
 
-    def _pending_points(self, study, trial: FrozenTrial, space: UnitSpace) -> np.ndarray:
+    def _pending_points(self, view, trial: FrozenTrial, space: UnitSpace) -> np.ndarray:
         """Points of the other RUNNING trials, when the constant liar is on."""
         if self._constant_liar is False:
             return np.empty((0, space.dim))
-        rows = [space.encode(t.params) for t in study.unfinished
+        rows = [space.encode(t.params) for t in view.unfinished
                 if t.state == TrialState.RUNNING and t.trial_id != trial.trial_id]
         rows = [r for r in rows if r is not None]
         return np.array(rows) if rows else np.empty((0, space.dim))

@@ -102,7 +102,7 @@ class Observations:
                 self._encoded[key] = encoded
             return encoded[:n_rows]
 
-    def rank(self, gamma: "callable", n_rows: int) -> Ranked:
+    def rank(self, gamma: callable, n_rows: int) -> Ranked:
         """The first ``n_rows`` usable trials best-first: complete ones by loss (by Pareto rank,
         then crowding, for several objectives), then pruned ones.
 

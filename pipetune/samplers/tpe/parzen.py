@@ -45,7 +45,7 @@ class Axis:
         return self.n_choices > 0
 
     @classmethod
-    def of(cls, name: str, distribution: Distribution) -> "Axis":
+    def of(cls, name: str, distribution: Distribution) -> Axis:
         if isinstance(distribution, CategoricalDistribution):
             return cls(name, distribution, n_choices=len(distribution.choices))
         if distribution.log:
@@ -64,7 +64,7 @@ class Axis:
     def decode(self, coordinate: float) -> object:
         """A transformed coordinate -> the external value nearest to it in the domain."""
         d = self.distribution
-        if self.categorical:
+        if isinstance(d, CategoricalDistribution):
             return d.choices[int(coordinate)]
         value = math.exp(coordinate) if self.log else coordinate
         if isinstance(d, IntDistribution):
@@ -108,18 +108,20 @@ class ParzenEstimator:
         # Numeric kernels: Scott's rule n^(-1/(d+4)) on the width of the domain, the same for
         # every kernel of a mixture, clipped from below so a tight cluster stays explorable.
         prior_mu = (lows + highs) / 2
-        self._mu = np.vstack([points[:, numeric], prior_mu[None, :]]) if numeric else np.empty((n_components, 0))
+        empty = np.empty((n_components, 0))
+        self._mu = np.vstack([points[:, numeric], prior_mu[None, :]]) if numeric else empty
         scale = bandwidth_factor * (n_components ** (-1.0 / (max(d, 1) + 4)))
         sigma = np.maximum(widths * scale, widths * min_bandwidth_fraction)
-        self._sigma = np.vstack([np.tile(sigma, (n, 1)), widths[None, :]]) if numeric else np.empty((n_components, 0))
+        self._sigma = np.vstack([np.tile(sigma, (n, 1)), widths[None, :]]) if numeric else empty
         self._sigma = np.maximum(self._sigma, 1e-12)
         a = (lows - self._mu) / self._sigma
         b = (highs - self._mu) / self._sigma
         log_mass = _log_kernel_mass(a, b)
         # Discrete axes whose cells are narrow against every kernel use density x cell width;
         # the others get the exact cell mass in log_pdf.
-        self._exact_cells = (self._cells > 0) & ((self._cells / self._sigma.min(axis=0, initial=np.inf)) > 0.2) \
-            if numeric else np.zeros(0, dtype=bool)
+        narrowest = self._sigma.min(axis=0, initial=np.inf)
+        self._exact_cells = ((self._cells > 0) & (self._cells / narrowest > 0.2)
+                             if numeric else np.zeros(0, dtype=bool))
         # Exact discrete axes: the observation kernels share one width, so the mass of a cell
         # depends only on how many cells apart the point and the centre are. One small table of
         # those masses per axis, indexed in log_pdf, replaces a normal CDF per (point, kernel).
@@ -137,7 +139,8 @@ class ParzenEstimator:
         self._inv_var = inv_var
         self._mu_over_var = self._mu * inv_var
         self._mu_sq_over_var_sum = (self._mu ** 2 * inv_var)[:, dense].sum(axis=1)
-        log_cells = np.where(self._cells > 0, np.log(np.where(self._cells > 0, self._cells, 1.0)), 0.0)
+        has_cells = self._cells > 0
+        log_cells = np.where(has_cells, np.log(np.where(has_cells, self._cells, 1.0)), 0.0)
         self._log_norm = (-log_mass.sum(axis=1)
                           + ((-_SQRT_HALF_LOG_2PI - np.log(self._sigma) + log_cells[None, :])
                              [:, dense]).sum(axis=1))
@@ -176,7 +179,8 @@ class ParzenEstimator:
             discrete = cells > 0
             if discrete.any():
                 offset = self._lows[discrete] + cells[discrete] / 2
-                grid = offset + np.round((x[:, discrete] - offset) / cells[discrete]) * cells[discrete]
+                steps = np.round((x[:, discrete] - offset) / cells[discrete])
+                grid = offset + steps * cells[discrete]
                 x[:, discrete] = np.clip(grid, offset, self._highs[discrete] - cells[discrete] / 2)
             out[:, self._numeric] = x
         for j, log_probs in zip(self._categorical, self._categorical_log_probs):
@@ -214,7 +218,7 @@ class ParzenEstimator:
                 squared += self._mu_sq_over_var_sum[block]
                 squared *= -0.5
                 total += squared
-            for j, (span, table, centres) in self._cell_tables.items():
+            for j, (_span, table, centres) in self._cell_tables.items():
                 self._add_cell_mass(total, block, j, xs[:, j], point_cells[j], table, centres)
             for by_choice, chosen in zip(self._categorical_log_probs_by_choice, choices):
                 total += by_choice[chosen, block]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipetune.datatypes import FrozenTrial, TrialState
-from pipetune.distributions import Distribution
+from pipetune.distributions import CategoricalDistribution, Distribution
 from pipetune.errors import InvalidArgumentError
 from pipetune.samplers._rng import TrialRandomness
 from pipetune.samplers.base import BaseSampler
@@ -59,7 +59,8 @@ class TPESampler(BaseSampler):
                                      ("n_ei_candidates", n_ei_candidates, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise InvalidArgumentError(
-                    f"The {name!r} argument of TPESampler must be an int >= {minimum}. Got {value!r}.")
+                    f"The {name!r} argument of TPESampler must be an int >= {minimum}. "
+                    f"Got {value!r}.")
         if not prior_weight > 0:
             raise InvalidArgumentError(
                 f"The 'prior_weight' argument of TPESampler must be > 0. Got {prior_weight!r}.")
@@ -83,60 +84,60 @@ class TPESampler(BaseSampler):
 
     # -- the history -------------------------------------------------------------------------
 
-    def _observed(self, study) -> Observations:
+    def _observed(self, view) -> Observations:
         with self._lock:
-            observations = self._observations.get(study.history_key)
+            observations = self._observations.get(view.history_key)
             if observations is None:
-                observations = self._observations[study.history_key] = Observations(study.directions)
-        observations.update(study.finished_log)
+                observations = self._observations[view.history_key] = Observations(view.directions)
+        observations.update(view.finished_log)
         return observations
 
-    def _use_liar(self, study, trial: FrozenTrial) -> list[FrozenTrial]:
+    def _use_liar(self, view, trial: FrozenTrial) -> list[FrozenTrial]:
         if self._constant_liar is False:
             return []
-        return [t for t in study.unfinished
+        return [t for t in view.unfinished
                 if t.state == TrialState.RUNNING and t.trial_id != trial.trial_id]
 
     # -- the sampler interface ---------------------------------------------------------------
 
-    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, Distribution]:
+    def infer_relative_search_space(self, view, trial: FrozenTrial) -> dict[str, Distribution]:
         if not self._multivariate:
             return {}
-        observed = self._observed(study)
+        observed = self._observed(view)
         # Sorted: storages return params in different orders, and the axis order decides which
         # random draw goes to which param, so a seeded study must not depend on it.
         return {name: d for name, d in sorted(observed.distributions.items()) if not d.single()}
 
-    def sample_relative(self, study, trial: FrozenTrial,
+    def sample_relative(self, view, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
-        observed = self._observed(study)
+        observed = self._observed(view)
         if not search_space or observed.n < self._n_startup_trials:
             return {}
         rng = self._randomness.for_trial(trial, "tpe")
         n_rows = observed.n  # other threads may add rows meanwhile: this suggestion uses these
         groups = self._groups(observed, search_space, n_rows) if self._group \
             else [list(search_space)]
-        liars = self._use_liar(study, trial)
+        liars = self._use_liar(view, trial)
         params: dict[str, Any] = {}
         for names in groups:
             axes = [Axis.of(name, search_space[name]) for name in names]
             params.update(self._sample_group(observed, n_rows, liars, axes, rng))
         return params
 
-    def sample_independent(self, study, trial: FrozenTrial, name: str,
+    def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
-        observed = self._observed(study)
+        observed = self._observed(view)
         if observed.n < self._n_startup_trials:
-            return self._random.sample_independent(study, trial, name, distribution)
+            return self._random.sample_independent(view, trial, name, distribution)
         rng = self._randomness.for_trial(trial, f"tpe:{name}")
-        liars = self._use_liar(study, trial)
+        liars = self._use_liar(view, trial)
         return self._sample_group(observed, observed.n, liars, [Axis.of(name, distribution)],
                                   rng)[name]
 
-    def after_trial(self, study, trial: FrozenTrial, state: TrialState,
+    def after_trial(self, view, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         self._randomness.forget(trial)
-        self._random.after_trial(study, trial, state, values)
+        self._random.after_trial(view, trial, state, values)
 
     # -- the model -----------------------------------------------------------------------------
 
@@ -186,9 +187,10 @@ def _liar_coordinate(trial: FrozenTrial, axis: Axis) -> float:
     if axis.name not in trial.params:
         return math.nan
     value = trial.params[axis.name]
-    if axis.categorical:
-        index = axis.distribution.index_of(value)
+    d = axis.distribution
+    if isinstance(d, CategoricalDistribution):
+        index = d.index_of(value)
         return math.nan if index is None else float(index)
-    if not axis.distribution.low <= value <= axis.distribution.high:
+    if not d.low <= value <= d.high:
         return math.nan
     return math.log(value) if axis.log else float(value)

@@ -25,7 +25,6 @@ from sqlalchemy.sql import ClauseElement
 
 from pipetune.errors import StorageError, StorageUnavailableError
 
-
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -115,12 +114,12 @@ class Cursor:
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
 
-    def run(self, statement: Statement, **values: Any) -> "Cursor":
+    def run(self, statement: Statement, **values: Any) -> Cursor:
         self._cursor.execute(statement.sql, statement.params(values))
         return self
 
     def run_many(self, statement: Statement, names: tuple[str, ...],
-                 rows: list[tuple[Any, ...]]) -> "Cursor":
+                 rows: list[tuple[Any, ...]]) -> Cursor:
         """Runs the statement once per row (values in the order of ``names``), in one driver
         call (executemany). Rows go to the driver as they are when its placeholders take them
         in that order, which saves a dict per row on batches of thousands."""
@@ -199,7 +198,7 @@ class RawConnections:
                 self._all.remove(connection)
         try:
             connection.invalidate()
-        except Exception:  # the connection is already broken; nothing more to release
+        except Exception:  # noqa: BLE001 - the connection is already broken; nothing to release
             pass
 
     def _failed(self, connection: Any, error: BaseException, committing: bool) -> StorageError:

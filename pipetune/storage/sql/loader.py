@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, Integer, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+import pipetune.storage.sql.schema as s
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.distributions import Distribution
-from pipetune.storage.sql import schema as s
 
 __all__ = ["TrialLoader", "datetime_of"]
 
@@ -34,7 +34,7 @@ def datetime_of(timestamp: float | None) -> dt.datetime | None:
     return None if timestamp is None else dt.datetime.fromtimestamp(timestamp)
 
 
-def _objective_values(by_objective: dict[int, float]) -> "float | tuple[float, ...]":
+def _objective_values(by_objective: dict[int, float]) -> float | tuple[float, ...]:
     """One intermediate value: a float for one objective, a tuple for several."""
     if len(by_objective) == 1 and 0 in by_objective:
         return by_objective[0]

@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, update
 
+import pipetune.storage.sql.schema as s
 from pipetune.errors import StorageError
-from pipetune.storage.sql import schema as s
-
 
 
 def _add_tracking_tables(conn: Connection) -> None:

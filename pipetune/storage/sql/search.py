@@ -1,4 +1,4 @@
-"""Compiles the trial search language (``pipetune.tracking.search``) to SQLAlchemy Core.
+"""Compiles the trial search language (``pipetune.search``) to SQLAlchemy Core.
 
 Every literal of a filter becomes a bound parameter; names (of params, metrics, attributes) are
 bound too, so nothing a user types is pasted into SQL. The compiled conditions follow the
@@ -38,10 +38,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
 
+import pipetune.storage.sql.schema as s
 from pipetune.datatypes import FINISHED_STATES
 from pipetune.distributions import CategoricalDistribution, distribution_from_json
-from pipetune.storage.sql import schema as s
-from pipetune.tracking.search import (
+from pipetune.search import (
     And,
     Comparison,
     Expr,

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pipetune.storage.sql import schema as s
+import pipetune.storage.sql.schema as s
 from pipetune.storage.sql.connections import Statement
 
 
@@ -57,7 +57,7 @@ class WriteStatements:
     delete_study_rows: tuple[Statement, ...]
 
     @classmethod
-    def compile(cls, engine: Engine) -> "WriteStatements":
+    def compile(cls, engine: Engine) -> WriteStatements:
         def c(statement) -> Statement:
             return Statement(statement, engine)
 

@@ -29,6 +29,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+import pipetune.storage.sql.schema as s
+from pipetune._attrs import FAIL_REASON_ATTR, FIXED_PARAMS_ATTR
 from pipetune.datatypes import FrozenTrial, StudyDirection, StudySummary, TrialState
 from pipetune.distributions import Distribution, distribution_from_json
 from pipetune.errors import (
@@ -41,15 +43,7 @@ from pipetune.errors import (
     TrialNotFoundError,
     UpdateFinishedTrialError,
 )
-from pipetune.storage.base import (
-    FIXED_PARAMS_ATTR,
-    STALE_REASON_ATTR,
-    BaseStorage,
-    check_study_name,
-    retry_attrs,
-    stale_trial_reason,
-)
-from pipetune.storage.sql import schema as s
+from pipetune.storage.base import BaseStorage, check_study_name, retry_attrs, stale_trial_reason
 from pipetune.storage.sql.connections import (
     Conflict,
     Cursor,
@@ -73,7 +67,7 @@ _SQLITE_BUSY_TIMEOUT_MS = 60_000
 # commits wait for it. Each database's default is the most relaxed level at which no process
 # crash loses a commit (DESIGN: a completed trial is never lost): on SQLite that is ``relaxed``
 # (only a power loss or an OS crash can undo the last commits), on PostgreSQL ``full`` (with
-# synchronous_commit=off a crash of the server process alone loses them). README, "Storage URLs".
+# synchronous_commit=off a crash of the server process alone loses them). See docs/storage.md.
 DURABILITY_LEVELS = ("relaxed", "full")
 _DEFAULT_DURABILITY = {"sqlite": "relaxed", "postgresql": "full"}
 # Bound to the guarded statements (statements.py) that only touch unfinished trials.
@@ -101,7 +95,7 @@ def _durability(parsed: URL) -> str:
             f"{parsed.render_as_string(hide_password=True)}. Use ?durability=full (every "
             "commit waits for the disk), ?durability=relaxed (commits return before the disk "
             f"has them), or leave it out for this database's default, {default!r} (see "
-            "'Storage URLs' in the README)."
+            "'Durability' in docs/storage.md)."
         )
     return level
 
@@ -160,11 +154,11 @@ class SQLStorage(SQLTracking, BaseStorage):
     database) or ``postgresql://user@host/db`` (needs the ``postgres`` extra). A SQLite file
     is opened read-only with ``?mode=ro`` or where it cannot be written: every read works,
     every write raises StorageError.
-    ``artifact_root`` is the folder holding artifact files (see ``pipetune.tracking.artifacts``).
+    ``artifact_root`` is the folder holding artifact files (see ``pipetune.storage.artifacts``).
     """
 
     def __init__(self, url: str, *, engine_kwargs: dict[str, Any] | None = None,
-                 artifact_root: "str | os.PathLike[str] | None" = None,
+                 artifact_root: str | os.PathLike[str] | None = None,
                  create: bool = True) -> None:
         try:
             parsed = make_url(url)
@@ -462,7 +456,8 @@ class SQLStorage(SQLTracking, BaseStorage):
                 directions.setdefault(row.study_id, []).append(StudyDirection(row.direction))
             attrs: dict[tuple[int, int], dict[str, Any]] = {}
             for row in conn.execute(select(s.study_attrs)):
-                attrs.setdefault((row.study_id, row.system), {})[row.key] = json.loads(row.value_json)
+                key = (row.study_id, row.system)
+                attrs.setdefault(key, {})[row.key] = json.loads(row.value_json)
             counts = dict(conn.execute(select(s.trials.c.study_id, func.count()).group_by(
                 s.trials.c.study_id)).all())
             summaries = []
@@ -628,9 +623,9 @@ class SQLStorage(SQLTracking, BaseStorage):
                     cursor.run(self._sql.finish, trial_id=trial_id, state=int(TrialState.FAIL),
                                now=now, **_UNFINISHED)
                     cursor.run(self._sql.delete_trial_attr, trial_id=trial_id, system=1,
-                               key=STALE_REASON_ATTR)
+                               key=FAIL_REASON_ATTR)
                     cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=1,
-                               key=STALE_REASON_ATTR,
+                               key=FAIL_REASON_ATTR,
                                value_json=json.dumps(stale_trial_reason(now - last, worker)))
                     failed.add(trial_id)
                     if retry_failed:
@@ -753,7 +748,7 @@ class SQLStorage(SQLTracking, BaseStorage):
         return True
 
     def set_trial_intermediate_value(self, trial_id: int, step: int,
-                                     value: "float | tuple[float, ...]") -> bool:
+                                     value: float | tuple[float, ...]) -> bool:
         def report(lost_commit: bool) -> bool:
             try:
                 with self._write() as cursor:

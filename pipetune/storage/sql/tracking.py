@@ -2,9 +2,9 @@
 
 ``SQLTracking`` is mixed into ``SQLStorage`` and uses its transaction helpers (``_write``,
 ``_read``) and trial loader (``loader.py``). Metric points arrive in batches (see
-``pipetune.tracking.recorder``) and are written with one ``executemany`` per batch: on SQLite
+``pipetune._recorder``) and are written with one ``executemany`` per batch: on SQLite
 about 1 us per point. Artifact bytes go to files under the artifact root
-(``pipetune.tracking.artifacts``), their metadata to ``trial_artifacts``.
+(``pipetune.storage.artifacts``), their metadata to ``trial_artifacts``.
 """
 
 from __future__ import annotations
@@ -19,21 +19,20 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, delete, func, insert, select
 
-from pipetune.datatypes import FrozenTrial
+import pipetune.storage.sql.schema as s
+from pipetune.datatypes import ArtifactInfo, FrozenTrial, MetricPoint
 from pipetune.errors import ArtifactNotFoundError, StudyNotFoundError, TrialNotFoundError
-from pipetune.storage.sql import schema as s
-from pipetune.storage.sql.connections import Conflict, Statement, reconnecting
-from pipetune.storage.sql.loader import TrialLoader
-from pipetune.storage.sql.search import DomainCache, FilterCompiler, needs_python_order
-from pipetune.tracking import search as _search
-from pipetune.tracking.artifacts import (
+from pipetune.search import check_window, parse_filter, parse_order_by, sort_trials
+from pipetune.storage.artifacts import (
     ArtifactFiles,
     check_name,
     check_source,
     default_root,
     media_type_of,
 )
-from pipetune.tracking.records import ArtifactInfo, MetricPoint
+from pipetune.storage.sql.connections import Conflict, Statement, reconnecting
+from pipetune.storage.sql.loader import TrialLoader
+from pipetune.storage.sql.search import DomainCache, FilterCompiler, needs_python_order
 
 __all__ = ["SQLTracking"]
 
@@ -49,7 +48,7 @@ class _TrackingStatements:
     insert_artifact: Statement
 
     @classmethod
-    def compile(cls, engine: Engine) -> "_TrackingStatements":
+    def compile(cls, engine: Engine) -> _TrackingStatements:
         def c(statement: Any) -> Statement:
             return Statement(statement, engine)
 
@@ -80,9 +79,9 @@ class SQLTracking:
     url: str
     _engine: Engine
 
-    def _init_tracking(self, artifact_root: "str | os.PathLike[str] | None") -> None:
+    def _init_tracking(self, artifact_root: str | os.PathLike[str] | None) -> None:
         """Called by ``SQLStorage.__init__``: the artifact root (see
-        ``pipetune.tracking.artifacts``); a private in-memory database gets a temporary one."""
+        ``pipetune.storage.artifacts``); a private in-memory database gets a temporary one."""
         if artifact_root is None:
             in_memory = self.url in ("sqlite://", "sqlite:///:memory:")
             artifact_root = (tempfile.mkdtemp(prefix="pipetune-artifacts-") if in_memory
@@ -160,7 +159,7 @@ class SQLTracking:
     # -- artifacts -----------------------------------------------------------------------------
 
     @reconnecting
-    def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
+    def put_artifact(self, trial_id: int, name: str, data: bytes | os.PathLike[str],
                      media_type: str | None = None) -> ArtifactInfo:
         name = check_name(name)
         source = check_source(data)
@@ -216,9 +215,9 @@ class SQLTracking:
     def search_trials(self, study_id: int, filter: str | None = None,
                       order_by: str | None = None, limit: int | None = None,
                       offset: int = 0) -> list[FrozenTrial]:
-        expr = _search.parse_filter(filter)
-        keys = _search.parse_order_by(order_by)
-        _search.check_window(limit, offset)
+        expr = parse_filter(filter)
+        keys = parse_order_by(order_by)
+        check_window(limit, offset)
         in_python = needs_python_order(keys)
         trials = s.trials.c
         with self._read() as conn:
@@ -243,7 +242,7 @@ class SQLTracking:
         if in_python:
             last = self.get_last_metrics(study_id) if any(
                 k.field.kind == "metrics" for k in keys) else {}
-            found = _search.sort_trials(found, keys, last)
+            found = sort_trials(found, keys, last)
             found = found[offset:None if limit is None else offset + limit]
         return found
 

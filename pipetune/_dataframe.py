@@ -28,7 +28,7 @@ def _column_order(column: str) -> tuple:
 
 
 def trials_dataframe(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection],
-                     attrs: Collection[str] | None = None) -> "pandas.DataFrame":
+                     attrs: Collection[str] | None = None) -> pandas.DataFrame:
     """Builds the DataFrame behind ``Study.trials_dataframe`` (see there)."""
     pandas = require("pandas", "pandas")
     from pipetune.errors import InvalidArgumentError

@@ -8,7 +8,7 @@ import pytest
 
 from pipetune.datatypes import TrialState
 from pipetune.errors import FilterSyntaxError, PipetuneError
-from pipetune.tracking.search import (
+from pipetune.search import (
     And,
     Comparison,
     Field,

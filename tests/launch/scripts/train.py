@@ -32,11 +32,10 @@ if args.dump:
         shown = ("CUDA_VISIBLE_DEVICES", "PYTHONUNBUFFERED", "EXTRA")
         env = {k: v for k, v in os.environ.items() if k.startswith("PIPETUNE_") or k in shown}
         out.write(json.dumps({"argv": sys.argv[1:], "env": env, "start": time.time()}) + "\n")
-if args.fail_once:
-    if not os.path.exists(args.fail_once):
-        open(args.fail_once, "w").close()
-        print("first attempt: failing on purpose", file=sys.stderr)
-        sys.exit(3)
+if args.fail_once and not os.path.exists(args.fail_once):
+    open(args.fail_once, "w").close()
+    print("first attempt: failing on purpose", file=sys.stderr)
+    sys.exit(3)
 if args.spawn_child:
     child = subprocess.Popen(["sleep", "60"])
     with open(args.spawn_child + ".tmp", "w") as out:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipetune import pruners, samplers
-from pipetune.config import StudyConfig, load_config, parse_config
 from pipetune.errors import ConfigError, PipetuneError
+from pipetune.launch.config import StudyConfig
+from pipetune.launch.schema import load_config, parse_config
 from pipetune.stopping import FailedInARow, NoImprovement, TargetValue
 
 FULL = """\
@@ -170,7 +171,8 @@ CASES = {
         ("study: s", "study: s\ndirecton: minimize  # <-"),
         ["unknown key 'directon' at the top level", "Did you mean 'direction'?"]),
     "SageMaker name of a key": (
-        ("study: s", "study: s\nmax_jobs: 9  # <-"), ["unknown key 'max_jobs'", "Write max_trials."]),
+        ("study: s", "study: s\nmax_jobs: 9  # <-"),
+        ["unknown key 'max_jobs'", "Write max_trials."]),
     "unknown param key": (
         ("    scale: log", "    scale: log\n    lgo: true  # <-"),
         ["unknown key 'lgo' in params.lr", "Known keys:"]),
@@ -274,7 +276,8 @@ CASES = {
         ("study: s", "study: s\nenv:\n  DEBUG: true  # <-"),
         ["env.DEBUG must be a string or a number, got True.", "Quote it"]),
     "max_parallel zero": (
-        ("study: s", "study: s\nmax_parallel: 0  # <-"), ["max_parallel must be an int >= 1, got 0."]),
+        ("study: s", "study: s\nmax_parallel: 0  # <-"),
+        ["max_parallel must be an int >= 1, got 0."]),
     "timeout not positive": (
         ("study: s", "study: s\ntrial_timeout: -5  # <-"),
         ["trial_timeout must be a number > 0, got -5."]),
@@ -308,7 +311,8 @@ CASES = {
         ("study: s", "study: s\nfinal: {args: {full: 1}}  # <-"),
         ["final.args must be a list of arguments or a string, got a mapping."]),
     "workdir that does not exist": (
-        ("study: s", "study: s\nworkdir: nowhere  # <-"), ["workdir", "nowhere", "is not a folder"]),
+        ("study: s", "study: s\nworkdir: nowhere  # <-"),
+        ["workdir", "nowhere", "is not a folder"]),
     "stopping key misspelt": (
         ("study: s", "study: s\nstopping:\n  no_improvment: 3  # <-"),
         ["unknown key 'no_improvment' in stopping.", "Did you mean 'no_improvement'?"]),
@@ -350,7 +354,7 @@ def test_a_list_at_the_top_level_is_refused(tmp_path):
 
 
 def test_gpus_per_trial_without_a_gpu_is_refused_at_its_line(tmp_path, monkeypatch):
-    from pipetune.execution import gpus
+    from pipetune.launch import gpus
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU visible, on any machine
     monkeypatch.setattr(gpus, "_pool", None)  # detected afresh, from that variable

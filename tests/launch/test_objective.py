@@ -1,5 +1,5 @@
-"""The script launcher with tiny real scripts (``scripts/``): params in, metrics out, processes
-cleaned up, failures recorded with the reason."""
+"""``pipetune.launch``: the script objective with tiny real scripts (``scripts/``): params in,
+metrics out, processes cleaned up, failures recorded with the reason."""
 
 from __future__ import annotations
 
@@ -15,21 +15,17 @@ import pytest
 import pipetune
 from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.errors import ArtifactNotFoundError, InvalidArgumentError, ObjectiveError
-from pipetune.execution import gpus as gpus_module
-from pipetune.execution import launcher
-from pipetune.execution.launcher import (
-    GpuPool,
-    IntermediateSpec,
-    LaunchSpec,
-    MetricSpec,
-    ScriptObjective,
-    read_log,
-    stored_log,
-)
+from pipetune.launch import gpus as gpus_module
+from pipetune.launch.gpus import GpuPool
+from pipetune.launch.logs import read_log
+from pipetune.launch.objective import ScriptObjective
+from pipetune.launch.specs import IntermediateSpec, LaunchSpec, MetricSpec
 from pipetune.pruners.base import BasePruner
 from pipetune.samplers import RandomSampler
 from pipetune.space import SearchSpace
+from pipetune.tracking import logs as stored_logs
 from pipetune.tracking.experiments import list_experiments
+from pipetune.tracking.logs import stored_log
 
 SCRIPTS = Path(__file__).parent / "scripts"
 TRAIN = str(SCRIPTS / "train.py")
@@ -149,7 +145,7 @@ def test_logs_default_to_an_artifacts_folder_next_to_the_sqlite_file(tmp_path, s
     study = pipetune.create_study(storage=sqlite_url, study_name="next/to db")
     study.optimize(ScriptObjective(x_space(), launch), n_trials=1)
     log = Path(study.trials[0].system_attrs["log_file"])
-    folder = f"{study._study_id}-next_to_db"
+    folder = f"{study.run_interface.study_id}-next_to_db"
     assert log == tmp_path / "pipetune-artifacts" / folder / "trial-0" / "output.log"
     assert "final_loss=" in log.read_text()
 
@@ -174,7 +170,7 @@ def test_read_log_prefers_the_stored_log_and_reads_only_the_tail(tmp_path, monke
     running = tmp_path / "output.log"
     running.write_text("".join(f"line {i}\n" for i in range(100)))
     trial.set_system_attr("log_file", str(running))
-    frozen = study._storage.get_trial(trial._trial_id)
+    frozen = study.run_interface.storage.get_trial(trial.trial_id)
     # Running: no stored log yet, so `pipetune logs` shows the file on this machine.
     assert read_log(study, frozen, 2) == "line 98\nline 99\n"
     with pytest.raises(ArtifactNotFoundError, match="no stored log"):
@@ -183,7 +179,7 @@ def test_read_log_prefers_the_stored_log_and_reads_only_the_tail(tmp_path, monke
     assert read_log(study, frozen, 1) == stored_log(study, frozen, 1) == "stored 99\n"
     assert read_log(study, frozen).count("\n") == 100
     # A tail is read from the last LOG_TAIL_BYTES only; the line cut there is left out.
-    monkeypatch.setattr(launcher, "LOG_TAIL_BYTES", 20)
+    monkeypatch.setattr(stored_logs, "LOG_TAIL_BYTES", 20)
     assert stored_log(study, frozen, 50) == "stored 98\nstored 99\n"
     running.unlink()
 
@@ -195,7 +191,7 @@ def test_read_log_refuses_files_that_are_not_regular(tmp_path):
     for path in ("/dev/zero", str(fifo), str(tmp_path)):
         trial = study.ask()
         trial.set_system_attr("log_file", path)
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = study.run_interface.storage.get_trial(trial.trial_id)
         with pytest.raises(InvalidArgumentError, match="regular file|Cannot read"):
             read_log(study, frozen, 5)  # neither blocks on the FIFO nor reads /dev/zero
 
@@ -361,7 +357,8 @@ def test_conditional_params_are_passed_only_when_active(tmp_path, templated):
     study = make_study()
     study.enqueue_trial({"model": "rf", "svm_c": 5.0})
     study.enqueue_trial({"model": "svm", "svm_c": 2.0})
-    study.optimize(objective, n_trials=2)
+    with pytest.warns(UserWarning, match=r"\['svm_c'\] that its objective never suggested"):
+        study.optimize(objective, n_trials=2)  # svm_c is inactive for the forest: said once
     rf, svm = dumped(dump)
     c_flag = "--svm-c" if templated else "--svm_c"
     assert rf["argv"][2:] == ["--model", "rf"]
@@ -401,7 +398,7 @@ def test_workdir_is_where_relative_paths_start(tmp_path):
 
 
 def test_a_study_file_gives_the_sampler_and_pruner_of_a_script_objective(tmp_path):
-    from pipetune.config import load_config
+    from pipetune.launch.schema import load_config
 
     (tmp_path / "study.yaml").write_text(f"""\
 study: scripted
@@ -448,11 +445,12 @@ def test_run_final_records_a_standalone_unpruned_run_outside_the_search(tmp_path
     assert [t.number for t in study.trials] == [0]
     assert study.system_attrs["final_run"] == "search-final"
     # The run is a run of the study's experiment, with its log as a trial keeps it.
-    [experiment] = [e for e in list_experiments(study._storage) if e.name == "taxi"]
+    [experiment] = [e for e in list_experiments(study.run_interface.storage) if e.name == "taxi"]
     assert experiment.n_studies == 1 and experiment.n_runs == 1
     assert experiment.study_names == ("search", "search-final")
     log = Path(final.system_attrs["log_file"])
-    assert log.parent == tmp_path / "logs" / f"{run.study._study_id}-search-final" / "trial-0"
+    study_id = run.study.run_interface.study_id
+    assert log.parent == tmp_path / "logs" / f"{study_id}-search-final" / "trial-0"
     assert "final_loss=" in log.read_text()
     assert b"final_loss=" in run.study.read_artifact(final, "output.log")
 
@@ -466,7 +464,8 @@ def test_run_final_takes_the_next_free_name_and_leaves_best_trial_to_the_search(
     assert names == ["s-final", "s-final-2", "s-final-3"]
     assert study.system_attrs["final_run"] == "s-final-3"
     assert len(study.trials) == 2 and study.best_trial.number == best.number
-    assert pipetune.load_study(study_name="s-final-2", storage=study._storage).best_value == 0.5
+    final = pipetune.load_study(study_name="s-final-2", storage=study.run_interface.storage)
+    assert final.best_value == 0.5
 
 
 def test_run_final_keeps_the_direction_of_the_search(tmp_path):

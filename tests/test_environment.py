@@ -9,8 +9,9 @@ import sys
 import pytest
 
 import pipetune
-from pipetune.tracking import environment as env
-from pipetune.tracking.environment import ENVIRONMENT_ATTR, mask_secrets
+from pipetune import environment as env
+from pipetune._attrs import ENVIRONMENT_ATTR
+from pipetune.environment import mask_secrets
 
 
 @pytest.mark.parametrize(("argv", "stored"), [

@@ -93,7 +93,7 @@ class ArtifactFiles:
     def _path(self, relative: str) -> Path:
         return Path(self.root, *relative.split("/"))
 
-    def write(self, relative: str, data: "bytes | os.PathLike[str]") -> int:
+    def write(self, relative: str, data: bytes | os.PathLike[str]) -> int:
         """Writes bytes, or a copy of a file, at ``relative``; returns the size."""
         target = self._path(relative)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def read_tail(handle: BinaryIO, last_bytes: int) -> bytes:
     return handle.read(last_bytes)
 
 
-def check_source(data: "bytes | os.PathLike[str] | str") -> "bytes | str":
+def check_source(data: bytes | os.PathLike[str] | str) -> bytes | str:
     """What an artifact is made from: bytes, or the path of an existing file (as a str)."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
@@ -141,7 +141,7 @@ def check_source(data: "bytes | os.PathLike[str] | str") -> "bytes | str":
         f"An artifact takes bytes or the path of an existing file. Got {data!r}.")
 
 
-def read_source(data: "bytes | os.PathLike[str] | str") -> bytes:
+def read_source(data: bytes | os.PathLike[str] | str) -> bytes:
     """The bytes to store: as given, or read from a file path."""
     source = check_source(data)
     return source if isinstance(source, bytes) else Path(source).read_bytes()

@@ -1,6 +1,6 @@
 """A YAML document read with the line of every key and value, and checked accessors whose
 errors name the file, the line and the key path (``study.yaml:7: params.lr.low must be a
-number, got 'abc'.``). Used by ``pipetune.config``; nothing here knows the study schema."""
+number, got 'abc'.``). Used by ``pipetune.launch.schema``; nothing here knows the study schema."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ Path = tuple[Any, ...]  # keys (str) and list indexes (int) from the document's 
 
 
 def dotted(path: Path) -> str:
-    """``("params", "lr", "low")`` -> ``params.lr.low``; ``("objective", 1)`` -> ``objective[1]``."""
+    """``("params", "lr", "low")`` -> ``params.lr.low``; ``("objective", 1)`` ->
+    ``objective[1]``."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))

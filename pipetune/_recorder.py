@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipetune._numbers import real_number
 from pipetune._param_buffer import cancel_flush, schedule_flush
+from pipetune.datatypes import ArtifactInfo, MetricPoint
 from pipetune.errors import InvalidArgumentError
-from pipetune.tracking.records import ArtifactInfo, MetricPoint
 
 if TYPE_CHECKING:
     from pipetune.storage.base import BaseStorage
@@ -53,7 +53,7 @@ def _metric_step(name: str, step: Any) -> int:
 class Recorder:
     """The metric buffer and artifact writer of one trial; safe to use from several threads."""
 
-    def __init__(self, storage: "BaseStorage", trial_id: int) -> None:
+    def __init__(self, storage: BaseStorage, trial_id: int) -> None:
         self._storage = storage
         self._trial_id = trial_id
         self._lock = threading.Lock()
@@ -118,7 +118,7 @@ class Recorder:
 
     # -- artifacts -----------------------------------------------------------------------------
 
-    def log_artifact(self, path: "str | os.PathLike[str]", name: str | None = None) -> ArtifactInfo:
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> ArtifactInfo:
         """Stores a copy of the file at ``path`` as the artifact ``name`` (default: the file's
         name)."""
         if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):

@@ -46,7 +46,7 @@ import operator
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.errors import FilterSyntaxError
@@ -100,22 +100,22 @@ class Comparison:
 
 @dataclass(frozen=True)
 class And:
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
 
 
 @dataclass(frozen=True)
 class Or:
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
 
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Expr"
+    operand: Expr
 
 
-Expr = Union[Comparison, And, Or, Not]
+Expr = Comparison | And | Or | Not
 
 
 @dataclass(frozen=True)

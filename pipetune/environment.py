@@ -1,12 +1,11 @@
-"""What a study records about where and how it ran, as an MLflow parent run does: user, host,
-command line, working folder with its git commit and dirty flag, Python and package versions,
-and per ``optimize`` call the sampler and pruner with their settings and seeds, the budget and
-the start and end times. Stored as study system attrs (``environment``, ``sampler``,
-``pruner``, ``optimize``)."""
+"""Where and how this process runs, as an MLflow parent run records it: user, host, command
+line (secrets masked), working folder with its git commit and dirty flag, Python and package
+versions; and a sampler or pruner described as JSON. Studies and runs store these as system
+attrs (``environment``, and per ``optimize`` call ``sampler`` and ``pruner``: see
+``pipetune.execution.optimize``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import getpass
 import json
@@ -18,20 +17,9 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from pipetune.study import Study
-
-__all__ = ["ENVIRONMENT_ATTR", "OPTIMIZE_ATTR", "PRUNER_ATTR", "SAMPLER_ATTR", "describe",
-           "environment", "git_state", "mask_secrets", "record_optimize_end",
-           "record_optimize_start"]
-
-ENVIRONMENT_ATTR = "environment"
-SAMPLER_ATTR = "sampler"
-PRUNER_ATTR = "pruner"
-OPTIMIZE_ATTR = "optimize"
-
+__all__ = ["describe", "environment", "git_state", "mask_secrets"]
 
 MASK = "***"
 # The password of a URL's user: scheme://user:PASSWORD@host. It runs to the last @, so that
@@ -133,23 +121,3 @@ def describe(component: Any) -> dict[str, Any]:
     cls = type(component)
     return {"class": f"{cls.__module__}.{cls.__qualname__}", "settings": settings,
             "seed": seed}
-
-
-def record_optimize_start(study: "Study", n_trials: int | None, timeout: float | None,
-                          n_jobs: int) -> dict[str, Any]:
-    """Stores what an ``optimize`` call runs with; returns the record ``record_optimize_end``
-    completes."""
-    storage, study_id = study._storage, study._study_id
-    record = {"n_trials": n_trials, "timeout": timeout, "n_jobs": n_jobs,
-              "started": dt.datetime.now().isoformat(), "ended": None}
-    storage.set_study_attr(study_id, ENVIRONMENT_ATTR, environment(), system=True)
-    storage.set_study_attr(study_id, SAMPLER_ATTR, describe(study.sampler), system=True)
-    storage.set_study_attr(study_id, PRUNER_ATTR, describe(study.pruner), system=True)
-    storage.set_study_attr(study_id, OPTIMIZE_ATTR, record, system=True)
-    return record
-
-
-def record_optimize_end(study: "Study", record: dict[str, Any]) -> None:
-    study._storage.set_study_attr(study._study_id, OPTIMIZE_ATTR,
-                                  {**record, "ended": dt.datetime.now().isoformat()},
-                                  system=True)

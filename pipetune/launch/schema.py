@@ -40,8 +40,8 @@ line, the key path and the fix. The schema, with every key (only ``study``, ``co
     final: {args: [--full-data, --epochs, "50"]}   # re-run the best params with these args,
                                          # as the standalone run <study>-final
 
-``load_config(path)`` returns a frozen ``StudyConfig``; ``build_sampler()`` and
-``build_pruner()`` make fresh algorithm objects from it for each study handle.
+``load_config(path)`` returns a frozen ``StudyConfig`` (``pipetune.launch.config``), whose
+``build_sampler()`` and ``build_pruner()`` make fresh algorithm objects for each study handle.
 """
 
 from __future__ import annotations
@@ -52,11 +52,8 @@ import re
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from pipetune import pruners, samplers
-from pipetune._yamldoc import Path, YamlDoc, did_you_mean, dotted
 from pipetune.distributions import (
     CategoricalDistribution,
     Distribution,
@@ -65,18 +62,21 @@ from pipetune.distributions import (
     contains_external,
 )
 from pipetune.errors import ConfigError, PipetuneError
-from pipetune.execution.gpus import gpu_pool
-from pipetune.execution.launcher import IntermediateSpec, LaunchSpec, MetricSpec
-from pipetune.space import SearchSpace
-from pipetune.stopping import (
-    FailedInARow,
-    NoImprovement,
-    StoppingCriterion,
-    TargetValue,
+from pipetune.launch._yamldoc import Path, YamlDoc, did_you_mean, dotted
+from pipetune.launch.config import (
+    FinalSpec,
+    PrunerSpec,
+    SamplerSpec,
+    StoppingSpec,
+    StudyConfig,
 )
+from pipetune.launch.gpus import gpu_pool
+from pipetune.launch.specs import PLACEHOLDER, TAKES, IntermediateSpec, LaunchSpec, MetricSpec
+from pipetune.pruners import PRUNERS
+from pipetune.samplers import SAMPLERS
+from pipetune.space import SearchSpace
 
-__all__ = ["FinalSpec", "PrunerSpec", "SamplerSpec", "StoppingSpec", "StudyConfig",
-           "load_config", "parse_config"]
+__all__ = ["load_config", "parse_config"]
 
 _TOP_KEYS = ("study", "storage", "direction", "directions", "command", "workdir", "env",
              "params", "objective", "intermediate", "sampler", "pruner", "trial_timeout",
@@ -95,116 +95,21 @@ _PARAM_HINTS = {"log": "Write scale: log.", "values": "Write choices: [...].",
 _TYPE_HINTS = {"continuous": "Write float.", "integer": "Write int.", "double": "Write float.",
                "choice": "Write categorical.", "discrete": "Write categorical."}
 _SCALES = ("linear", "log", "reverse_log")
-_TAKES = ("last", "min", "max")
 _DIRECTIONS = ("minimize", "maximize")
 _PYTHON_NAMES = ("python", "python3")
-# As the launcher reads a command item: "{name}" is a param, "{{" and "}}" literal braces.
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 
-# name -> (class, constructor arguments that cannot come from YAML)
-_SAMPLERS: dict[str, tuple[type, tuple[str, ...]]] = {
-    "tpe": (samplers.TPESampler, ("gamma",)),
-    "random": (samplers.RandomSampler, ()),
-    "qmc": (samplers.QMCSampler, ("independent_sampler",)),
-    "grid": (samplers.GridSampler, ("search_space",)),
-    "gp": (samplers.GPSampler, ("constraints_func", "independent_sampler")),
-    "cmaes": (samplers.CmaEsSampler, ("independent_sampler",)),
-    "auto": (samplers.AutoSampler, ()),
-}
-_PRUNERS: dict[str, tuple[type, tuple[str, ...]]] = {
-    "none": (pruners.NopPruner, ()),
-    "median": (pruners.MedianPruner, ()),
-    "percentile": (pruners.PercentilePruner, ()),
-    "asha": (pruners.SuccessiveHalvingPruner, ()),
-    "hyperband": (pruners.HyperbandPruner, ()),
-    "patient": (pruners.PatientPruner, ("wrapped_pruner",)),
+# The constructor arguments of a sampler or pruner (by its name in SAMPLERS / PRUNERS) that a
+# YAML file cannot give: functions and algorithm objects (``grid``'s search space is given as
+# ``values``, ``patient``'s wrapped pruner as ``wrapped``).
+_NOT_FROM_YAML: dict[str, tuple[str, ...]] = {
+    "tpe": ("gamma",),
+    "qmc": ("independent_sampler",),
+    "grid": ("search_space",),
+    "gp": ("constraints_func", "independent_sampler"),
+    "cmaes": ("independent_sampler",),
+    "patient": ("wrapped_pruner",),
 }
 _GRID_MAX_AXIS = 1000  # an int range longer than this must be given as explicit grid values
-
-
-@dataclass(frozen=True)
-class SamplerSpec:
-    """A sampler by name with its constructor arguments (``grid``: ``values`` per param)."""
-
-    name: str = "auto"
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def build(self) -> samplers.BaseSampler:
-        cls, _ = _SAMPLERS[self.name]
-        options = dict(self.options)
-        if self.name == "grid":
-            options["search_space"] = options.pop("values")
-        return cls(**options)
-
-
-@dataclass(frozen=True)
-class PrunerSpec:
-    """A pruner by name with its constructor arguments; ``patient`` wraps ``wrapped``."""
-
-    name: str = "none"
-    options: Mapping[str, Any] = field(default_factory=dict)
-    wrapped: PrunerSpec | None = None
-
-    def build(self) -> pruners.BasePruner:
-        cls, _ = _PRUNERS[self.name]
-        if self.name == "patient":
-            inner = None if self.wrapped is None else self.wrapped.build()
-            return cls(inner, **self.options)
-        return cls(**self.options)
-
-
-@dataclass(frozen=True)
-class StoppingSpec:
-    """When the search ends before ``max_trials``. ``max_failed_in_a_row`` defaults to 5 so a
-    broken command stops the run instead of failing every trial; null turns it off."""
-
-    target_value: float | None = None
-    no_improvement: int | None = None
-    max_failed_in_a_row: int | None = 5
-
-    def criteria(self) -> tuple[StoppingCriterion, ...]:
-        found: list[StoppingCriterion] = []
-        if self.target_value is not None:
-            found.append(TargetValue(self.target_value))
-        if self.no_improvement is not None:
-            found.append(NoImprovement(self.no_improvement))
-        if self.max_failed_in_a_row is not None:
-            found.append(FailedInARow(self.max_failed_in_a_row))
-        return tuple(found)
-
-
-@dataclass(frozen=True)
-class FinalSpec:
-    """The run of the best params to completion after the search, with extra arguments."""
-
-    args: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """Everything one YAML file says, checked. ``path`` is the file as the user named it."""
-
-    path: str
-    study: str
-    directions: tuple[str, ...]
-    space: SearchSpace
-    launch: LaunchSpec
-    storage: str | None = None
-    sampler: SamplerSpec = field(default_factory=SamplerSpec)
-    pruner: PrunerSpec = field(default_factory=PrunerSpec)
-    stopping: StoppingSpec = field(default_factory=StoppingSpec)
-    max_trials: int | None = None
-    max_parallel: int | None = None
-    final: FinalSpec | None = None
-
-    def build_sampler(self) -> samplers.BaseSampler:
-        """A new sampler as the file's ``sampler:`` says (AutoSampler without one), for
-        ``create_study(sampler=config.build_sampler(), ...)``."""
-        return self.sampler.build()
-
-    def build_pruner(self) -> pruners.BasePruner:
-        """A new pruner as the file's ``pruner:`` says (none without one)."""
-        return self.pruner.build()
 
 
 def load_config(path: str | os.PathLike[str]) -> StudyConfig:
@@ -415,7 +320,7 @@ class _Parser:
         section = doc.mapping(path, value, ("metric", "regex", "take", "reported"), ("metric",),
                               {"name": "Write metric:.", "pattern": "Write regex:."})
         name = doc.string(path + ("metric",), section["metric"])
-        take = doc.string(path + ("take",), section.get("take", "last"), _TAKES)
+        take = doc.string(path + ("take",), section.get("take", "last"), TAKES)
         regex = self.regex(path, section, name, ("value",))
         return MetricSpec(name=name, regex=regex, take=take)
 
@@ -468,7 +373,7 @@ class _Parser:
 
     # -- algorithms ----------------------------------------------------------------------------
 
-    def named_section(self, path: Path, value: Any, kinds: Mapping[str, tuple[type, tuple]],
+    def named_section(self, path: Path, value: Any, kinds: Mapping[str, type],
                       extra: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
         """``name: x`` or ``{name: x, <constructor argument>: ...}`` -> (name, arguments)."""
         doc = self.doc
@@ -477,8 +382,8 @@ class _Parser:
         if not isinstance(value, dict):
             raise doc.wrong(path, value, f"a name ({', '.join(kinds)}) or a mapping with name:")
         name = doc.string(path + ("name",), value.get("name"), tuple(kinds))
-        cls, excluded = kinds[name]
-        accepted = [p for p in inspect.signature(cls.__init__).parameters
+        excluded = _NOT_FROM_YAML.get(name, ())
+        accepted = [p for p in inspect.signature(kinds[name].__init__).parameters
                     if p not in ("self",) + excluded] + list(extra)
         doc.mapping(path, value, ["name", *accepted])
         return name, {k: v for k, v in value.items() if k != "name"}
@@ -487,7 +392,7 @@ class _Parser:
         path: Path = ("sampler",)
         if value is None:
             return SamplerSpec()
-        name, options = self.named_section(path, value, _SAMPLERS,
+        name, options = self.named_section(path, value, SAMPLERS,
                                            ("values",) if _name_of(value) == "grid" else ())
         if name == "grid":
             options["values"] = self.grid_values(options.get("values"), domains)
@@ -518,7 +423,7 @@ class _Parser:
     def pruner(self, value: Any, path: Path) -> PrunerSpec:
         if value is None:
             return PrunerSpec()
-        name, options = self.named_section(path, value, _PRUNERS,
+        name, options = self.named_section(path, value, PRUNERS,
                                            ("wrapped",) if _name_of(value) == "patient" else ())
         wrapped = None
         if name == "patient":
@@ -545,7 +450,7 @@ class _Parser:
             raise doc.error(("command",), "command is empty: give the program to run, e.g. "
                             "[python, train.py].")
         for i, arg in enumerate(command):
-            for field_name in filter(None, (m.group(1) for m in _PLACEHOLDER.finditer(arg))):
+            for field_name in filter(None, (m.group(1) for m in PLACEHOLDER.finditer(arg))):
                 if field_name not in domains:
                     raise doc.error(("command",), f"command[{i}] {arg!r} has the placeholder "
                                     f"{{{field_name}}}, which is not a param."

@@ -1,0 +1,112 @@
+"""Runs the pruner contract (``pipetune.testing.pruners``) over every pruner, with settings
+that make them prune within the contract's 12-step curves."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import pipetune.pruners
+from pipetune.pruners import (
+    BasePruner,
+    HyperbandPruner,
+    MedianPruner,
+    NopPruner,
+    PatientPruner,
+    PercentilePruner,
+    SuccessiveHalvingPruner,
+)
+from pipetune.testing.pruners import LAST_STEP, PrunerContract
+
+
+class TestNopPruner(PrunerContract):
+    prunes = False
+    prunes_latest_nan = False
+    multi_objective = True
+
+    @pytest.fixture
+    def make_pruner(self):
+        return NopPruner
+
+
+class TestMedianPruner(PrunerContract):
+    warmup_steps = 2
+    startup_trials = 3
+
+    @pytest.fixture
+    def make_pruner(self):
+        return lambda: MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+
+
+class TestPercentilePruner(PrunerContract):
+    warmup_steps = 2
+    startup_trials = 3
+
+    @pytest.fixture
+    def make_pruner(self):
+        return lambda: PercentilePruner(25.0, n_startup_trials=3, n_warmup_steps=2)
+
+
+class TestSuccessiveHalvingPruner(PrunerContract):
+    warmup_steps = 2  # the first rung
+    multi_objective = True
+
+    @pytest.fixture
+    def make_pruner(self):
+        return lambda: SuccessiveHalvingPruner(min_resource=2, reduction_factor=2)
+
+
+class TestAutoSuccessiveHalvingPruner(PrunerContract):
+    warmup_steps = 1  # "auto": 1 for a first complete trial of 12 steps
+    multi_objective = True
+
+    @pytest.fixture
+    def make_pruner(self):
+        return SuccessiveHalvingPruner
+
+
+class TestHyperbandPruner(PrunerContract):
+    warmup_steps = 2  # the first rung of the most aggressive bracket
+    multi_objective = True
+
+    @pytest.fixture
+    def make_pruner(self):
+        return lambda: HyperbandPruner(min_resource=2, max_resource=LAST_STEP, reduction_factor=2)
+
+
+class TestAutoHyperbandPruner(PrunerContract):
+    warmup_steps = 1
+    multi_objective = True
+
+    @pytest.fixture
+    def make_pruner(self):
+        return HyperbandPruner
+
+
+class TestPatientPruner(PrunerContract):
+    warmup_steps = 2  # the wrapped pruner's
+    startup_trials = 3
+
+    @pytest.fixture
+    def make_pruner(self):
+        return lambda: PatientPruner(MedianPruner(n_startup_trials=3, n_warmup_steps=2), 2)
+
+
+class TestPatientPrunerAlone(PrunerContract):
+    warmup_steps = 2  # patience 2: three reports (steps 0 to 2) before a trial can stagnate
+    startup_trials = 0
+
+    @pytest.fixture
+    def make_pruner(self):
+        return lambda: PatientPruner(None, 2)
+
+
+def test_every_pruner_is_under_contract():
+    tested = {cls.__name__.removeprefix("Test").removeprefix("Auto").removesuffix("Alone")
+              for cls in globals().values()
+              if inspect.isclass(cls) and issubclass(cls, PrunerContract)}
+    pruners = {name for name, value in vars(pipetune.pruners).items()
+               if inspect.isclass(value) and issubclass(value, BasePruner)
+               and not inspect.isabstract(value)}
+    assert pruners <= tested
