@@ -35,9 +35,12 @@ _EXPORTS = {
     "Trial": "pipetune.trial",
     "TrialPruned": "pipetune.errors",
     "TrialState": "pipetune.datatypes",
+    "copy_study": "pipetune.study",
     "create_study": "pipetune.study",
+    "create_trial": "pipetune.trial",
     "delete_study": "pipetune.study",
     "get_all_study_names": "pipetune.study",
+    "get_all_study_summaries": "pipetune.study",
     "get_storage": "pipetune.storage",
     "list_experiments": "pipetune.tracking.experiments",
     "list_studies": "pipetune.study",
@@ -45,8 +48,9 @@ _EXPORTS = {
     "report": "pipetune.reporting",
     "start_run": "pipetune.tracking.runs",
 }
-_SUBPACKAGES = ("importance", "pipeline", "pruners", "samplers", "stopping", "storages",
-                "visualization")
+_SUBPACKAGES = ("artifacts", "distributions", "exceptions", "importance", "pipeline", "pruners",
+                "samplers", "search_space", "stopping", "storages", "study", "terminator",
+                "trial", "visualization")
 
 # Imported now, as it installs the handler that prints pipetune's log lines whichever part of
 # pipetune logs first (and it is small). Not in __all__: a star import would shadow the
@@ -96,9 +100,15 @@ __all__ = [
     "Trial",
     "TrialPruned",
     "TrialState",
+    "artifacts",
+    "copy_study",
     "create_study",
+    "create_trial",
     "delete_study",
+    "distributions",
+    "exceptions",
     "get_all_study_names",
+    "get_all_study_summaries",
     "get_storage",
     "importance",
     "list_experiments",
@@ -108,8 +118,12 @@ __all__ = [
     "pruners",
     "report",
     "samplers",
+    "search_space",
     "start_run",
     "stopping",
     "storages",
+    "study",
+    "terminator",
+    "trial",
     "visualization",
 ]

@@ -26,6 +26,11 @@ RETRY_COUNT_ATTR = "retry_count"
 # Of a retry: the numbers of the trials of its chain before it, the original first (what
 # ``pipetune.storages.RetryFailedTrialCallback.retry_history`` returns).
 RETRY_HISTORY_ATTR = "retry_history"
+# The per-fold scores of a cross-validated objective (``terminator.report_cross_validation_scores``;
+# Optuna's key, so trials copied from Optuna keep them).
+CV_SCORES_ATTR = "terminator:cv_scores"
+# Of a trial copied from Optuna (``pipetune import optuna``): its number there.
+OPTUNA_NUMBER_ATTR = "optuna:number"
 # GridSampler: [grid space key, grid index] of the point the trial evaluates.
 GRID_ID_ATTR = "grid_id"
 # CmaEsSampler: which draw of which evolution the trial holds.
@@ -34,6 +39,8 @@ CMAES_ATTR = "cmaes"
 # imported Optuna study goes on with its generations).
 NSGAII_GENERATION_ATTR = "NSGAIISampler:generation"
 NSGAIII_GENERATION_ATTR = "NSGAIIISampler:generation"
+# BruteForceSampler: the names of the trial's params in the order it suggested them.
+BRUTE_FORCE_ORDER_ATTR = "brute_force_order"
 # A launched script's log file on the machine that ran it (``pipetune tune``).
 LOG_FILE_ATTR = "log_file"
 # The GPU ids a launched trial ran on (``gpus_per_trial``).
@@ -86,6 +93,8 @@ GRACE_PERIOD_ATTR = "grace_period"
 RETRY_FAILED_ATTR = "retry_failed"
 # The names of a study's objectives, in the order of its directions (``set_metric_names``).
 METRIC_NAMES_ATTR = "study:metric_names"
+# Of a study copied from another library (``pipetune import optuna``): that library's name.
+IMPORTED_FROM_ATTR = "imported_from"
 
 
 def experiment_of(study_system_attrs: Mapping[str, Any]) -> str:

@@ -7,23 +7,31 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from pipetune._attrs import constraints_of
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 
 if TYPE_CHECKING:  # numpy is imported where it is used: listing studies needs none of it
     import numpy as np
 
 
+def _candidate(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` may be best: COMPLETE, with values, and feasible (every constraint
+    value <= 0; a trial without constraints is feasible), as Optuna has it."""
+    return (trial.state == TrialState.COMPLETE and trial.values is not None
+            and all(v <= 0 for v in constraints_of(trial.system_attrs).values()))
+
+
 def best_trial_of(trials: Iterable[FrozenTrial],
                   directions: Sequence[StudyDirection]) -> FrozenTrial | None:
-    """The COMPLETE trial with the best value (the earliest on ties); None for several objectives
-    or when nothing has completed."""
+    """The feasible COMPLETE trial with the best value (the earliest on ties); None for several
+    objectives or when no such trial exists."""
     if len(directions) != 1:
         return None
     sign = 1.0 if directions[0] == StudyDirection.MINIMIZE else -1.0
     best = None
     best_key = float("inf")
     for trial in trials:
-        if trial.state == TrialState.COMPLETE and trial.values is not None:
+        if trial.values is not None and _candidate(trial):
             key = sign * trial.values[0]
             if key < best_key:
                 best, best_key = trial, key
@@ -32,11 +40,11 @@ def best_trial_of(trials: Iterable[FrozenTrial],
 
 def pareto_front(trials: Iterable[FrozenTrial],
                  directions: Sequence[StudyDirection]) -> list[FrozenTrial]:
-    """The COMPLETE trials no other COMPLETE trial dominates (every objective at least as good,
-    one strictly better), ordered by number."""
+    """The feasible COMPLETE trials no other such trial dominates (every objective at least as
+    good, one strictly better), ordered by number."""
     import numpy as np
 
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
+    complete = [t for t in trials if _candidate(t)]
     if not complete:
         return []
     signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])

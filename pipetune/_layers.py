@@ -20,11 +20,14 @@ LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
         "pipetune.errors",
         "pipetune.distributions",
         "pipetune.datatypes",
+        "pipetune.base_trial",  # BaseTrial, FixedTrial: what an objective calls on any trial
+        "pipetune.exceptions",  # Optuna's names of pipetune's errors
         # Small helpers below everything, importing only the three above:
         "pipetune._attrs",  # the keys of the system attributes of studies and trials
         "pipetune._best",  # the best trial and the Pareto front of a list of trials
         "pipetune._dataframe",  # trials as a pandas DataFrame (Study.trials_dataframe)
         "pipetune._formatting",  # values as table cells, durations, strict JSON
+        "pipetune._hypervolume",  # the volume a Pareto front dominates
         "pipetune._imports",  # optional dependencies, named with the extra that installs them
         "pipetune._layers",  # this table
         "pipetune._numbers",  # the one "is this a number" check
@@ -65,6 +68,8 @@ LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
         "pipetune.importance",
         "pipetune.compat",
         "pipetune.storages",  # Optuna's storage names and constructors over storage/
+        "pipetune.artifacts",  # Optuna's artifact API: files in a store, ids in system attrs
+        "pipetune.terminator",  # stopping a whole study (Optuna's names) on the GP of samplers/
         "pipetune.integrations",
     )),
     (8, (

@@ -79,7 +79,8 @@ def target_values(trials: Sequence[FrozenTrial], target: Target) -> np.ndarray:
 
 def completed(study: Study) -> list[FrozenTrial]:
     """The COMPLETE trials with values: the ones every objective plot is about."""
-    return [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.values is not None]
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values is not None]
 
 
 @dataclass(frozen=True)

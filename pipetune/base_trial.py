@@ -15,7 +15,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipetune._attrs import CONSTRAINT_PREFIX, constraints_of
 from pipetune.distributions import (
@@ -34,7 +34,9 @@ class BaseTrial(abc.ABC):
     attributes ``number``, ``params``, ``distributions``, ``user_attrs``, ``system_attrs``
     and ``datetime_start``."""
 
-    system_attrs: dict[str, Any]
+    if TYPE_CHECKING:  # each kind of trial holds it its own way (a field, a property)
+        @property
+        def system_attrs(self) -> dict[str, Any]: ...
 
     @abc.abstractmethod
     def suggest(self, name: str, distribution: Distribution) -> Any:
@@ -54,7 +56,7 @@ class BaseTrial(abc.ABC):
     def suggest_categorical(self, name: str,
                             choices: Sequence[CategoricalChoice]) -> CategoricalChoice:
         """One of ``choices`` (str, int, float, bool or None)."""
-        return self.suggest(name, CategoricalDistribution(choices))  # type: ignore[arg-type]
+        return self.suggest(name, CategoricalDistribution(choices))
 
     def suggest_uniform(self, name: str, low: float, high: float) -> float:
         """Same as ``suggest_float(name, low, high)``; kept for code written for Optuna 2."""
@@ -148,19 +150,26 @@ class FixedTrial(BaseTrial):
     never pruned; user attrs and constraints are kept on the object.
     """
 
+    number: int
+    params: dict[str, Any]
+    distributions: dict[str, Distribution]
+    user_attrs: dict[str, Any]
+    system_attrs: dict[str, Any]
+    datetime_start: dt.datetime | None
+
     def __init__(self, params: Mapping[str, Any], number: int = 0) -> None:
         if not isinstance(params, Mapping):
             raise ArgumentTypeError(
                 f"FixedTrial takes a dict of param name -> value. Got {params!r}.")
         if isinstance(number, bool) or not isinstance(number, numbers.Integral):
             raise ArgumentTypeError(f"A trial number must be an int. Got {number!r}.")
-        self._given = dict(params)
+        self._given: dict[str, Any] = dict(params)
         self.number = int(number)
-        self.params: dict[str, Any] = {}
-        self.distributions: dict[str, Distribution] = {}
-        self.user_attrs: dict[str, Any] = {}
-        self.system_attrs: dict[str, Any] = {}
-        self.datetime_start: dt.datetime | None = dt.datetime.now()
+        self.params = {}
+        self.distributions = {}
+        self.user_attrs = {}
+        self.system_attrs = {}
+        self.datetime_start = dt.datetime.now()
 
     def __repr__(self) -> str:
         return f"FixedTrial({self._given!r}, number={self.number})"

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from pipetune.base_trial import BaseTrial, add_constraint, given_value
 from pipetune.distributions import Distribution
-from pipetune.errors import ArgumentTypeError, InvalidArgumentError
+from pipetune.errors import ArgumentTypeError, InvalidArgumentError, InvalidCallError
 
 
 class TrialState(enum.IntEnum):
@@ -177,7 +177,7 @@ class FrozenTrial(BaseTrial):
         if self.values is None:
             return None
         if len(self.values) != 1:
-            raise InvalidArgumentError(
+            raise InvalidCallError(
                 f"Trial {self.number} has {len(self.values)} objective values; use .values."
             )
         return self.values[0]

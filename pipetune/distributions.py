@@ -20,11 +20,12 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pipetune.errors import InvalidDistributionError, ParamConflictError
 
 CategoricalChoice = None | bool | int | float | str
+CategoricalChoiceType = CategoricalChoice  # Optuna's name for it
 
 # Relative tolerance used when checking that a value lies on a step grid: float steps such as
 # 0.1 are not exactly representable, so exact modular arithmetic would reject valid grids.
@@ -76,6 +77,9 @@ class BaseDistribution(abc.ABC):
     ``FloatDistribution(high=1.0, log=False, low=0.0, step=None)``.
     """
 
+    # Every domain is a dataclass; this tells the type checker so (``dataclasses.fields``).
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     @abc.abstractmethod
     def to_internal(self, value: Any) -> float:
         """The internal float of a user-facing value of the domain."""
@@ -107,8 +111,7 @@ class BaseDistribution(abc.ABC):
 
     def __repr__(self) -> str:
         settings = sorted((f.name, getattr(self, f.name))
-                          for f in dataclasses.fields(self)  # type: ignore[arg-type]
-                          if f.repr)
+                          for f in dataclasses.fields(self) if f.repr)
         shown = ", ".join(f"{name}={value!r}" for name, value in settings)
         return f"{type(self).__name__}({shown})"
 
@@ -265,6 +268,9 @@ class IntDistribution(BaseDistribution):
 
 def _choice_key(value: Any) -> tuple[str, Any]:
     # True == 1 == 1.0 in Python, but they are different JSON values and different choices.
+    # NaN equals nothing, itself included: every NaN gets one key, so a NaN choice is found.
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
     return (type(value).__name__, value)
 
 
@@ -292,10 +298,6 @@ class CategoricalDistribution(BaseDistribution):
                     f"Categorical choices must be str, int, float, bool or None (values JSON can "
                     f"store). Got {choice!r} of type {type(choice).__name__}: pass its name or "
                     "index instead and look the object up in the objective."
-                )
-            if isinstance(choice, float) and not math.isfinite(choice):
-                raise InvalidDistributionError(
-                    f"Categorical choices must be finite. Got {choice!r}."
                 )
             key = _choice_key(choice)
             if key in index:
@@ -422,12 +424,13 @@ def check_distribution_compatibility(dist_old: Distribution, dist_new: Distribut
     if type(dist_old) is not type(dist_new):
         raise ParamConflictError(
             f"{dist_new!r} is another kind of domain than {dist_old!r}.")
-    if not isinstance(dist_old, CategoricalDistribution):
-        if dist_old.log != dist_new.log:  # type: ignore[union-attr]
-            raise ParamConflictError(
-                f"{dist_new!r} has another log setting than {dist_old!r}.")
-    elif dist_old != dist_new:
-        raise ParamConflictError(f"{dist_new!r} has other choices than {dist_old!r}.")
+    if isinstance(dist_old, CategoricalDistribution) or isinstance(dist_new,
+                                                                   CategoricalDistribution):
+        if dist_old != dist_new:  # both categorical: the kinds are the same
+            raise ParamConflictError(f"{dist_new!r} has other choices than {dist_old!r}.")
+    elif dist_old.log != dist_new.log:
+        raise ParamConflictError(
+            f"{dist_new!r} has another log setting than {dist_old!r}.")
 
 
 def _optuna2(name: str, replacement: str) -> None:
@@ -435,32 +438,32 @@ def _optuna2(name: str, replacement: str) -> None:
                   "pipetune stores and prints. Write that instead.", FutureWarning, stacklevel=3)
 
 
-def UniformDistribution(low: float, high: float) -> FloatDistribution:  # noqa: N802
+def UniformDistribution(low: float, high: float) -> FloatDistribution:
     """Optuna 2's uniform float domain: ``FloatDistribution(low, high)``."""
     _optuna2("UniformDistribution", "FloatDistribution(low, high)")
     return FloatDistribution(low, high)
 
 
-def LogUniformDistribution(low: float, high: float) -> FloatDistribution:  # noqa: N802
+def LogUniformDistribution(low: float, high: float) -> FloatDistribution:
     """Optuna 2's log-uniform float domain: ``FloatDistribution(low, high, log=True)``."""
     _optuna2("LogUniformDistribution", "FloatDistribution(low, high, log=True)")
     return FloatDistribution(low, high, log=True)
 
 
-def DiscreteUniformDistribution(low: float, high: float,  # noqa: N802
+def DiscreteUniformDistribution(low: float, high: float,
                                 q: float) -> FloatDistribution:
     """Optuna 2's float grid: ``FloatDistribution(low, high, step=q)``."""
     _optuna2("DiscreteUniformDistribution", "FloatDistribution(low, high, step=q)")
     return FloatDistribution(low, high, step=q)
 
 
-def IntUniformDistribution(low: int, high: int, step: int = 1) -> IntDistribution:  # noqa: N802
+def IntUniformDistribution(low: int, high: int, step: int = 1) -> IntDistribution:
     """Optuna 2's int domain: ``IntDistribution(low, high, step=step)``."""
     _optuna2("IntUniformDistribution", "IntDistribution(low, high, step=step)")
     return IntDistribution(low, high, step=step)
 
 
-def IntLogUniformDistribution(low: int, high: int,  # noqa: N802
+def IntLogUniformDistribution(low: int, high: int,
                               step: int = 1) -> IntDistribution:
     """Optuna 2's log-scaled int domain: ``IntDistribution(low, high, log=True)`` (a log
     domain has no step; ``step`` is accepted and left out)."""

@@ -14,6 +14,7 @@ Every error a user can cause is one of these, named for what the caller does nex
     ├── ArtifactNotFoundError (KeyError)         check the artifact name (list_artifacts)
     ├── FilterSyntaxError (ValueError)           fix the search filter at the column shown
     ├── UpdateFinishedTrialError (RuntimeError)  a finished trial never changes
+    ├── InvalidCallError (RuntimeError)          call it where it can act (see the message)
     ├── StorageError (RuntimeError)              the storage could not carry out an operation
     │   ├── StorageURLError (ValueError)         fix the storage URL
     │   └── StorageUnavailableError              unreachable for now: retry later
@@ -91,6 +92,13 @@ class FilterSyntaxError(PipetuneError, ValueError):
 
 class UpdateFinishedTrialError(PipetuneError, RuntimeError):
     """A write was attempted on a trial that is already COMPLETE, PRUNED or FAIL."""
+
+
+class InvalidCallError(PipetuneError, RuntimeError):
+    """A call made where it cannot act: ``study.stop()`` with no ``optimize`` running,
+    ``study.optimize`` from inside an ``optimize`` of the same study, or a question with one
+    answer per objective asked for one (``study.direction``, ``study.best_trial``,
+    ``trial.value`` of a multi-objective study)."""
 
 
 class StorageError(PipetuneError, RuntimeError):

@@ -75,7 +75,7 @@ class Field:
     (``value`` with the objective ``index``, ``state``, ``duration``, ``number``)."""
 
     kind: str
-    name: str | None = None
+    name: str = ""  # what a PREFIXED kind reads: "lr" of params.lr; "" for the scalars
     index: int = 0
     column: int = 1
 
@@ -162,6 +162,7 @@ def _tokens(text: str) -> list[_Token]:
         if match is None:
             raise _error(text, position + 1, f"Unexpected character {text[position]!r}")
         kind, raw = match.lastgroup, match.group()
+        assert kind is not None  # every alternative of _TOKEN is a named group
         column = position + 1
         position = match.end()
         if kind == "space":
@@ -546,7 +547,8 @@ def select(expr: Expr | None, trials: Sequence[FrozenTrial],
     if isinstance(expr, Not):
         excluded = {id(t) for t in select(expr.operand, trials, last_metrics)}
         return [t for t in trials if id(t) not in excluded]
-    test, field, no_metrics = condition(expr.op, expr.literal), expr.field, {}
+    test, field = condition(expr.op, expr.literal), expr.field
+    no_metrics: Mapping[str, float] = {}
     return [t for t in trials
             if test(*value_of(field, t, last_metrics.get(t.trial_id, no_metrics)))]
 
@@ -566,9 +568,9 @@ def sort_trials(trials: Sequence[FrozenTrial], keys: Sequence[OrderKey],
                 kind = _kind(value)
                 values[trial.trial_id] = (_KIND_RANK[kind],
                                           str(value) if kind == "other" else value)
-        present = [t for t in ordered if t.trial_id in values]
-        present.sort(key=lambda t: values[t.trial_id], reverse=key.descending)
-        ordered = present + [t for t in ordered if t.trial_id not in values]
+        valued = [t for t in ordered if t.trial_id in values]
+        valued.sort(key=lambda t: values[t.trial_id], reverse=key.descending)
+        ordered = valued + [t for t in ordered if t.trial_id not in values]
     return ordered
 
 

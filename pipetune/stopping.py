@@ -3,13 +3,18 @@
 ``n_trials`` and ``timeout`` bound a run by budget; these end it by outcome: the target was
 reached, nothing improved for a while, or the objective looks broken. Each is checked after
 every finished trial of the run (``optimize(..., stop_when=[...])``).
+
+``MaxTrialsCallback`` is Optuna's way to bound a study rather than a run: a callback that
+stops ``optimize`` once the study holds that many trials in the given states.
 """
 
 from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from pipetune._attrs import FAIL_REASON_ATTR
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
@@ -122,3 +127,23 @@ def track(progress: Progress | None, directions: tuple[StudyDirection, ...], tri
         if trial.state == TrialState.FAIL else 0
     return Progress(directions=directions, trial=trial, best=best,
                     trials_since_improvement=since, failed_in_a_row=failed)
+
+
+class MaxTrialsCallback:
+    """A callback (``optimize(..., callbacks=[MaxTrialsCallback(100)])``) that stops the run
+    once the study holds ``n_trials`` trials in ``states`` (COMPLETE ones by default; None:
+    every state), counting those of every run and process. Trials already running finish.
+    ``create_study(max_trials=...)`` bounds the trials every process starts instead."""
+
+    def __init__(self, n_trials: int,
+                 states: Collection[TrialState] | None = (TrialState.COMPLETE,)) -> None:
+        _positive_int("MaxTrialsCallback", n_trials)
+        self.n_trials = n_trials
+        self.states = None if states is None else tuple(TrialState.parse(s) for s in states)
+
+    def __repr__(self) -> str:
+        return f"MaxTrialsCallback({self.n_trials}, states={self.states})"
+
+    def __call__(self, study: Any, trial: FrozenTrial) -> None:
+        if len(study.get_trials(deepcopy=False, states=self.states)) >= self.n_trials:
+            study.stop()

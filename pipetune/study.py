@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import gc
 import numbers
+import threading
 import uuid
+import warnings
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pipetune._attrs import DEFAULT_EXPERIMENT, EXPERIMENT_ATTR, FIXED_PARAMS_ATTR, experiment_of
+from pipetune._attrs import (
+    DEFAULT_EXPERIMENT,
+    EXPERIMENT_ATTR,
+    FIXED_PARAMS_ATTR,
+    METRIC_NAMES_ATTR,
+    experiment_of,
+)
 from pipetune._best import pareto_front
 from pipetune._param_buffer import flush_all as flush_params
 from pipetune.datatypes import (
@@ -18,14 +29,22 @@ from pipetune.datatypes import (
     StudySummary,
     TrialState,
 )
-from pipetune.errors import DuplicateStudyError, InvalidArgumentError
+from pipetune.distributions import Distribution
+from pipetune.errors import (
+    ArgumentTypeError,
+    DuplicateStudyError,
+    InvalidArgumentError,
+    InvalidCallError,
+    TrialNotFoundError,
+)
 from pipetune.execution.budget import Budget
 from pipetune.execution.interface import RunInterface
 from pipetune.pruners.base import BasePruner, NopPruner
 from pipetune.samplers.base import BaseSampler
+from pipetune.stopping import MaxTrialsCallback
 from pipetune.storage import BaseStorage, get_storage
 from pipetune.storage.base import check_study_name
-from pipetune.trial import Trial
+from pipetune.trial import Trial, check_trial, check_values
 
 if TYPE_CHECKING:
     import pandas
@@ -70,6 +89,9 @@ class Study:
                                           study=self)
         self._storage = backend
         self._study_id = study_id
+        self._in_optimize = threading.local()  # .active: this thread runs an optimize of it
+        self._optimize_lock = threading.Lock()
+        self._running_optimizes = 0  # in every thread: what stop() acts on
 
     def __repr__(self) -> str:
         return f"<Study {self.study_name!r} in {getattr(self._storage, 'url', 'memory')}>"
@@ -93,13 +115,14 @@ class Study:
         self.run_interface.pruner = pruner
 
     @property
-    def directions(self) -> tuple[StudyDirection, ...]:
-        return self.run_interface.directions
+    def directions(self) -> list[StudyDirection]:
+        """The direction of each objective (a new list at each call)."""
+        return list(self.run_interface.directions)
 
     @property
     def direction(self) -> StudyDirection:
         if len(self.directions) != 1:
-            raise InvalidArgumentError(
+            raise InvalidCallError(
                 f"Study {self.study_name!r} has {len(self.directions)} objectives; use "
                 ".directions.")
         return self.directions[0]
@@ -110,25 +133,35 @@ class Study:
 
     @property
     def trials(self) -> list[FrozenTrial]:
-        """Every trial, ordered by number (read incrementally from storage)."""
+        """Every trial, ordered by number (read incrementally from storage): the study's own
+        records, not copies (``get_trials()`` copies)."""
         return list(self.run_interface.view().trials)
 
-    def get_trials(self, states: Collection[TrialState] | None = None) -> list[FrozenTrial]:
-        return self.run_interface.view().get_trials(states)
+    def get_trials(self, deepcopy: bool = True,
+                   states: Collection[TrialState] | None = None) -> list[FrozenTrial]:
+        """The trials in ``states`` (all by default) ordered by number: copies, which the
+        caller may change, or with ``deepcopy=False`` the study's own records (faster)."""
+        if not isinstance(deepcopy, bool):
+            raise ArgumentTypeError(
+                f"The 'deepcopy' argument of Study.get_trials must be True or False; give the "
+                f"states as states=. Got {deepcopy!r}.")
+        trials = self.run_interface.view().get_trials(states)
+        return copy.deepcopy(trials) if deepcopy else trials
 
     @property
     def best_trial(self) -> FrozenTrial:
-        """The COMPLETE trial with the best value."""
+        """A copy of the COMPLETE trial with the best value (``objective(study.best_trial)``
+        re-runs it)."""
         if self.is_multi_objective:
-            raise InvalidArgumentError(
+            raise InvalidCallError(
                 "A multi-objective study has no single best trial; use study.best_trials "
                 "(the Pareto front).")
         best = self.run_interface.best_trial()
         if best is None:
             raise InvalidArgumentError(
-                f"Study {self.study_name!r} has no COMPLETE trial yet, so no best trial: run "
-                "study.optimize first.")
-        return best
+                f"Study {self.study_name!r} has no COMPLETE trial yet (none satisfying its "
+                "constraints, if it has some), so no best trial: run study.optimize first.")
+        return copy.deepcopy(best)
 
     @property
     def best_trials(self) -> list[FrozenTrial]:
@@ -156,13 +189,33 @@ class Study:
     def set_user_attr(self, key: str, value: Any) -> None:
         self._storage.set_study_attr(self._study_id, key, value)
 
+    @property
+    def metric_names(self) -> list[str] | None:
+        """The names of the objectives (``set_metric_names``), None until they are named."""
+        return self.system_attrs.get(METRIC_NAMES_ATTR)
+
+    def set_metric_names(self, metric_names: Sequence[str]) -> None:
+        """Names the objectives, one name per direction, e.g. ``["error", "latency"]``:
+        ``trials_dataframe`` then has columns ``values_error`` and ``values_latency``."""
+        if isinstance(metric_names, str) or not isinstance(metric_names, Sequence) \
+                or not all(isinstance(name, str) for name in metric_names):
+            raise ArgumentTypeError(
+                f"set_metric_names takes a list of names, one per objective. Got "
+                f"{metric_names!r}.")
+        if len(metric_names) != len(self.directions):
+            raise InvalidArgumentError(
+                f"set_metric_names needs {len(self.directions)} name(s), one per objective of "
+                f"study {self.study_name!r}. Got {list(metric_names)}.")
+        self._storage.set_study_attr(self._study_id, METRIC_NAMES_ATTR, list(metric_names),
+                                     system=True)
+
     # -- running trials ------------------------------------------------------------------------
 
     def optimize(self, func: Callable[[Trial], Any], n_trials: int | None = None,
                  timeout: float | None = None, n_jobs: int = 1,
                  catch: type[Exception] | Iterable[type[Exception]] = (),
                  callbacks: Iterable[Callable[[Study, FrozenTrial], None]] | None = None,
-                 show_progress_bar: bool = False,
+                 gc_after_trial: bool = False, show_progress_bar: bool = False,
                  stop_when: StoppingCriterion | Iterable[StoppingCriterion] = (), *,
                  backend: str = "thread",
                  resources_per_trial: dict[str, float] | None = None) -> OptimizeResult:
@@ -174,7 +227,12 @@ class Study:
         trial. Each finished trial is logged (see ``pipetune.logging``).
 
         ``n_jobs`` trials run at once in threads (-1: one per CPU). An exception from ``func``
-        fails its trial and stops the run unless its type is in ``catch``.
+        fails its trial and stops the run unless its type is in ``catch``; ``callbacks`` are
+        called with the study and each finished trial, except one whose exception stops the
+        run. ``gc_after_trial`` runs Python's garbage collector after each trial, for
+        objectives whose reference cycles hold on to memory. An ``optimize`` of the study
+        called from inside its own ``optimize`` (by the objective or a callback) is an
+        InvalidCallError.
 
         ``backend="ray"`` runs each objective call as a Ray task with ``resources_per_trial``
         (e.g. ``{"cpu": 1, "gpu": 1}``) on the cluster ``ray.init`` joins, up to ``n_jobs``
@@ -183,59 +241,141 @@ class Study:
         """
         from pipetune.execution.optimize import run_optimize
 
-        return run_optimize(self.run_interface, func, n_trials=n_trials, timeout=timeout,
-                            n_jobs=n_jobs, catch=catch, callbacks=callbacks,
-                            show_progress_bar=show_progress_bar, stop_when=stop_when,
-                            backend=backend, resources_per_trial=resources_per_trial)
+        if getattr(self._in_optimize, "active", False):
+            raise InvalidCallError(
+                f"study.optimize was called from inside an optimize of study "
+                f"{self.study_name!r} (by its objective or a callback). Optimize another study "
+                "there, or call optimize again once this one returns.")
+        if gc_after_trial:
+            callbacks = [*(callbacks or ()), _collect_garbage]
+        self._in_optimize.active = True
+        with self._optimize_lock:
+            self._running_optimizes += 1
+        try:
+            return run_optimize(self.run_interface, func, n_trials=n_trials, timeout=timeout,
+                                n_jobs=n_jobs, catch=catch, callbacks=callbacks,
+                                show_progress_bar=show_progress_bar, stop_when=stop_when,
+                                backend=backend, resources_per_trial=resources_per_trial)
+        finally:
+            self._in_optimize.active = False
+            with self._optimize_lock:
+                self._running_optimizes -= 1
 
     def stop(self) -> None:
-        """Lets the running ``optimize`` finish the trials in flight and start no more."""
+        """Lets the running ``optimize`` finish the trials in flight and start no more: call
+        it from the objective, a callback or another thread. With no ``optimize`` running
+        there is nothing to stop: an InvalidCallError."""
+        if self._running_optimizes == 0:
+            raise InvalidCallError(
+                f"study.stop() ends a running study.optimize, and none of study "
+                f"{self.study_name!r} is running: call it from the objective, a callback or "
+                "another thread while optimize runs.")
         self.run_interface.stop_requested = True
 
-    def ask(self, worker: str | None = None) -> Trial:
-        """Starts a trial (an enqueued one first) for the caller to evaluate and ``tell``."""
+    def ask(self, fixed_distributions: dict[str, Distribution] | None = None, *,
+            worker: str | None = None) -> Trial:
+        """Starts a trial (an enqueued one first) for the caller to evaluate and ``tell``.
+        Each param of ``fixed_distributions`` (name -> distribution) is suggested at once,
+        so the trial holds them when returned."""
+        if fixed_distributions is not None and not isinstance(fixed_distributions, dict):
+            raise ArgumentTypeError(
+                f"The 'fixed_distributions' argument of Study.ask must be a dict of param "
+                f"name -> distribution. Got {fixed_distributions!r}.")
         trial = self.run_interface.claim(worker)
         assert trial is not None  # only a budget refuses a claim
+        try:
+            for name, distribution in (fixed_distributions or {}).items():
+                trial.suggest(name, distribution)
+        except BaseException as error:
+            self.run_interface.fail(trial, error)  # never leave it RUNNING
+            raise
         return trial
 
     def tell(self, trial: Trial | int, values: float | Sequence[float] | None = None,
              state: TrialState | str | None = None, *,
              skip_if_finished: bool = False, value: float | None = None) -> FrozenTrial:
-        """Finishes a trial started by ``ask``: COMPLETE with its value(s) by default, or
-        PRUNED / FAIL. Values that are not numbers (or NaN) make the trial FAIL with the reason
-        recorded; the returned record says what was stored. ``value=`` is another spelling of
-        ``values=`` for a single objective."""
+        """Finishes a trial started by ``ask`` (or its number): COMPLETE with its value(s) by
+        default, or PRUNED / FAIL (which take no values). Without a state, values that are
+        not numbers (or NaN) make the trial FAIL with the reason recorded and a warning;
+        with ``state=COMPLETE`` they are an InvalidArgumentError. The returned record says
+        what was stored. Telling a finished trial again is an InvalidArgumentError, unless
+        ``skip_if_finished`` (the stored record is returned). ``value=`` is another spelling
+        of ``values=`` for a single objective."""
         if value is not None:
             if values is not None:
                 raise InvalidArgumentError(
                     "Study.tell got both value= and values=; give the result once.")
             values = value
-        if not isinstance(trial, Trial):
-            trial = self._trial_by_number(trial)
-        state = TrialState.COMPLETE if state is None else TrialState.parse(state)
-        if state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        handle, stored = (trial, trial.finished_state) if isinstance(trial, Trial) \
+            else self._trial_by_number(trial)
+        if stored == TrialState.WAITING:
             raise InvalidArgumentError(
-                f"tell takes state COMPLETE, PRUNED or FAIL. Got {state.name}.")
-        return self.run_interface.tell(trial, values, state, skip_if_finished=skip_if_finished)
+                f"Trial {handle.number} is WAITING: tell a trial started by ask().")
+        if stored is not None and stored.is_finished():
+            if skip_if_finished:
+                return self._storage.get_trial(handle.trial_id)
+            raise InvalidArgumentError(
+                f"Trial {handle.number} is already {stored.name}; pass skip_if_finished=True "
+                "to ignore repeated tells.")
+        told = TrialState.COMPLETE if state is None else TrialState.parse(state)
+        if not told.is_finished():
+            raise InvalidArgumentError(
+                f"tell takes state COMPLETE, PRUNED or FAIL. Got {told.name}.")
+        if told != TrialState.COMPLETE and values is not None:
+            raise InvalidArgumentError(f"A {told.name} trial takes no values; drop values=.")
+        if told == TrialState.COMPLETE:
+            problem = check_values(values, len(self.directions))[1]
+            if problem is not None and state is not None:
+                raise InvalidArgumentError(
+                    f"{problem} tell(state=COMPLETE) needs the trial's value(s); tell "
+                    "state=FAIL to record a failure.")
+            if problem is not None:
+                warnings.warn(f"Trial {handle.number} failed: {problem}", stacklevel=2)
+        return self.run_interface.tell(handle, values, told, skip_if_finished=skip_if_finished)
 
     def enqueue_trial(self, params: dict[str, Any], user_attrs: dict[str, Any] | None = None,
                       skip_if_exists: bool = False) -> None:
         """Queues a trial that takes ``params`` (the sampler fills any param not given); it
-        runs before any newly sampled trial, in any process working on the study."""
+        runs before any newly sampled trial, in any process working on the study. With
+        ``skip_if_exists`` nothing is queued when a trial that did not fail already has (or
+        was queued with) exactly these params, NaN matching NaN."""
         if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
-            raise InvalidArgumentError(
+            raise ArgumentTypeError(
                 f"enqueue_trial takes a dict of param name -> value. Got {params!r}.")
         if skip_if_exists:
             for t in self.run_interface.view().trials:
                 if t.state == TrialState.FAIL:
                     continue
                 given = t.system_attrs.get(FIXED_PARAMS_ATTR) or t.params
-                if all(k in given and given[k] == v for k, v in params.items()):
+                if given.keys() == params.keys() and all(
+                        _same_value(given[k], value) for k, value in params.items()):
                     return
         frozen = self._storage.create_trial(self._study_id, state=TrialState.WAITING,
                                             system_attrs={FIXED_PARAMS_ATTR: params})
         for key, value in (user_attrs or {}).items():
             self._storage.set_trial_attr(frozen.trial_id, key, value)
+
+    def add_trial(self, trial: FrozenTrial) -> None:
+        """Adds a trial made elsewhere to the study as its next trial: one of
+        ``pipetune.trial.create_trial`` (a result computed outside the study, a known good
+        configuration), or of another study. Its state, values, params, intermediate values,
+        attrs and times are kept; samplers learn from it like from any trial, and a WAITING
+        one runs next, like an enqueued one."""
+        if not isinstance(trial, FrozenTrial):
+            raise ArgumentTypeError(
+                f"add_trial takes a FrozenTrial (see pipetune.trial.create_trial). Got "
+                f"{trial!r}.")
+        check_trial(trial)
+        if trial.values is not None and len(trial.values) != len(self.directions):
+            raise InvalidArgumentError(
+                f"The trial has {len(trial.values)} value(s) and study {self.study_name!r} "
+                f"{len(self.directions)} objective(s).")
+        self._storage.add_trial(self._study_id, trial)
+
+    def add_trials(self, trials: Iterable[FrozenTrial]) -> None:
+        """``add_trial`` for each of ``trials``, in order."""
+        for trial in trials:
+            self.add_trial(trial)
 
     # -- analysis ------------------------------------------------------------------------------
 
@@ -254,10 +394,18 @@ class Study:
         flush_params()
         return self._storage.search_trials(self._study_id, filter, order_by, limit, offset)
 
-    def _trial_by_number(self, number: int) -> Trial:
+    def _trial_by_number(self, number: Any) -> tuple[Trial, TrialState]:
+        """The trial of that number, to tell, with its stored state."""
         if isinstance(number, bool) or not isinstance(number, numbers.Integral):
-            raise InvalidArgumentError(f"tell takes a Trial or a trial number. Got {number!r}.")
-        return self.run_interface.trial(self._storage.get_trial_id(self._study_id, int(number)))
+            raise ArgumentTypeError(f"tell takes a Trial or a trial number. Got {number!r}.")
+        try:
+            frozen = self._storage.get_trial(self._storage.get_trial_id(self._study_id,
+                                                                        int(number)))
+        except TrialNotFoundError:
+            raise InvalidArgumentError(
+                f"Study {self.study_name!r} has no trial {number}: tell a trial started by "
+                "ask(), or its number.") from None
+        return Trial(self.run_interface, frozen), frozen.state
 
     def _trial_id_of(self, trial: FrozenTrial | Trial | int) -> int:
         if isinstance(trial, (FrozenTrial, Trial)):
@@ -291,13 +439,17 @@ class Study:
         return self._storage.read_artifact(self._trial_id_of(trial), name,
                                            last_bytes=last_bytes)
 
-    def trials_dataframe(self, attrs: Collection[str] | None = None) -> pandas.DataFrame:
-        """One row per trial: number, value(s), state, datetime_start, datetime_complete,
-        duration, params_<name>, user_attrs_<name> (and system_attrs_<name>,
-        intermediate_values_<step> when named in ``attrs``)."""
+    def trials_dataframe(self, attrs: Collection[str] | None = None,
+                         multi_index: bool = False) -> pandas.DataFrame:
+        """One row per trial, one column per field of ``attrs`` (see
+        ``pipetune._dataframe``): by default number, value (values_<i> or
+        values_<metric name> for several objectives), datetime_start, datetime_complete,
+        duration, params_<name>, user_attrs_<name> and state. ``multi_index=True`` makes the
+        columns pairs, ``("params", "lr")``, rather than ``params_lr``."""
         from pipetune._dataframe import trials_dataframe
 
-        return trials_dataframe(self.trials, self.directions, attrs)
+        return trials_dataframe(self.trials, self.directions, attrs, multi_index=multi_index,
+                                metric_names=self.metric_names)
 
 
 def check_experiment(experiment: Any) -> str:
@@ -409,5 +561,41 @@ def get_all_study_names(storage: str | BaseStorage) -> list[str]:
     return [summary.study_name for summary in list_studies(storage)]
 
 
-__all__ = ["Study", "create_study", "delete_study", "get_all_study_names",
+def get_all_study_summaries(storage: str | BaseStorage,
+                            include_best_trial: bool = True) -> list[StudySummary]:
+    """``list_studies(storage)`` under Optuna's name; without ``include_best_trial`` the
+    summaries leave ``best_trial`` None."""
+    summaries = list_studies(storage)
+    return summaries if include_best_trial else [replace(s, best_trial=None) for s in summaries]
+
+
+def copy_study(*, from_study_name: str, from_storage: str | BaseStorage,
+               to_storage: str | BaseStorage, to_study_name: str | None = None) -> None:
+    """Copies a study into another storage (or under another name): its directions, user
+    and system attrs (its experiment among them) and every trial, as ``add_trial`` stores
+    them. A study of that name in ``to_storage`` is a DuplicateStudyError."""
+    source = load_study(study_name=from_study_name, storage=from_storage)
+    target = create_study(storage=to_storage, directions=source.directions,
+                          study_name=from_study_name if to_study_name is None else to_study_name)
+    for key, value in source.system_attrs.items():
+        target._storage.set_study_attr(target._study_id, key, value, system=True)
+    for key, value in source.user_attrs.items():
+        target.set_user_attr(key, value)
+    target.add_trials(source.get_trials(deepcopy=False))
+
+
+def _same_value(stored: Any, value: Any) -> bool:
+    """Whether ``value`` is the same param value as ``stored``: of its type and equal, or
+    both NaN."""
+    return isinstance(value, type(stored)) and (
+        stored == value or isinstance(stored, float) and stored != stored and value != value)
+
+
+def _collect_garbage(study: Study, trial: FrozenTrial) -> None:
+    """The callback of ``optimize(gc_after_trial=True)``."""
+    gc.collect()
+
+
+__all__ = ["MaxTrialsCallback", "Study", "StudyDirection", "StudySummary", "copy_study",
+           "create_study", "delete_study", "get_all_study_names", "get_all_study_summaries",
            "list_studies", "load_study"]

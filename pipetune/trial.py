@@ -20,8 +20,8 @@ from pipetune._attrs import FIXED_PARAMS_ATTR
 from pipetune._numbers import real_number, shown
 from pipetune._param_buffer import ParamBuffer
 from pipetune._recorder import Recorder
-from pipetune.datatypes import ArtifactInfo, FrozenTrial, StudyDirection, TrialState
 from pipetune.base_trial import BaseTrial, FixedTrial, add_constraint
+from pipetune.datatypes import ArtifactInfo, FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import (
     CategoricalDistribution,
     Distribution,
@@ -238,8 +238,8 @@ class Trial(BaseTrial):
         number >= 0. A step reported twice keeps its first value.
 
         A value or step of the wrong type is an ArgumentTypeError (a TypeError)."""
-        step = _reported_step(step)
         value = self._reported_value(value)
+        step = _reported_step(step)
         if step in self._intermediate_values:
             warnings.warn(f"Trial {self._number} already reported step {step}; the value "
                           f"{value} is ignored.", stacklevel=2)
@@ -424,7 +424,7 @@ def create_trial(*, state: TrialState | str = TrialState.COMPLETE, value: float 
                  system_attrs: dict[str, Any] | None = None,
                  intermediate_values: dict[int, float] | None = None,
                  constraints: dict[str, float] | None = None) -> FrozenTrial:
-        """A trial made outside any study, checked (``check_trial``), for ``Study.add_trial``:
+    """A trial made outside any study, checked (``check_trial``), for ``Study.add_trial``:
     a result computed elsewhere, or a known good configuration to start a study from. It
     started and (unless WAITING or RUNNING) finished now; the study gives it its number and
     id when added (-1 until then). ``constraints`` are recorded as ``set_constraint`` does."""

@@ -11,25 +11,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, overload
 
 from pipetune._best import best_trial_of
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 
+_T = TypeVar("_T")
 
-class GrowingLog(Sequence):
+
+class GrowingLog(Sequence[_T]):
     """A read-only window on the first ``length`` items of an append-only list: views share
     the history's log without copying it, and what a view shows never changes."""
 
     __slots__ = ("_items", "_length")
 
-    def __init__(self, items: list, length: int) -> None:
+    def __init__(self, items: list[_T], length: int) -> None:
         self._items = items
         self._length = length
 
     def __len__(self) -> int:
         return self._length
 
-    def __getitem__(self, index):  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> _T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[_T]: ...
+
+    def __getitem__(self, index: int | slice) -> _T | list[_T]:
         if isinstance(index, slice):
             return self._items[slice(*index.indices(self._length))]
         if index < 0:

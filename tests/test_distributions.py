@@ -61,8 +61,7 @@ from pipetune.storage.sql import SQLStorage
         (lambda: CategoricalDistribution((object(),)), "JSON"),
         (lambda: CategoricalDistribution(([1, 2],)), "JSON"),
         (lambda: CategoricalDistribution(({"a": 1},)), "JSON"),
-        (lambda: CategoricalDistribution((1.0, float("nan"))), "finite"),
-        (lambda: CategoricalDistribution((float("inf"),)), "finite"),
+        (lambda: CategoricalDistribution((float("nan"), 1.0, float("nan"))), "unique"),
         (lambda: CategoricalDistribution("abc"), "list or tuple"),
         (lambda: CategoricalDistribution(None), "list or tuple"),
         (lambda: CategoricalDistribution(3), "list or tuple"),
@@ -96,6 +95,20 @@ def test_true_and_one_are_distinct_choices():
     back = distribution_from_json(d.to_json())
     assert back == d
     assert [type(c) for c in back.choices] == [type(c) for c in d.choices]
+
+
+def test_nan_and_infinite_choices_are_found_and_round_trip(storage):
+    d = CategoricalDistribution((None, 0.0, float("nan"), float("inf"), -float("inf"), "nan"))
+    assert d.to_internal(float("nan")) == 2 and d.to_internal("nan") == 5
+    assert math.isnan(d.to_external(2)) and d.to_external(3) == math.inf
+    again = distribution_from_json(d.to_json())
+    assert again == d and hash(again) == hash(d)
+    study = pipetune.create_study(storage=storage)
+    study.enqueue_trial({"c": float("nan")})
+    study.optimize(lambda t: 0.0 if t.suggest_categorical("c", d.choices) is None else 1.0,
+                   n_trials=3)
+    assert math.isnan(study.trials[0].params["c"])
+    assert all(t.distributions["c"] == d for t in study.trials)
 
 
 def test_value_not_in_choices_is_rejected():

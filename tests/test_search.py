@@ -39,7 +39,7 @@ def test_fields_names_and_literals() -> None:
     comparisons.insert(0, expr)
     assert [(c.field.kind, c.field.name, c.op, c.literal) for c in comparisons] == [
         ("params", "learning rate", ">=", 0.001), ("user_attrs", "a.b", "in", (1, "x", True, None)),
-        ("metrics", "val.rmse", "!=", -2), ("value", None, "!=", 0.5)]
+        ("metrics", "val.rmse", "!=", -2), ("value", "", "!=", 0.5)]
     assert comparisons[-1].field.index == 1
 
 

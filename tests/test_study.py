@@ -3,6 +3,7 @@ trials_dataframe, in memory and in a SQLite file."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -17,7 +18,6 @@ from pipetune.errors import (
     InvalidArgumentError,
     StorageError,
     StudyNotFoundError,
-    UpdateFinishedTrialError,
 )
 from pipetune.samplers import RandomSampler
 
@@ -130,7 +130,7 @@ def test_direction_spellings():
     assert pipetune.create_study().direction == StudyDirection.MINIMIZE
     multi = pipetune.create_study(directions=["minimize", "maximize"])
     assert multi.is_multi_objective
-    with pytest.raises(InvalidArgumentError, match="directions"):
+    with pytest.raises(RuntimeError, match="directions"):  # as Optuna's
         _ = multi.direction
 
 
@@ -173,7 +173,7 @@ def test_best_trials_is_the_pareto_front(storage):
     # beats (2, 3) on the second objective only.
     assert front == {(0.5, 0.5), (1.0, 1.0), (2.0, 3.0), (4.0, 4.0)}
     assert [t.number for t in study.best_trials] == sorted(t.number for t in study.best_trials)
-    with pytest.raises(InvalidArgumentError, match="best_trials"):
+    with pytest.raises(RuntimeError, match="best_trials"):  # as Optuna's
         _ = study.best_trial
 
 
@@ -203,7 +203,8 @@ def test_tell_takes_value_and_values_keywords(storage):
     trial = study.ask()
     with pytest.raises(InvalidArgumentError, match="both value= and values="):
         study.tell(trial, 1.0, value=2.0)
-    study.tell(trial, value=math.nan)  # a NaN through value= fails like one through values=
+    with pytest.warns(UserWarning, match="Trial 2 failed.*NaN"):
+        study.tell(trial, value=math.nan)  # a NaN through value= fails like through values=
     assert study.trials[2].state == TrialState.FAIL
     assert "NaN" in study.trials[2].system_attrs["fail_reason"]
 
@@ -237,8 +238,10 @@ def test_tell_twice(storage):
     study = pipetune.create_study(storage=storage)
     trial = study.ask()
     study.tell(trial, 1.0)
-    with pytest.raises(UpdateFinishedTrialError, match="skip_if_finished"):
+    with pytest.raises(InvalidArgumentError, match="skip_if_finished"):  # a ValueError
         study.tell(trial, 2.0)
+    with pytest.raises(InvalidArgumentError, match="skip_if_finished"):  # by number too
+        study.tell(trial.number, 2.0)
     again = study.tell(trial, 2.0, skip_if_finished=True)
     assert again.value == 1.0
     assert study.trials[0].value == 1.0
@@ -255,7 +258,8 @@ def test_tell_twice(storage):
 def test_tell_bad_values_fails_with_a_reason(storage, values, reason):
     study = pipetune.create_study(storage=storage)
     trial = study.ask()
-    frozen = study.tell(trial, values)
+    with pytest.warns(UserWarning, match=f"Trial 0 failed.*{reason}"):
+        frozen = study.tell(trial, values)
     assert frozen.state == TrialState.FAIL
     stored = study.trials[0]
     assert stored.state == TrialState.FAIL and stored.values is None
@@ -267,7 +271,8 @@ def test_tell_bad_values_fails_with_a_reason(storage, values, reason):
 
 def test_tell_wrong_count_for_multi_objective(storage):
     study = pipetune.create_study(storage=storage, directions=["minimize", "minimize"])
-    study.tell(study.ask(), 1.0)
+    with pytest.warns(UserWarning, match="1 values"):
+        study.tell(study.ask(), 1.0)
     study.tell(study.ask(), [1.0, math.inf])
     assert study.trials[0].state == TrialState.FAIL
     assert "1 values" in study.trials[0].system_attrs["fail_reason"]
@@ -312,16 +317,18 @@ def test_enqueue_skip_if_exists(storage):
     assert len(study.trials) == 2 and study.trials[1].state == TrialState.WAITING
 
 
-def test_enqueued_value_outside_the_domain_fails_clearly(storage):
+def test_enqueued_value_outside_the_domain_is_warned_about_and_resampled(storage):
     study = pipetune.create_study(storage=storage)
-    study.enqueue_trial({"x": 5.0})
-    with pytest.raises(InvalidArgumentError, match="'x'.*outside its domain"):
-        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    study.enqueue_trial({"x": 5.0, "kind": "svm", "n": 3})
+    with pytest.warns(UserWarning, match="outside its domain") as caught:
+        study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("n", 0, 9)
+                       + (t.suggest_categorical("kind", ["rf", "knn"]) == "rf"), n_trials=1)
+    assert sorted(str(w.message).split(" is ")[0] for w in caught) == [
+        "The enqueued value 'svm' of 'kind'", "The enqueued value 5.0 of 'x'"]
     stored = study.trials[0]
-    assert stored.state == TrialState.FAIL
-    assert "outside its domain" in stored.system_attrs["fail_reason"]
-    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
-    assert study.trials[1].state == TrialState.COMPLETE
+    assert stored.state == TrialState.COMPLETE
+    assert 0 <= stored.params["x"] <= 1 and stored.params["kind"] in ("rf", "knn")
+    assert stored.params["n"] == 3  # the enqueued values inside their domains are kept
 
 
 def test_enqueue_trial_rejects_non_dicts():
@@ -362,9 +369,9 @@ def test_trials_dataframe_columns(storage):
 
     study.optimize(objective, n_trials=4)
     frame = study.trials_dataframe()
-    assert list(frame.columns) == ["number", "value", "state", "datetime_start",
-                                   "datetime_complete", "duration", "params_n", "params_x",
-                                   "user_attrs_fold"]
+    assert list(frame.columns) == ["number", "value", "datetime_start", "datetime_complete",
+                                   "duration", "params_n", "params_x", "user_attrs_fold",
+                                   "state"]
     assert list(frame["number"]) == [0, 1, 2, 3]
     assert list(frame["state"]) == ["COMPLETE"] * 4
     assert frame["value"].tolist() == [t.value for t in study.trials]
@@ -410,3 +417,69 @@ def test_pruned_trials_keep_their_learning_curve_in_the_dataframe(storage):
     assert len(pruned) > 0
     # A pruned trial's value is its last reported one.
     assert (pruned["value"] == pruned["intermediate_values_11"]).all()
+
+
+# -- add_trial / copy_study ---------------------------------------------------------------------
+
+
+def test_add_trial_stores_the_trial_whole(storage):
+    source = pipetune.create_study(storage=storage, sampler=RandomSampler(seed=0))
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        trial.report(x / 2, 0)
+        trial.set_user_attr("fold", trial.number)
+        if trial.number == 1:
+            raise pipetune.TrialPruned()
+        return x
+
+    source.optimize(objective, n_trials=3)
+    source.enqueue_trial({"x": 0.5})
+    target = pipetune.create_study(storage=storage)
+    target.add_trials(source.trials)
+    fields = ("number", "state", "values", "params", "distributions", "user_attrs",
+              "intermediate_values", "datetime_start", "datetime_complete")
+    for copied, original in zip(target.trials, source.trials, strict=True):
+        for name in fields:
+            assert getattr(copied, name) == getattr(original, name), name
+    target.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # the WAITING one runs
+    assert target.trials[3].params == {"x": 0.5}
+    with pytest.raises(InvalidArgumentError, match="COMPLETE trial needs"):
+        target.add_trial(dataclasses.replace(source.trials[0], values=None))
+    assert len(target.trials) == 4  # nothing half-written
+
+
+def test_copy_study_keeps_attrs_and_trials(storage, tmp_path):
+    source = pipetune.create_study(storage=storage, study_name="from", direction="maximize",
+                                   experiment="taxi")
+    source.set_user_attr("owner", "ops")
+    source.optimize(lambda t: t.suggest_int("n", 0, 9), n_trials=3)
+    pipetune.copy_study(from_study_name="from", from_storage=storage,
+                        to_storage=f"sqlite:///{tmp_path / 'copy.db'}", to_study_name="to")
+    copied = pipetune.load_study(study_name="to", storage=f"sqlite:///{tmp_path / 'copy.db'}")
+    assert copied.direction == StudyDirection.MAXIMIZE and copied.user_attrs == {"owner": "ops"}
+    assert copied.system_attrs["experiment"] == "taxi"
+    assert [(t.params, t.value) for t in copied.trials] == \
+        [(t.params, t.value) for t in source.trials]
+    assert copied.best_trial.number == source.best_trial.number
+
+
+@pytest.mark.parametrize(("values", "n_queued"), [
+    (["foo", "foo"], 1), ([1, 1], 1), ([100000, 100001], 2), ([1.1, 1.1], 1),
+    ([math.inf, math.inf], 1), ([math.nan, math.nan], 1), ([None, None], 1),
+    ([0.0, math.nan], 2)])
+def test_enqueue_skip_if_exists_matches_equal_values_nan_included(values, n_queued):
+    study = pipetune.create_study()
+    for value in values:
+        study.enqueue_trial({"x": value}, skip_if_exists=True)
+    assert len(study.trials) == n_queued
+
+
+def test_enqueue_skip_if_exists_needs_the_same_params():
+    study = pipetune.create_study()
+    study.enqueue_trial({"x": -5, "y": 5})
+    for params in ({"x": -5}, {"x": -5, "y": 5, "z": 5}, {"x": -5, "y": 6}):
+        study.enqueue_trial(params, skip_if_exists=True)
+    study.enqueue_trial({"y": 5, "x": -5}, skip_if_exists=True)  # the same params
+    assert [t.system_attrs["fixed_params"] for t in study.trials] == [
+        {"x": -5, "y": 5}, {"x": -5}, {"x": -5, "y": 5, "z": 5}, {"x": -5, "y": 6}]

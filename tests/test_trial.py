@@ -190,13 +190,30 @@ def test_repeated_step_warns_and_keeps_the_first_value(storage):
     assert study.trials[0].intermediate_values == {3: 0.5}
 
 
-@pytest.mark.parametrize(("value", "step"), [("0.1", 0), (None, 0), (True, 0), (0.1, -1),
-                                              (0.1, 1.5), (0.1, "2"), (0.1, True)])
-def test_report_rejects_bad_arguments(value, step):
+@pytest.mark.parametrize(("value", "step", "error"), [
+    (None, 0, TypeError), ("foo", 0, TypeError), ([1, 2, 3], 0, TypeError),
+    (0.1, None, TypeError), (0.1, "foo", TypeError), (0.1, [1], TypeError),
+    (0.1, -1, ValueError), (0.1, 1.5, ValueError),  # a fraction is refused, not truncated
+    ("foo", -1, TypeError),  # the value is checked first
+])
+def test_report_rejects_what_optuna_rejects(value, step, error):
     study = _study(None)
     trial = study.ask()
-    with pytest.raises(InvalidArgumentError, match="Trial.report"):
+    with pytest.raises(error, match="Trial.report") as raised:
         trial.report(value, step)
+    assert isinstance(raised.value, InvalidArgumentError)  # a pipetune error as well
+
+
+def test_report_accepts_what_float_and_int_take():
+    study = _study(None)
+    trial = study.ask()
+    for step, value in enumerate(["1.23", "inf", 1, np.array([1], dtype=np.float32)[0], True]):
+        trial.report(value, step)
+    trial.report(0.5, 5.0)
+    trial.report(0.5, np.int64(6))
+    trial.report(0.5, "7")
+    assert trial.intermediate_values == {0: 1.23, 1: math.inf, 2: 1.0, 3: 1.0, 4: 1.0,
+                                         5: 0.5, 6: 0.5, 7: 0.5}
 
 
 def test_report_accepts_nan_and_numpy_numbers(storage):

@@ -24,6 +24,7 @@ from pipetune._formatting import format_duration
 from pipetune._version import __version__
 from pipetune.cli.cache import add_cache_options, cmd_cache
 from pipetune.cli.dashboard import add_dashboard_options, cmd_dashboard
+from pipetune.cli.imports import add_import_options, cmd_import
 from pipetune.cli.optimize import add_optimize_options, cmd_optimize
 from pipetune.cli.output import EXIT_USAGE, FORMATS, Handler, render_table
 from pipetune.cli.plot import add_plot_options, add_report_options, cmd_plot, cmd_report
@@ -129,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         subcommands, "plot", cmd_plot,
         "write one figure of a study to .html (opens offline) or an image (.png, .svg...)",
         shared))
+    add_import_options(_add_command(
+        subcommands, "import", cmd_import,
+        "copy studies of another library (optuna) into the storage, with every trial; "
+        "running it again adds only what is new", shared))
     add_report_options(_add_command(
         subcommands, "report", cmd_report,
         "write a self-contained HTML report of a study: summary, best trial, every figure",

@@ -126,11 +126,12 @@ def import_objective(spec: str) -> Callable[..., Any]:
 
 # The samplers and pruners of ``pipetune.samplers.SAMPLERS`` and ``pipetune.pruners.PRUNERS``
 # that a command line can build: those needing no argument but a seed (not ``grid``, which
-# needs its values, nor ``percentile`` and ``patient``, which need a percentile and a wrapped
-# pruner: ``pipetune tune`` takes them from its YAML file). Named here, not imported: the
-# tables import every algorithm (scipy among them), which a command that builds none skips.
-SAMPLERS = ("tpe", "random", "qmc", "gp", "cmaes", "auto")
-PRUNERS = ("none", "median", "asha", "hyperband")
+# needs its values, nor ``percentile``, ``patient`` and ``threshold``, which need a
+# percentile, a wrapped pruner and bounds: ``pipetune tune`` takes them from its YAML file).
+# Named here, not imported: the tables import every algorithm (scipy among them), which a
+# command that builds none skips.
+SAMPLERS = ("tpe", "random", "qmc", "gp", "cmaes", "auto", "nsgaii", "nsgaiii", "brute_force")
+PRUNERS = ("none", "median", "asha", "hyperband", "wilcoxon")
 
 
 def make_sampler(name: str, seed: int | None) -> BaseSampler:
@@ -244,7 +245,8 @@ def _summary(study: Study, numbers: list[int], reason: str,
     columns = ["study_name", "n_trials_run", "stopped_because", "best_trial", "best_value",
                "best_params"]
     rows = [[study.study_name, len(mine), reason, t.number, _value_cell(t.values),
-             dict(t.params)] for t in best] or [[study.study_name, len(mine), reason, None, None, None]]
+             dict(t.params)] for t in best] \
+        or [[study.study_name, len(mine), reason, None, None, None]]
     return Report([record], columns, rows)
 
 

@@ -127,9 +127,11 @@ def emit(report: Report, fmt: str, out: TextIO) -> None:
         writer.writerows([format_cell(v, compact=False) for v in row] for row in report.rows)
     else:
         width = terminal_width(out)
-        report, dropped = (report, []) if width is None else fit_table(report, width)
+        dropped: list[str] = []
+        if width is not None:  # a terminal: the columns that do not fit are dropped
+            report, dropped = fit_table(report, width)
         out.write(render_table(report.columns, report.rows))
-        if dropped:
+        if width is not None and dropped:
             note = (f"({len(dropped)} more column(s) not shown: {', '.join(dropped)}. Pick "
                     "columns with --columns, or see them all with --format csv.)")
             out.write(textwrap.fill(note, width, break_on_hyphens=False) + "\n")

@@ -234,7 +234,9 @@ def _record_result(study: Study, trial: Trial, result: dict[str, Any]) -> None:
     status = result["status"]
     trial.set_system_attr(HYPEROPT_STATUS_ATTR, status)
     if status == STATUS_OK:
-        study.tell(trial, real_number(result["loss"]))  # a NaN loss makes it FAIL, reason recorded
+        # A NaN loss makes it FAIL with the reason recorded (and logged; Study.tell would
+        # also warn the caller, who is this module).
+        study.run_interface.tell(trial, real_number(result["loss"]))
         return
     loss = real_number(result.get("loss"))
     if loss is not None and math.isfinite(loss):

@@ -82,9 +82,11 @@ class Liveness:
                     "The 'grace_period' and 'retry_failed' arguments of create_study need "
                     "heartbeats: pass heartbeat_interval too (e.g. heartbeat_interval=60).")
             return None
-        if grace_period is None and _positive_number(heartbeat_interval):
-            grace_period = default_grace_period(heartbeat_interval)
-        return cls(heartbeat_interval, grace_period, retry_failed)  # type: ignore[arg-type]
+        if grace_period is None:
+            # For a bad interval any stand-in does: the check of the interval comes first.
+            grace_period = (default_grace_period(heartbeat_interval)
+                            if _positive_number(heartbeat_interval) else heartbeat_interval)
+        return cls(heartbeat_interval, grace_period, retry_failed)
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> Liveness | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipetune._attrs import ENVIRONMENT_ATTR, OPTIMIZE_ATTR, PRUNER_ATTR, SAMPLER_ATTR
 from pipetune.environment import describe, environment
-from pipetune.errors import InvalidArgumentError, SearchSpaceExhaustedError
+from pipetune.errors import ArgumentTypeError, InvalidArgumentError, SearchSpaceExhaustedError
 from pipetune.execution.loop import retry_storage, run_trial
 from pipetune.execution.optimize_call import (
     OptimizeResult,
@@ -55,16 +55,16 @@ def _check_arguments(n_trials: Any, timeout: Any, n_jobs: Any, catch: Any,
     else:
         catch_types = (catch,)  # rejected just below, with the message naming 'catch'
     if not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch_types):
-        raise InvalidArgumentError(
+        raise ArgumentTypeError(
             f"The 'catch' argument of Study.optimize must be an exception class or a tuple of "
             f"them. Got {catch!r}.")
     if callbacks is not None and not isinstance(callbacks, Iterable):
-        raise InvalidArgumentError(
+        raise ArgumentTypeError(
             f"The 'callbacks' argument of Study.optimize must be a list of callables. "
             f"Got {callbacks!r}.")
     callbacks = list(callbacks or ())
     if not all(callable(c) for c in callbacks):
-        raise InvalidArgumentError(
+        raise ArgumentTypeError(
             "Every entry of the 'callbacks' argument of Study.optimize must be callable. "
             f"Got {callbacks!r}.")
     return n_jobs, catch_types, callbacks
@@ -99,13 +99,13 @@ def _worker(call: OptimizeRun, func: Callable, catch: tuple, callbacks: list) ->
             return
         with call.lock:
             call.running[trial.trial_id] = trial
-        frozen, error = run_trial(run, func, trial, catch)
+        frozen, raised = run_trial(run, func, trial, catch)
         call.finished(frozen)
+        if raised is not None:  # escapes optimize: callbacks see only trials the run survives
+            run.stop_requested = True
+            raise raised
         for callback in callbacks:
             callback(run.study, frozen)
-        if error is not None:
-            run.stop_requested = True
-            raise error
 
 
 def run_optimize(run: RunInterface, func: Callable[[Trial], Any], *, n_trials: int | None,

@@ -81,9 +81,10 @@ def shipping_bytes(obj: Any) -> bytes:
     """``obj`` (a sampler, a pruner, the study's class) pickled for a Ray task: with Ray's
     cloudpickle, so functions made inside a method travel by value, and with each lock, which
     cannot travel, sent as a new lock. ``pickle.loads`` reads it back in any process."""
-    cloudpickle = require("ray.cloudpickle", "ray")
+    # Read at run time, so the type checker takes the base class as Any.
+    base_pickler: Any = require("ray.cloudpickle", "ray").Pickler
 
-    class Pickler(cloudpickle.Pickler):
+    class Pickler(base_pickler):
         def reducer_override(self, value: Any) -> Any:
             if type(value) is _LOCK_TYPE:
                 return threading.Lock, ()
@@ -239,9 +240,10 @@ def _drive(ray: Any, call: OptimizeRun, task: Any, func_ref: Any, reference: Any
             for ref in done:
                 frozen, error = _finish(ray, call, pending.pop(ref), ref, catch)
                 call.finished(frozen)
-                for callback in callbacks:
-                    callback(run.study, frozen)
-                if error is not None and first_error is None:
+                if error is None:  # callbacks see only trials whose error does not escape
+                    for callback in callbacks:
+                        callback(run.study, frozen)
+                elif first_error is None:
                     first_error = error  # let the tasks in flight finish, start no more
                     run.stop_requested = True
     except KeyboardInterrupt as interrupt:

@@ -14,6 +14,7 @@ finish for ``stop_timeout`` seconds and then fails them, so no trial is left RUN
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import signal
@@ -167,8 +168,9 @@ class Worker:
         for trial in in_flight:
             try:
                 self.run_interface.record_failure(trial, STOP_REASON, None)
-                self._retry(lambda trial=trial: self.run_interface.tell(  # type: ignore[misc]
-                    trial, state=TrialState.FAIL, skip_if_finished=True), "Failing a trial")
+                self._retry(functools.partial(self.run_interface.tell, trial,
+                                              state=TrialState.FAIL, skip_if_finished=True),
+                            "Failing a trial")
             except Exception as error:  # noqa: BLE001 - the heartbeat check will fail it
                 logger.error("Could not fail trial %d: %s", trial.number, error)
         return len(in_flight)
@@ -205,7 +207,7 @@ def run_worker(worker: Worker) -> int:
     """Runs ``worker`` in this process until the budget is spent or SIGTERM / SIGINT arrives
     (a second signal fails the trials in flight at once); returns its exit code."""
     in_main = threading.current_thread() is threading.main_thread()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def on_signal(signum: int, _frame: Any) -> None:
         if worker.stop_event.is_set():

@@ -3,6 +3,8 @@
 ``get_param_importances(study)`` answers with fANOVA on a random-forest surrogate (Hutter et
 al. 2014) by default; ``MeanDecreaseImpurityImportanceEvaluator`` is the fast alternative.
 Both need scikit-learn (``pip install 'pipetune[importance]'``).
+``PedAnovaImportanceEvaluator`` (Watanabe et al. 2023) needs no model: it asks which params
+it takes to reach the best trials.
 
 Add a ``seed`` param drawn at random (e.g. ``trial.suggest_int("seed", 0, 2**31 - 1)``) to
 a study and it becomes the yardstick of noise: a param ranked at or below it does not matter
@@ -19,6 +21,7 @@ from pipetune.importance._base import BaseImportanceEvaluator
 from pipetune.importance._encoding import ParamImportances
 from pipetune.importance.fanova import FanovaImportanceEvaluator
 from pipetune.importance.mean_decrease_impurity import MeanDecreaseImpurityImportanceEvaluator
+from pipetune.importance.ped_anova import PedAnovaImportanceEvaluator
 
 if TYPE_CHECKING:
     from pipetune._trial_table import Target
@@ -29,6 +32,7 @@ __all__ = [
     "FanovaImportanceEvaluator",
     "MeanDecreaseImpurityImportanceEvaluator",
     "ParamImportances",
+    "PedAnovaImportanceEvaluator",
     "get_param_importances",
 ]
 

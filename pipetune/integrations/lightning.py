@@ -24,14 +24,15 @@ from pipetune.errors import InvalidArgumentError, TrialPruned
 if TYPE_CHECKING:
     from pipetune.trial import Trial
 
-_pl = require("lightning.pytorch", "lightning")
+# Read at run time (the extra may be missing), so the type checker takes the base class as Any.
+_Callback: Any = require("lightning.pytorch", "lightning").Callback
 
 __all__ = ["PruningCallback"]
 
 STEPS = ("epoch", "global_step")
 
 
-class PruningCallback(_pl.Callback):
+class PruningCallback(_Callback):
     """Reports ``monitor`` (a metric the LightningModule logs, e.g. with ``self.log("val_rmse",
     rmse)``) to ``trial`` after each validation and prunes the run when the pruner says so."""
 

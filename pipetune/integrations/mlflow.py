@@ -102,7 +102,8 @@ class _Exporter:
         return self._experiment_id
 
     def _search(self, experiment_id: str, filter_string: str) -> list[Any]:
-        runs, token = [], None
+        runs: list[Any] = []
+        token: str | None = None
         while True:
             page = self._client.search_runs([experiment_id], filter_string, max_results=1000,
                                             page_token=token)

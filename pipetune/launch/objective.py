@@ -135,7 +135,7 @@ class ScriptObjective:
             for name, value in params.items():
                 argv += [f"--{name}", _format(value)]
             return argv + list(extra_args)
-        argv: list[str] = []
+        argv = []
         for i, item in enumerate(command):
             names = [m.group(1) for m in PLACEHOLDER.finditer(item) if m.group(1)]
             if any(name not in params for name in names):

@@ -160,7 +160,9 @@ def run_process(argv: Sequence[str], *, cwd: str | None, env: dict[str, str],
     pgid = proc.pid
     with _live_lock:
         _live_groups.add(pgid)
-    out_fd = proc.stdout.fileno()
+    output = proc.stdout
+    assert output is not None  # stdout=PIPE
+    out_fd = output.fileno()
     os.set_blocking(out_fd, False)
     pidfd = _pidfd(proc.pid)
     selector = selectors.DefaultSelector()
@@ -195,13 +197,13 @@ def run_process(argv: Sequence[str], *, cwd: str | None, env: dict[str, str],
                     waits.append(deadline - now)
                 if poll_reports:
                     waits.append(POLL)
-            elif not killed:
+            elif term_sent_at is not None and not killed:  # set with reason
                 waits.append(term_sent_at + grace - now)
             if pidfd is None and not exited:
                 waits.append(POLL)
             for key, _ in selector.select(max(0.0, min(waits)) if waits else None):
                 if key.data == "exit":
-                    selector.unregister(pidfd)
+                    selector.unregister(key.fileobj)
                     continue
                 try:
                     data = os.read(out_fd, _READ_SIZE)
@@ -226,7 +228,7 @@ def run_process(argv: Sequence[str], *, cwd: str | None, env: dict[str, str],
         selector.close()
         if pidfd is not None:
             os.close(pidfd)
-        proc.stdout.close()
+        output.close()
         if proc.returncode is not None:
             _end_group(pgid, grace, term_sent_at)
             with _live_lock:

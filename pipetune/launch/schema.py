@@ -51,7 +51,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pipetune.distributions import (
@@ -101,12 +101,17 @@ _PYTHON_NAMES = ("python", "python3")
 # The constructor arguments of a sampler or pruner (by its name in SAMPLERS / PRUNERS) that a
 # YAML file cannot give: functions and algorithm objects (``grid``'s search space is given as
 # ``values``, ``patient``'s wrapped pruner as ``wrapped``).
+_GENETIC_OBJECTS = ("mutation", "crossover", "constraints_func",
+                    "elite_population_selection_strategy", "child_generation_strategy",
+                    "after_trial_strategy")
 _NOT_FROM_YAML: dict[str, tuple[str, ...]] = {
-    "tpe": ("gamma",),
+    "tpe": ("gamma", "weights", "constraints_func"),
     "qmc": ("independent_sampler",),
     "grid": ("search_space",),
     "gp": ("constraints_func", "independent_sampler"),
-    "cmaes": ("independent_sampler",),
+    "cmaes": ("independent_sampler", "source_trials"),
+    "nsgaii": _GENETIC_OBJECTS,
+    "nsgaiii": _GENETIC_OBJECTS,
     "patient": ("wrapped_pruner",),
 }
 _GRID_MAX_AXIS = 1000  # an int range longer than this must be given as explicit grid values
@@ -258,7 +263,9 @@ class _Parser:
             if kind == "float":
                 domain = self.domain(path, lambda: FloatDistribution(low, high, log, step))
             else:
-                domain = self.domain(path, lambda: IntDistribution(low, high, log, step or 1))
+                # doc.integer read the bounds and step: int() only tells the type checker so.
+                domain = self.domain(path, lambda: IntDistribution(int(low), int(high), log,
+                                                                   int(step or 1)))
         if spec.get("when") is not None:
             cleaned["when"] = self.when(name, spec["when"], earlier)
         earlier[name] = domain
@@ -373,7 +380,7 @@ class _Parser:
 
     # -- algorithms ----------------------------------------------------------------------------
 
-    def named_section(self, path: Path, value: Any, kinds: Mapping[str, type],
+    def named_section(self, path: Path, value: Any, kinds: Mapping[str, Callable[..., Any]],
                       extra: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
         """``name: x`` or ``{name: x, <constructor argument>: ...}`` -> (name, arguments)."""
         doc = self.doc
@@ -383,8 +390,8 @@ class _Parser:
             raise doc.wrong(path, value, f"a name ({', '.join(kinds)}) or a mapping with name:")
         name = doc.string(path + ("name",), value.get("name"), tuple(kinds))
         excluded = _NOT_FROM_YAML.get(name, ())
-        accepted = [p for p in inspect.signature(kinds[name].__init__).parameters
-                    if p not in ("self",) + excluded] + list(extra)
+        accepted = [p for p in inspect.signature(kinds[name]).parameters
+                    if p not in excluded] + list(extra)
         doc.mapping(path, value, ["name", *accepted])
         return name, {k: v for k, v in value.items() if k != "name"}
 

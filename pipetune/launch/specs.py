@@ -75,7 +75,9 @@ class MetricSpec:
             object.__setattr__(self, "_pattern", pattern)
 
     def find(self, line: str) -> float | None:
-        """The number this regex reads on ``line``, if any."""
+        """The number this regex reads on ``line``, if any (None without a regex)."""
+        if self._pattern is None:
+            return None
         match = self._pattern.search(line)
         if match is None:
             return None
@@ -105,6 +107,8 @@ class IntermediateSpec:
             object.__setattr__(self, "_pattern", pattern)
 
     def find(self, line: str) -> tuple[int, float] | None:
+        if self._pattern is None:
+            return None
         match = self._pattern.search(line)
         if match is None:
             return None
@@ -115,9 +119,11 @@ class IntermediateSpec:
 
 
 def _to_float(text: str | None) -> float | None:
+    if text is None:  # an optional group that did not take part in the match
+        return None
     try:
         return float(text)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
 
 

@@ -26,6 +26,7 @@ import mmap
 import os
 import pickle
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,10 +35,12 @@ from typing import Any
 
 from pipetune.errors import InvalidArgumentError
 
-try:  # POSIX; elsewhere two processes may compute one entry at once (still correct)
+# POSIX locks an entry's file while it is computed; on Windows two processes may compute one
+# entry at once (still correct).
+if sys.platform == "win32":  # pragma: no cover
+    fcntl = None
+else:
     import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 CACHE_DIR_ENV = "PIPETUNE_CACHE_DIR"
 DEFAULT_CACHE_DIR = "pipetune-cache"
@@ -141,9 +144,15 @@ class StageCache:
         os.mkdir(temp)
         try:
             large: list[pickle.PickleBuffer] = []
-            # A buffer the callback returns true for stays in the pickle stream (in-band).
-            data = pickle.dumps(value, protocol=5, buffer_callback=lambda buffer: (
-                buffer.raw().nbytes < MMAP_THRESHOLD or large.append(buffer)))
+
+            def in_band(buffer: pickle.PickleBuffer) -> bool:
+                """Whether ``buffer`` stays in the pickle stream; a large one gets a file."""
+                if buffer.raw().nbytes < MMAP_THRESHOLD:
+                    return True
+                large.append(buffer)
+                return False
+
+            data = pickle.dumps(value, protocol=5, buffer_callback=in_band)
             size = _write(os.path.join(temp, _PICKLE), data)
             for index, buffer in enumerate(large):
                 size += _write(os.path.join(temp, f"{_BUFFER}{index}"), buffer.raw())
@@ -182,7 +191,7 @@ class StageCache:
     # -- housekeeping --------------------------------------------------------------------------
 
     def _scan(self) -> list[_Entry]:
-        entries = []
+        entries: list[_Entry] = []
         try:
             names = os.listdir(self._entries)
         except FileNotFoundError:

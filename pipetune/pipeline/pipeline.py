@@ -182,6 +182,7 @@ class _Execution:
     def _run_levels(self, first: int, value: Any, key: str | None,
                     params: Sequence[dict[str, Any]], levels: Sequence[float] | None) -> Any:
         fidelity = self.pipeline.stages[first].fidelity
+        assert fidelity is not None  # ``first`` is the fidelity stage
         output = None
         for level in levels or fidelity.levels:
             output, upstream = value, key

@@ -8,6 +8,8 @@ from pipetune.pruners.median import MedianPruner
 from pipetune.pruners.patient import PatientPruner
 from pipetune.pruners.percentile import PercentilePruner
 from pipetune.pruners.successive_halving import SuccessiveHalvingPruner
+from pipetune.pruners.threshold import ThresholdPruner
+from pipetune.pruners.wilcoxon import WilcoxonPruner
 
 # The name each pruner goes by where it is chosen by name (the YAML of ``pipetune tune``,
 # ``pipetune optimize --pruner``): the one table of them. Each is called with the pruner's own
@@ -19,6 +21,8 @@ PRUNERS: dict[str, Callable[..., BasePruner]] = {
     "asha": SuccessiveHalvingPruner,
     "hyperband": HyperbandPruner,
     "patient": PatientPruner,
+    "threshold": ThresholdPruner,
+    "wilcoxon": WilcoxonPruner,
 }
 
 __all__ = [
@@ -30,4 +34,6 @@ __all__ = [
     "PatientPruner",
     "PercentilePruner",
     "SuccessiveHalvingPruner",
+    "ThresholdPruner",
+    "WilcoxonPruner",
 ]

@@ -15,7 +15,7 @@ import numbers
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeGuard, TypeVar
 
 import numpy as np
 
@@ -95,6 +95,20 @@ def latest_is_nan(trial: FrozenTrial) -> bool:
     return any(math.isnan(float(v)) for v in values)
 
 
+def first_in_interval(trial: FrozenTrial, n_warmup_steps: int, interval_steps: int) -> bool:
+    """Whether the trial's latest report is the first one in its pruning interval: past the
+    warm-up, the steps are cut into intervals ``[n_warmup_steps + k * interval_steps,
+    n_warmup_steps + (k + 1) * interval_steps)`` and a trial is judged once per interval it
+    reports in, at its first report there. With a report every step that is every
+    ``interval_steps``-th step; a trial reporting every 10 steps is judged at each report."""
+    step = trial.last_step
+    if step is None or step < n_warmup_steps:
+        return False
+    start = n_warmup_steps + (step - n_warmup_steps) // interval_steps * interval_steps
+    previous = max((s for s in trial.intermediate_values if s != step), default=-1)
+    return previous < start
+
+
 # -- auto resources ------------------------------------------------------------------------------
 
 
@@ -155,7 +169,13 @@ def in_top_by_pareto_rank(points: np.ndarray, numbers_: np.ndarray, me: int, k: 
 # -- incremental index of finished trials ---------------------------------------------------------
 
 
-State = TypeVar("State")
+class _Accumulates(Protocol):
+    """A state of ``FinishedIndex``: what it learns from each finished trial."""
+
+    def add(self, trial: FrozenTrial) -> None: ...
+
+
+State = TypeVar("State", bound=_Accumulates)
 
 
 class FinishedIndex(Generic[State]):
@@ -180,7 +200,7 @@ class FinishedIndex(Generic[State]):
             state = make()
             for trial in view.trials:
                 if trial.state.is_finished():
-                    state.add(trial)  # type: ignore[attr-defined]
+                    state.add(trial)
             return state
         log = view.finished_log
         entry = self._entries.get((view.history_key, key))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import numbers
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import InvalidArgumentError
@@ -49,6 +50,9 @@ class _Brackets:
     def bracket_of(self, trial_number: int) -> int:
         return bisect.bisect_right(self.cumulative, _mix(trial_number) % self.cumulative[-1])
 
+    def holds(self, bracket: int, trial_number: int) -> bool:
+        return self.bracket_of(trial_number) == bracket
+
 
 class HyperbandPruner(BasePruner):
     """Hyperband (Li et al. 2018, "Hyperband: A Novel Bandit-Based Approach to Hyperparameter
@@ -70,7 +74,7 @@ class HyperbandPruner(BasePruner):
     are handled as in ``SuccessiveHalvingPruner``.
     """
 
-    def __init__(self, min_resource: int = 1, max_resource: int | str = "auto",
+    def __init__(self, min_resource: int = 1, max_resource: int | Literal["auto"] = "auto",
                  reduction_factor: int = 3, bootstrap_count: int = 0) -> None:
         owner = type(self).__name__
         self._min_resource = check_int(owner, "min_resource", min_resource, 1)
@@ -137,7 +141,7 @@ class HyperbandPruner(BasePruner):
             for s in range(n):
                 brackets.pruners.append(SuccessiveHalvingPruner._bracket(
                     self._min_resource, eta, s, self._bootstrap_count, max_resource,
-                    lambda number, s=s, b=brackets: b.bracket_of(number) == s))
+                    functools.partial(brackets.holds, s)))
             if len(self._by_max) >= 4:  # an "auto" estimate rarely changes; keep a few
                 self._by_max.clear()
             self._by_max[max_resource] = brackets
@@ -148,12 +152,13 @@ class HyperbandPruner(BasePruner):
             return False
         if latest_is_nan(trial):
             return True
-        max_resource = self._max_resource
-        if max_resource == "auto":
+        if isinstance(self._max_resource, int):
+            max_resource = self._max_resource
+        else:  # "auto"
             last_step = first_complete_last_step(view)
             if last_step is None:
                 return False
             max_resource = max(last_step, self._min_resource)
-        brackets = self._brackets_for(max_resource)  # type: ignore[arg-type]
+        brackets = self._brackets_for(max_resource)
         self._latest = brackets
         return brackets.pruners[brackets.bracket_of(trial.number)].prune(view, trial)

@@ -13,6 +13,7 @@ from pipetune.pruners._rungs import (
     FinishedIndex,
     check_int,
     check_real,
+    first_in_interval,
     is_usable,
     latest_is_nan,
     loss_signs,
@@ -78,7 +79,8 @@ class PercentilePruner(BasePruner):
     (of the lowest values when minimizing, of the highest when maximizing).
 
     Nothing is pruned until ``n_startup_trials`` trials are COMPLETE or PRUNED, at steps below
-    ``n_warmup_steps``, at steps off the grid ``n_warmup_steps + k * interval_steps``, or when
+    ``n_warmup_steps``, at a report that is not the trial's first in its interval of
+    ``interval_steps`` steps after the warm-up (see ``first_in_interval``), or when
     fewer than ``n_min_trials`` finished trials reported the step. A trial whose latest value
     is NaN is pruned at once (a diverged run does not come back); NaN values of other trials are
     skipped; infinities are ordinary values. For several objectives use SuccessiveHalvingPruner
@@ -108,7 +110,7 @@ class PercentilePruner(BasePruner):
             return False
         if latest_is_nan(trial):
             return True
-        if step < self._n_warmup_steps or (step - self._n_warmup_steps) % self._interval_steps:
+        if not first_in_interval(trial, self._n_warmup_steps, self._interval_steps):
             return False
         signs = loss_signs(view.directions)
         own = _own_best(trial, signs)

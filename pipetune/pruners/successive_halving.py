@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -100,7 +100,7 @@ class SuccessiveHalvingPruner(BasePruner):
     values of other trials are skipped; infinities are ordinary values.
     """
 
-    def __init__(self, min_resource: int | str = "auto", reduction_factor: int = 3,
+    def __init__(self, min_resource: int | Literal["auto"] = "auto", reduction_factor: int = 3,
                  min_early_stopping_rate: int = 0, bootstrap_count: int = 0) -> None:
         owner = type(self).__name__
         if min_resource != "auto":
@@ -143,7 +143,7 @@ class SuccessiveHalvingPruner(BasePruner):
 
     def _resolve_min_resource(self, view: StudyView) -> int | None:
         if self._min_resource != "auto":
-            return self._min_resource  # type: ignore[return-value]
+            return self._min_resource
         last_step = first_complete_last_step(view)
         return None if last_step is None else max(1, last_step // 100)
 

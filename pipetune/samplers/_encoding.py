@@ -71,7 +71,7 @@ class UnitSpace:
 
     def decode(self, point: np.ndarray) -> dict[str, Any]:
         """A point -> external values, each the nearest one its domain holds."""
-        out = {}
+        out: dict[str, Any] = {}
         for axis, u in zip(self.axes, point):
             if isinstance(axis.distribution, CategoricalDistribution):
                 out[axis.name] = axis.distribution.choices[int(round(u))]

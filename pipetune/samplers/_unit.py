@@ -35,8 +35,9 @@ def from_unit(distribution: Distribution, u: float) -> Any:
     if distribution.log:
         # Uniform in log space over [low - 0.5, high + 0.5] so each end gets its fair share.
         log_low, log_high = math.log(low - 0.5), math.log(high + 0.5)
-        value = int(round(math.exp(log_low + u * (log_high - log_low))))
+        number = int(round(math.exp(log_low + u * (log_high - log_low))))
     else:
-        n_points = (high - low) // distribution.step + 1
-        value = low + min(int(u * n_points), n_points - 1) * distribution.step
-    return min(max(value, low), high)
+        first, step = distribution.low, distribution.step
+        n_points = (distribution.high - first) // step + 1
+        number = first + min(int(u * n_points), n_points - 1) * step
+    return min(max(number, distribution.low), distribution.high)

@@ -113,6 +113,6 @@ class AutoSampler(BaseSampler):
         return self._delegate(view, trial).sample_independent(view, trial, name, distribution)
 
     def after_trial(self, view, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
+                    values: Sequence[float] | None) -> dict[str, Any] | None:
         sampler = self._chosen.pop(trial.trial_id, None) or self._tpe
-        sampler.after_trial(view, trial, state, values)
+        return sampler.after_trial(view, trial, state, values)

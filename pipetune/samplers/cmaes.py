@@ -28,9 +28,11 @@ distribution, which no update uses.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -58,8 +60,9 @@ class _Evolution:
     """One CMA-ES run (Hansen 2016, Table 1 defaults) on the unit cube of ``dim`` axes."""
 
     def __init__(self, mean: np.ndarray, sigma: float, population: int,
-                 cells: list[np.ndarray | None]) -> None:
+                 cells: list[np.ndarray | None], separable: bool = False) -> None:
         n = len(mean)
+        self.separable = separable
         self.population = population
         self.mean, self.sigma = mean.astype(float), float(sigma)
         self.cov = np.eye(n)
@@ -78,6 +81,13 @@ class _Evolution:
         self.c_c = (4 + me / n) / (n + 4 + 2 * me / n)
         self.c_1 = 2 / ((n + 1.3) ** 2 + me)
         self.c_mu = min(1 - self.c_1, 2 * (me - 2 + 1 / me) / ((n + 2) ** 2 + me))
+        if separable:
+            # A diagonal covariance has n parameters instead of n^2 / 2, so it can learn
+            # (n + 2) / 3 times faster (Ros & Hansen 2008, "A simple modification in CMA-ES
+            # achieving linear time and space complexity"), within c_1 + c_mu <= 1.
+            speed = (n + 2) / 3
+            scale = min(speed, 1 / (self.c_1 + self.c_mu))
+            self.c_1, self.c_mu = self.c_1 * scale, self.c_mu * scale
         self.expected_norm = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))
         self._apply_margin()
 
@@ -111,7 +121,7 @@ class _Evolution:
         decay = 1 - self.c_1 - self.c_mu + (1 - h_sigma) * self.c_1 * self.c_c * (2 - self.c_c)
         self.cov = (decay * self.cov + self.c_1 * np.outer(self.path_c, self.path_c)
                     + self.c_mu * rank_mu)
-        self.cov = (self.cov + self.cov.T) / 2
+        self.cov = np.diag(np.diag(self.cov)) if self.separable else (self.cov + self.cov.T) / 2
         self.sigma *= math.exp(min(1.0, self.c_sigma / self.d_sigma
                                    * (norm / self.expected_norm - 1)))
         eigenvalues, self.basis = np.linalg.eigh(self.cov)
@@ -120,7 +130,8 @@ class _Evolution:
 
     def _apply_margin(self) -> None:
         """Widens integer axes whose samples would almost never leave the mean's grid cell
-        (Hamano et al. 2022: probability at least 1 / (n lambda) of a different value)."""
+        (Hamano et al. 2022: probability at least 1 / (n lambda) of a different value); an
+        axis without cell edges (continuous, or margin turned off) keeps 1."""
         alpha = 1.0 / (len(self.mean) * self.population)
         spread = self.sigma * np.sqrt(np.diag(self.cov))
         margin = np.ones(len(self.mean))
@@ -174,11 +185,68 @@ class CmaEsSampler(BaseSampler):
         restart: restart a stalled run with a doubled population (IPOP); False keeps going.
         independent_sampler: samples categorical params, params outside the shared space,
             and the first trial (before the space is known); random by default.
+
+    Optuna's keywords, keyword-only:
+
+    Args:
+        n_startup_trials: trials drawn by ``independent_sampler`` before the evolution starts
+            (it starts once this many trials completed; at least one, which gives the space).
+        x0: initial values of params (name -> value) for the first run's mean; the others
+            start mid-range. Restarts start from random means.
+        popsize: ``population_size`` under Optuna's name.
+        inc_popsize: the factor a restart multiplies the population by (default 2).
+        restart_strategy: None (keep ``restart``) or "ipop" (restart, as ``restart=True``).
+        use_separable_cma: a diagonal covariance learnt faster (Ros & Hansen 2008): better on
+            separable problems and in many dimensions.
+        with_margin: False turns off the margin that keeps integer and stepped params from
+            freezing (on by default here, unlike Optuna).
+        consider_pruned_trials: rank a pruned draw by its last reported value instead of
+            last of its generation.
+        warn_independent_sampling: warn when a param of a trial of the evolution is drawn by
+            ``independent_sampler`` (a categorical or conditional param).
+        lr_adapt, source_trials: not supported (a clear error): learning-rate adaptation
+            (Nomura et al. 2023) and warm starts from other studies (Nomura et al. 2021).
     """
 
     def __init__(self, seed: int | None = None, sigma0: float | None = None,
                  population_size: int | None = None, restart: bool = True,
-                 independent_sampler: BaseSampler | None = None) -> None:
+                 independent_sampler: BaseSampler | None = None, *,
+                 n_startup_trials: int = 1, x0: dict[str, Any] | None = None,
+                 popsize: int | None = None, inc_popsize: int = -1,
+                 restart_strategy: str | None = None, use_separable_cma: bool = False,
+                 with_margin: bool = True, consider_pruned_trials: bool = False,
+                 warn_independent_sampling: bool = False, lr_adapt: bool = False,
+                 source_trials: Sequence[FrozenTrial] | None = None) -> None:
+        if lr_adapt:
+            raise InvalidArgumentError(
+                "CmaEsSampler(lr_adapt=True) is not supported: leave it out, or use "
+                "use_separable_cma=True or restarts (the default) for hard problems.")
+        if source_trials is not None:
+            raise InvalidArgumentError(
+                "CmaEsSampler(source_trials=...) (warm starting) is not supported: enqueue the "
+                "best params of the other study (study.enqueue_trial) or pass x0= instead.")
+        if popsize is not None:
+            if population_size is not None and population_size != popsize:
+                raise InvalidArgumentError(
+                    "CmaEsSampler got both population_size and popsize (the same setting "
+                    "under two names): give one.")
+            population_size = popsize
+        if restart_strategy not in (None, "ipop"):
+            raise InvalidArgumentError(
+                f"The 'restart_strategy' argument of CmaEsSampler must be None or 'ipop' "
+                f"(BIPOP is not supported). Got {restart_strategy!r}.")
+        if restart_strategy == "ipop":
+            restart = True
+        if isinstance(inc_popsize, bool) or not isinstance(inc_popsize, int) \
+                or not (inc_popsize == -1 or inc_popsize >= 1):
+            raise InvalidArgumentError(
+                f"The 'inc_popsize' argument of CmaEsSampler must be an int >= 1 (or -1 for "
+                f"the default, 2). Got {inc_popsize!r}.")
+        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
+                or n_startup_trials < 0:
+            raise InvalidArgumentError(
+                f"The 'n_startup_trials' argument of CmaEsSampler must be an int >= 0. "
+                f"Got {n_startup_trials!r}.")
         if sigma0 is not None and not 0 < sigma0 <= 1:
             raise InvalidArgumentError(
                 f"The 'sigma0' argument of CmaEsSampler must be in (0, 1], a fraction of each "
@@ -193,6 +261,13 @@ class CmaEsSampler(BaseSampler):
         self._sigma0 = 1.0 / 6.0 if sigma0 is None else float(sigma0)
         self._population_size = population_size
         self._restart = restart
+        self._growth = 2 if inc_popsize == -1 else inc_popsize
+        self._n_startup_trials = n_startup_trials
+        self._x0 = dict(x0 or {})
+        self._separable = bool(use_separable_cma)
+        self._with_margin = bool(with_margin)
+        self._consider_pruned_trials = bool(consider_pruned_trials)
+        self._warn_independent_sampling = bool(warn_independent_sampling)
         self._spaces: dict[int, IntersectionSearchSpace] = {}
         self._lineages: dict[int, dict[str, _Lineage]] = {}  # history_key -> space key -> ...
         self._space_keys: dict[tuple, str] = {}
@@ -203,7 +278,7 @@ class CmaEsSampler(BaseSampler):
         if view.is_multi_objective:
             return {}  # infer_relative_search_space says why
         search_space = self._shared_space(view)
-        if not search_space:
+        if not search_space or self._starting_up(view):
             return {}
         with self._lock:
             lineage = self._lineage_for(view, search_space)
@@ -221,7 +296,7 @@ class CmaEsSampler(BaseSampler):
                 lineage = self._lineages.get(view.history_key, {}).get(space_key)
             if lineage is not None:
                 return dict(lineage.distributions)
-        return self._shared_space(view)
+        return {} if self._starting_up(view) else self._shared_space(view)
 
     def sample_relative(self, view, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:
@@ -239,18 +314,31 @@ class CmaEsSampler(BaseSampler):
 
     def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
+        if self._warn_independent_sampling and CMAES_ATTR in trial.system_attrs:
+            warnings.warn(
+                f"CmaEsSampler leaves {name!r} of trial {trial.number} to its independent "
+                "sampler: CMA-ES models the float and int params every completed trial has, "
+                "not categorical or conditional ones.", stacklevel=3)
         return self._independent.sample_independent(view, trial, name, distribution)
 
     def after_trial(self, view, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
+                    values: Sequence[float] | None) -> dict[str, Any] | None:
         self._randomness.forget(trial)
-        self._independent.after_trial(view, trial, state, values)
+        return self._independent.after_trial(view, trial, state, values)
+
+    def _starting_up(self, view) -> bool:
+        """Whether fewer than ``n_startup_trials`` trials have completed."""
+        if not self._n_startup_trials:
+            return False
+        complete = (t for t in view.trials if t.state == TrialState.COMPLETE)
+        return next(itertools.islice(complete, self._n_startup_trials - 1, None), None) is None
 
     # -- the evolution, replayed from the study ---------------------------------------------
 
     def _shared_space(self, view) -> dict[str, Distribution]:
         with self._lock:
-            space = self._spaces.setdefault(view.history_key, IntersectionSearchSpace())
+            space = self._spaces.setdefault(
+                view.history_key, IntersectionSearchSpace(self._consider_pruned_trials))
         return {name: d for name, d in space.update(view.finished_log).items()
                 if not d.single() and not isinstance(d, CategoricalDistribution)}
 
@@ -264,15 +352,29 @@ class CmaEsSampler(BaseSampler):
         if lineage is None:  # a new study, or its shared space changed: a fresh evolution
             space = UnitSpace.of(search_space)
             lineage = _Lineage(space, dict(search_space), key,
-                               self._new_evolution(space, 0, np.full(space.dim, 0.5)))
+                               self._new_evolution(space, 0, self._initial_mean(space)))
             lineages[key] = lineage
         return lineage
+
+    def _initial_mean(self, space: UnitSpace) -> np.ndarray:
+        """The first run's mean: mid-range, or ``x0`` where it gives a param's value."""
+        mean = np.full(space.dim, 0.5)
+        for j, axis in enumerate(space.axes):
+            if axis.name in self._x0:
+                point = UnitSpace((axis,)).encode({axis.name: self._x0[axis.name]})
+                if point is None:
+                    raise InvalidArgumentError(
+                        f"The 'x0' argument of CmaEsSampler gives {axis.name!r} the value "
+                        f"{self._x0[axis.name]!r}, outside its domain {axis.distribution!r}.")
+                mean[j] = point[0]
+        return mean
 
     def _new_evolution(self, space: UnitSpace, restarts: int, mean: np.ndarray) -> _Evolution:
         n = space.dim
         base = self._population_size or 4 + int(3 * math.log(n))
-        return _Evolution(mean, self._sigma0, base * 2 ** restarts,
-                          [_cell_edges(space, j) for j in range(n)])
+        cells = [_cell_edges(space, j) if self._with_margin else None for j in range(n)]
+        return _Evolution(mean, self._sigma0, base * self._growth ** restarts, cells,
+                          separable=self._separable)
 
     def _replay(self, lineage: _Lineage, view) -> None:
         """Reads the trials finished since the last call; each generation all of whose draws
@@ -286,9 +388,9 @@ class CmaEsSampler(BaseSampler):
             if (restart, generation) < (lineage.restarts, lineage.evolution.generation):
                 continue  # a generation already replayed
             _adopt_seed(lineage, slot)
-            ok = t.state == TrialState.COMPLETE and t.values and math.isfinite(t.values[0])
-            # A failed or pruned draw ranks last: CMA-ES only uses the order.
-            loss = sign * t.values[0] if ok else math.inf
+            value = _value_of(t, self._consider_pruned_trials)
+            # A failed (or pruned) draw ranks last: CMA-ES only uses the order.
+            loss = sign * value if value is not None and math.isfinite(value) else math.inf
             results = lineage.finished.setdefault((restart, generation), {})
             results.setdefault(index, (np.array(record["point"], dtype=float), loss))
         lineage.read = len(view.finished_log)
@@ -362,6 +464,17 @@ class CmaEsSampler(BaseSampler):
                 "point": [float(u) for u in point]}
 
 
+def _value_of(trial: FrozenTrial, consider_pruned: bool) -> float | None:
+    """A finished draw's value: a COMPLETE trial's, or with ``consider_pruned`` a PRUNED
+    trial's last reported one; None for the others."""
+    if trial.state == TrialState.COMPLETE and trial.values:
+        return trial.values[0]
+    if consider_pruned and trial.state == TrialState.PRUNED and trial.intermediate_values:
+        last = trial.intermediate_values[max(trial.intermediate_values)]
+        return float(last) if isinstance(last, (int, float)) else None
+    return None
+
+
 def _space_key(search_space: dict[str, Distribution]) -> str:
     """A short name for a search space, the same in every process."""
     text = json.dumps([[name, repr(d)] for name, d in search_space.items()])
@@ -381,7 +494,8 @@ def _slot(record: Any, space_key: str) -> tuple[dict, int, int, int] | None:
     for another space, an extra draw, or no draw."""
     if not isinstance(record, dict) or record.get("space") != space_key:
         return None
-    restart, generation, index = record.get("restart"), record.get("generation"), record.get("index")
+    restart, generation = record.get("restart"), record.get("generation")
+    index = record.get("index")
     if not (_is_count(restart) and _is_count(generation) and _is_count(index)):
         return None
     return record, restart, generation, index

@@ -16,14 +16,24 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipetune._attrs import NSGAIII_GENERATION_ATTR
 from pipetune.datatypes import FrozenTrial
 from pipetune.errors import InvalidArgumentError
-from pipetune.samplers.nsgaii.sampler import NSGAIISampler, fronts, losses_of
+from pipetune.samplers._constraints import ConstraintsFunc
+from pipetune.samplers.nsgaii.crossovers import BaseCrossover
+from pipetune.samplers.nsgaii.mutations import BaseMutation
+from pipetune.samplers.nsgaii.sampler import (
+    AfterTrial,
+    ChildGeneration,
+    EliteSelection,
+    NSGAIISampler,
+    fronts,
+    losses_of,
+)
 
 if TYPE_CHECKING:
     from pipetune.view import StudyView
@@ -54,9 +64,22 @@ class NSGAIIISampler(NSGAIISampler):
 
     _GENERATION_ATTR = NSGAIII_GENERATION_ATTR
 
-    def __init__(self, *, reference_points: Sequence[Sequence[float]] | np.ndarray | None = None,
-                 dividing_parameter: int = 3, **nsgaii_arguments: Any) -> None:
-        super().__init__(**nsgaii_arguments)
+    def __init__(self, *, population_size: int = 50, mutation: BaseMutation | None = None,
+                 mutation_prob: float | None = None, crossover: BaseCrossover | None = None,
+                 crossover_prob: float = 0.9, swapping_prob: float = 0.5,
+                 seed: int | None = None, constraints_func: ConstraintsFunc | None = None,
+                 reference_points: Sequence[Sequence[float]] | np.ndarray | None = None,
+                 dividing_parameter: int = 3,
+                 elite_population_selection_strategy: EliteSelection | None = None,
+                 child_generation_strategy: ChildGeneration | None = None,
+                 after_trial_strategy: AfterTrial | None = None) -> None:
+        super().__init__(
+            population_size=population_size, mutation=mutation, mutation_prob=mutation_prob,
+            crossover=crossover, crossover_prob=crossover_prob, swapping_prob=swapping_prob,
+            seed=seed, constraints_func=constraints_func,
+            elite_population_selection_strategy=elite_population_selection_strategy,
+            child_generation_strategy=child_generation_strategy,
+            after_trial_strategy=after_trial_strategy)
         if isinstance(dividing_parameter, bool) or not isinstance(dividing_parameter, int) \
                 or dividing_parameter < 1:
             raise InvalidArgumentError(
@@ -109,7 +132,8 @@ class NSGAIIISampler(NSGAIISampler):
         references = self.reference_points(losses.shape[1])
         nearest, distance = _associate(normalized, references)
         niche_count = np.bincount(nearest[:len(elite)], minlength=len(references))
-        candidates = {j: [] for j in range(len(references))}  # reference -> last's members
+        # reference point -> the members of ``last`` associated with it
+        candidates: dict[int, list[int]] = {j: [] for j in range(len(references))}
         for i in range(len(last)):
             candidates[int(nearest[len(elite) + i])].append(i)
         open_points = [j for j, members in candidates.items() if members]

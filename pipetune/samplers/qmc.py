@@ -3,12 +3,11 @@ more evenly than random draws for the same budget (Bergstra & Bengio 2012, secti
 
 from __future__ import annotations
 
+import logging
 import secrets
 import warnings
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.distributions import Distribution
@@ -16,6 +15,8 @@ from pipetune.errors import InvalidArgumentError
 from pipetune.samplers._unit import from_unit
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.random import RandomSampler
+
+logger = logging.getLogger("pipetune")
 
 
 class QMCSampler(BaseSampler):
@@ -25,10 +26,17 @@ class QMCSampler(BaseSampler):
     (conditional or added later) and the trials before it come from ``independent_sampler``
     (random by default). Use one ``seed`` in every process sharing a study so they walk the
     same sequence.
+
+    ``warn_asynchronous_seeding`` logs a warning when a scrambled sequence gets no seed (so
+    processes sharing the study would walk different sequences); ``warn_independent_sampling``
+    warns when a param of a trial past the first completed one is left to
+    ``independent_sampler``.
     """
 
     def __init__(self, qmc_type: str = "sobol", *, scramble: bool = True, seed: int | None = None,
-                 independent_sampler: BaseSampler | None = None) -> None:
+                 independent_sampler: BaseSampler | None = None,
+                 warn_asynchronous_seeding: bool = True,
+                 warn_independent_sampling: bool = False) -> None:
         if qmc_type not in ("sobol", "halton"):
             raise InvalidArgumentError(
                 "The 'qmc_type' argument of QMCSampler must be 'sobol' or 'halton'. "
@@ -38,6 +46,11 @@ class QMCSampler(BaseSampler):
         self._scramble = scramble
         self._seed = secrets.randbits(31) if seed is None else seed
         self._independent = independent_sampler or RandomSampler(seed=self._seed)
+        self._warn_independent_sampling = bool(warn_independent_sampling)
+        if seed is None and scramble and warn_asynchronous_seeding:
+            logger.warning(
+                "QMCSampler got no seed: processes sharing a study will walk different "
+                "scrambled sequences. Give every one the same seed=.")
 
     def infer_relative_search_space(self, view, trial: FrozenTrial) -> dict[str, Distribution]:
         # Read from the view, not kept: a sampler may serve several studies, and every process
@@ -64,8 +77,14 @@ class QMCSampler(BaseSampler):
 
     def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
+        if self._warn_independent_sampling and any(
+                t.state == TrialState.COMPLETE for t in view.trials):
+            warnings.warn(
+                f"QMCSampler leaves {name!r} of trial {trial.number} to its independent "
+                "sampler: the sequence covers the params of the first completed trial.",
+                stacklevel=3)
         return self._independent.sample_independent(view, trial, name, distribution)
 
     def after_trial(self, view, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        self._independent.after_trial(view, trial, state, values)
+                    values: Sequence[float] | None) -> dict[str, Any] | None:
+        return self._independent.after_trial(view, trial, state, values)

@@ -49,6 +49,7 @@ from pipetune.storage.remote import (
     API,
     decode_float,
     summary_to_json,
+    trial_from_json,
     trial_to_json,
 )
 
@@ -277,6 +278,10 @@ class TrialIn(BaseModel):
     system_attrs: dict[str, Any] = {}
 
 
+class TrialAddIn(BaseModel):
+    trial: dict[str, Any]
+
+
 class ClaimIn(BaseModel):
     worker: str | None = None
     max_trials: int | None = None
@@ -432,6 +437,31 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None, *,
         trial = st().create_trial(study_id, state=TrialState.parse(body.state),
                                   system_attrs=body.system_attrs)
         return trial_to_json(trial)
+
+    @app.post(API + "/studies/{study_id}/trials/add", **plain, status_code=201)
+    def add_trial(study_id: int, body: TrialAddIn) -> dict[str, Any]:
+        try:
+            trial = trial_from_json(body.trial)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError,
+                PipetuneError) as error:
+            trial = None
+            problem = f"{type(error).__name__}: {error}"
+        else:
+            problem = "its attrs must be objects, its worker a string or null, its steps " \
+                "64-bit integers"
+        if trial is None or not isinstance(trial.user_attrs, dict) or \
+                not isinstance(trial.system_attrs, dict) or \
+                not (trial.worker is None or isinstance(trial.worker, str)) or \
+                not all(-2**63 <= step < 2**63 for step in trial.intermediate_values):
+            raise InvalidArgumentError(
+                f"The trial to add is not a trial as the API writes it (see "
+                f"pipetune.storage.remote.trial_to_json): {problem}.")
+        reserved = sorted(set(trial.system_attrs) & set(_RESERVED_AT_CREATION))
+        if reserved:
+            raise InvalidArgumentError(
+                f"A new trial cannot be given the system attr(s) {', '.join(reserved)}: the "
+                "engine records them while the trial runs.")
+        return trial_to_json(st().add_trial(study_id, trial))
 
     @app.post(API + "/studies/{study_id}/trials/claim", **plain)
     def claim_trial(study_id: int, body: ClaimIn) -> dict[str, Any] | None:

@@ -36,6 +36,7 @@ import datetime as dt
 import functools
 import gzip
 import importlib
+import importlib.resources
 import inspect
 import json
 import threading
@@ -216,7 +217,7 @@ def _plotly_js() -> tuple[bytes, bytes]:
     from pipetune._imports import require
 
     plotly = require("plotly", "server")
-    script = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+    script = (importlib.resources.files(plotly) / "package_data" / "plotly.min.js").read_bytes()
     return script, gzip.compress(script, compresslevel=6)
 
 

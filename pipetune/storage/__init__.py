@@ -37,9 +37,10 @@ def get_storage(storage: str | BaseStorage | None, *, create: bool = True) -> Ba
     or a URL (``sqlite:///file.db``, ``postgresql://...``, ``http://host:port`` for a
     ``pipetune server``, with the token in ``$PIPETUNE_TOKEN`` and, for ``https://``, the CA
     bundle in ``$PIPETUNE_CA_BUNDLE``; a SQL URL may end in ``?durability=full`` for commits that
-    wait for the disk; ``journal:///file.log`` for a journal file). One process shares one backend (and its connection pool) per URL. With
-    ``create=False`` (what reading calls pass) a SQLite file that does not exist is a
-    StorageURLError naming it, never a new empty file."""
+    wait for the disk; ``journal:///file.log`` for a journal file). One process shares one
+    backend (and its connection pool) per URL. With ``create=False`` (what reading calls
+    pass) a SQLite or journal file that does not exist is a StorageURLError naming it, never a
+    new empty file."""
     if storage is None:
         return InMemoryStorage()
     if isinstance(storage, BaseStorage):

@@ -93,7 +93,7 @@ class ArtifactFiles:
     def _path(self, relative: str) -> Path:
         return Path(self.root, *relative.split("/"))
 
-    def write(self, relative: str, data: bytes | os.PathLike[str]) -> int:
+    def write(self, relative: str, data: bytes | str | os.PathLike[str]) -> int:
         """Writes bytes, or a copy of a file, at ``relative``; returns the size."""
         target = self._path(relative)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,7 @@ class TrackingStorage(abc.ABC):
         ties) for every trial of the study that logged metrics."""
 
     @abc.abstractmethod
-    def put_artifact(self, trial_id: int, name: str, data: bytes | os.PathLike[str],
+    def put_artifact(self, trial_id: int, name: str, data: bytes | str | os.PathLike[str],
                      media_type: str | None = None) -> ArtifactInfo:
         """Stores bytes (or a copy of the file at a path) as the trial's artifact ``name``
         (a relative path; ``/`` separates sub-folders), replacing one of that name; the
@@ -169,6 +169,16 @@ class BaseStorage(TrackingStorage):
         system_attrs: dict[str, Any] | None = None,
     ) -> FrozenTrial:
         """Adds a trial with the next number (a WAITING one for ``enqueue_trial``)."""
+
+    @abc.abstractmethod
+    def add_trial(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
+        """Adds a whole trial as the study's next one, in one atomic operation, and returns it
+        as stored: its state, values, params with their distributions, intermediate values,
+        user and system attrs, start and completion times and worker as ``trial`` has them
+        (its number and id are this storage's). What ``Study.add_trial`` and copying a study
+        from another storage write. A WAITING trial joins the queue ``claim_trial`` takes from;
+        a RUNNING one beats from now. Raises InvalidArgumentError for attrs JSON cannot hold,
+        changing nothing."""
 
     @abc.abstractmethod
     def claim_trial(self, study_id: int, worker: str | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import cast
 
 from pipetune.datatypes import FrozenTrial, StudyDirection
 from pipetune.storage.base import BaseStorage
@@ -64,8 +65,9 @@ class StudyHistory:
         with self._lock:
             if self._snapshot is None:
                 # Numbers are dense, so a hole is rare (a trial created while this refresh ran).
+                # Without holes every entry is a trial: the cast skips a filtering pass.
                 self._snapshot = tuple(t for t in self._by_number if t is not None) \
-                    if self._holes else tuple(self._by_number)
+                    if self._holes else cast("tuple[FrozenTrial, ...]", tuple(self._by_number))
             trials = self._snapshot
             finished_log = GrowingLog(self._finished_log, len(self._finished_log))
             unfinished = tuple(self._unfinished.values())

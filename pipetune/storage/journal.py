@@ -50,6 +50,7 @@ from pipetune.errors import ArtifactNotFoundError, StorageError, StorageURLError
 from pipetune.storage.artifacts import ArtifactFiles, check_name, check_source, media_type_of
 from pipetune.storage.base import BaseStorage
 from pipetune.storage.memory import InMemoryStorage
+from pipetune.storage.remote import trial_from_json, trial_to_json
 
 __all__ = ["JOURNAL_FORMAT", "JournalFileBackend", "JournalFileLock", "JournalFileOpenLock",
            "JournalFileSymlinkLock", "JournalStorage"]
@@ -172,7 +173,7 @@ class JournalFileBackend:
     ``JournalFileSymlinkLock`` (a ``JournalFileOpenLock`` on Windows).
     """
 
-    def __init__(self, file_path: "str | os.PathLike[str]",
+    def __init__(self, file_path: str | os.PathLike[str],
                  lock_obj: JournalFileLock | None = None) -> None:
         self.file_path = os.path.abspath(os.fspath(file_path))
         folder = os.path.dirname(self.file_path)
@@ -232,8 +233,8 @@ class JournalStorage(BaseStorage):
     the journal. The URL ``journal:///study.log`` opens one through ``get_storage``.
     """
 
-    def __init__(self, backend: "JournalFileBackend | str | os.PathLike[str]",
-                 artifact_root: "str | os.PathLike[str] | None" = None) -> None:
+    def __init__(self, backend: JournalFileBackend | str | os.PathLike[str],
+                 artifact_root: str | os.PathLike[str] | None = None) -> None:
         if not isinstance(backend, JournalFileBackend):
             backend = JournalFileBackend(backend)
         self.backend = backend
@@ -353,6 +354,9 @@ class JournalStorage(BaseStorage):
                 study_id, state, system_attrs = args
                 return replica.create_trial(study_id, state=TrialState[state],
                                             system_attrs=system_attrs)
+            case "add_trial":
+                study_id, trial = args
+                return replica.add_trial(study_id, trial_from_json(trial))
             case "claim_trial":
                 study_id, worker, max_trials, max_parallel = args
                 return replica.claim_trial(study_id, worker, max_trials, max_parallel)
@@ -436,6 +440,10 @@ class JournalStorage(BaseStorage):
                                           system_attrs or {})
         return result
 
+    def add_trial(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
+        result: FrozenTrial = self._write("add_trial", study_id, trial_to_json(trial))
+        return result
+
     def claim_trial(self, study_id: int, worker: str | None = None,
                     max_trials: int | None = None,
                     max_parallel: int | None = None) -> FrozenTrial | None:
@@ -456,7 +464,7 @@ class JournalStorage(BaseStorage):
         return result
 
     def set_trial_intermediate_value(self, trial_id: int, step: int,
-                                     value: "float | tuple[float, ...]") -> bool:
+                                     value: float | tuple[float, ...]) -> bool:
         result: bool = self._write(
             "set_trial_intermediate_value", trial_id, int(step),
             [float(v) for v in value] if isinstance(value, tuple) else float(value))
@@ -509,7 +517,7 @@ class JournalStorage(BaseStorage):
     def get_last_metrics(self, study_id: int) -> dict[int, dict[str, float]]:
         return self._synced().get_last_metrics(study_id)
 
-    def put_artifact(self, trial_id: int, name: str, data: "bytes | os.PathLike[str]",
+    def put_artifact(self, trial_id: int, name: str, data: bytes | str | os.PathLike[str],
                      media_type: str | None = None) -> ArtifactInfo:
         name = check_name(name)
         source = check_source(data)

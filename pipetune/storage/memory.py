@@ -198,6 +198,17 @@ class InMemoryStorage(BaseStorage):
                 number=-1, trial_id=-1, state=state, system_attrs=system_attrs,
                 datetime_start=start))
 
+    def add_trial(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
+        copied = _with(
+            trial, values=None if trial.values is None else tuple(map(float, trial.values)),
+            params=dict(trial.params), distributions=dict(trial.distributions),
+            user_attrs=_json_copy(trial.user_attrs), system_attrs=_json_copy(trial.system_attrs),
+            intermediate_values={int(step): tuple(map(float, value)) if isinstance(value, tuple)
+                                 else float(value)
+                                 for step, value in sorted(trial.intermediate_values.items())})
+        with self._lock:
+            return self._add_trial(study_id, copied)
+
     def claim_trial(self, study_id: int, worker: str | None = None,
                     max_trials: int | None = None,
                     max_parallel: int | None = None) -> FrozenTrial | None:
@@ -386,7 +397,7 @@ class InMemoryStorage(BaseStorage):
             return {trial_id: self._last_metrics(trial_id)
                     for trial_id in self._study(study_id).trial_ids if trial_id in self._metrics}
 
-    def put_artifact(self, trial_id: int, name: str, data: bytes | os.PathLike[str],
+    def put_artifact(self, trial_id: int, name: str, data: bytes | str | os.PathLike[str],
                      media_type: str | None = None) -> ArtifactInfo:
         name = check_name(name)
         content = read_source(data)

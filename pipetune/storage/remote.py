@@ -193,7 +193,8 @@ def artifact_to_json(info: ArtifactInfo) -> dict[str, Any]:
 
 def artifact_from_json(data: dict[str, Any]) -> ArtifactInfo:
     return ArtifactInfo(trial_id=data["trial_id"], name=data["name"], size=data["size"],
-                        media_type=data["media_type"], created_at=_parse_time(data["created_at"]))
+                        media_type=data["media_type"],
+                        created_at=dt.datetime.fromisoformat(data["created_at"]))
 
 
 def _quote_path(name: str) -> str:
@@ -430,6 +431,12 @@ class RemoteStorage(BaseStorage):
                 "system_attrs": _json_value(system_attrs or {})}
         return trial_from_json(self._request("POST", f"/studies/{int(study_id)}/trials", body))
 
+    def add_trial(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
+        _json_value(trial.user_attrs)
+        _json_value(trial.system_attrs)
+        return trial_from_json(self._request("POST", f"/studies/{int(study_id)}/trials/add",
+                                             {"trial": trial_to_json(trial)}))
+
     def claim_trial(self, study_id: int, worker: str | None = None,
                     max_trials: int | None = None,
                     max_parallel: int | None = None) -> FrozenTrial | None:
@@ -515,7 +522,7 @@ class RemoteStorage(BaseStorage):
         return {int(trial_id): {name: decode_float(v) for name, v in values.items()}
                 for trial_id, values in data.items()}
 
-    def put_artifact(self, trial_id: int, name: str, data: bytes | os.PathLike[str],
+    def put_artifact(self, trial_id: int, name: str, data: bytes | str | os.PathLike[str],
                      media_type: str | None = None) -> ArtifactInfo:
         name = check_name(name)
         answer = self._request("PUT", f"/trials/{int(trial_id)}/artifacts/{_quote_path(name)}",

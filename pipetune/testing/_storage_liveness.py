@@ -19,6 +19,7 @@ from pipetune.datatypes import StudyDirection, TrialState
 from pipetune.distributions import FloatDistribution
 from pipetune.errors import TrialNotFoundError
 from pipetune.storage.base import BaseStorage
+from pipetune.testing._claims import claim_one
 
 pytest = require("pytest", "test")
 
@@ -38,11 +39,11 @@ class LivenessContract:
             self, storage: BaseStorage) -> None:
         study_id = _study(storage)
         for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
-            trial = storage.claim_trial(study_id, max_trials=3)
+            trial = claim_one(storage, study_id, max_trials=3)
             storage.finish_trial(trial.trial_id, state, [1.0] if state.name == "COMPLETE" else None)
         waiting = storage.create_trial(study_id)
         # Two count (COMPLETE, PRUNED); the WAITING one is taken first and makes three.
-        claimed = storage.claim_trial(study_id, worker="w", max_trials=3)
+        claimed = claim_one(storage, study_id, worker="w", max_trials=3)
         assert claimed is not None and claimed.trial_id == waiting.trial_id
         assert storage.claim_trial(study_id, max_trials=3) is None
         assert storage.count_trials(study_id) == 4  # a refused claim creates nothing
@@ -76,13 +77,13 @@ class LivenessContract:
 
     def test_claim_with_max_parallel_counts_running_trials(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        first = storage.claim_trial(study_id, max_parallel=2)
-        second = storage.claim_trial(study_id, max_parallel=2)
+        first = claim_one(storage, study_id, max_parallel=2)
+        second = claim_one(storage, study_id, max_parallel=2)
         storage.create_trial(study_id)  # a WAITING trial does not run yet
         assert storage.claim_trial(study_id, max_parallel=2) is None
         assert storage.count_trials(study_id) == 3  # a refused claim creates nothing
         storage.finish_trial(first.trial_id, TrialState.COMPLETE, [1.0])
-        third = storage.claim_trial(study_id, max_parallel=2)  # a finished trial frees a slot
+        third = claim_one(storage, study_id, max_parallel=2)  # a finished trial frees a slot
         assert third is not None and third.state == TrialState.RUNNING
         assert storage.claim_trial(study_id, max_parallel=2) is None
         assert second is not None and storage.claim_trial(study_id) is not None  # no cap
@@ -118,8 +119,8 @@ class LivenessContract:
     def test_fail_stale_trials_fails_silent_running_trials_once(
             self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        running = storage.claim_trial(study_id, worker="host-a:123")
-        done = storage.claim_trial(study_id)
+        running = claim_one(storage, study_id, worker="host-a:123")
+        done = claim_one(storage, study_id)
         storage.finish_trial(done.trial_id, TrialState.COMPLETE, [1.0])
         waiting = storage.create_trial(study_id)
         assert storage.fail_stale_trials(study_id, grace_period=3600.0) == []
@@ -139,7 +140,7 @@ class LivenessContract:
             self, storage: BaseStorage) -> None:
         study_id = _study(storage)
         enqueued = storage.create_trial(study_id, system_attrs={FIXED_PARAMS_ATTR: {"b": "x"}})
-        trial = storage.claim_trial(study_id, worker="w:1")
+        trial = claim_one(storage, study_id, worker="w:1")
         assert trial.trial_id == enqueued.trial_id
         storage.set_trial_params(trial.trial_id, {"a": (0.25, FloatDistribution(0.0, 1.0))})
         time.sleep(0.02)
@@ -149,7 +150,7 @@ class LivenessContract:
                                       RETRY_OF_ATTR: failed.number, RETRY_COUNT_ATTR: 1,
                                       RETRY_HISTORY_ATTR: [failed.number]}
         # A full budget cannot be overtaken: the retry is claimable at once.
-        assert storage.claim_trial(study_id, max_trials=1).trial_id == retry.trial_id
+        assert claim_one(storage, study_id, max_trials=1).trial_id == retry.trial_id
         time.sleep(0.02)
         (failed_again,) = storage.fail_stale_trials(study_id, grace_period=0.0, retry_failed=1)
         assert failed_again.trial_id == retry.trial_id
@@ -157,8 +158,8 @@ class LivenessContract:
 
     def test_heartbeat_keeps_a_trial_alive(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        alive = storage.claim_trial(study_id)
-        silent = storage.claim_trial(study_id)
+        alive = claim_one(storage, study_id)
+        silent = claim_one(storage, study_id)
         time.sleep(0.6)
         storage.heartbeat(alive.trial_id)
         failed = storage.fail_stale_trials(study_id, grace_period=0.3)
@@ -168,7 +169,7 @@ class LivenessContract:
     def test_heartbeat_of_finished_trial_is_ignored_and_unknown_raises(
             self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [1.0])
         storage.heartbeat(trial.trial_id)
         assert storage.get_trial(trial.trial_id).state == TrialState.COMPLETE

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pipetune._imports import require
@@ -23,6 +24,7 @@ from pipetune.errors import (
     TrialNotFoundError,
 )
 from pipetune.storage.base import BaseStorage
+from pipetune.testing._claims import claim_one
 
 pytest = require("pytest", "test")
 
@@ -40,8 +42,8 @@ def _points(name: str, values: list[float], first_step: int = 0) -> list[MetricP
 
 def _trial(storage: BaseStorage, study_id: int, state: TrialState,
            params: dict[str, tuple[Any, Distribution]], values: list[float] | None = None,
-           metrics: list[MetricPoint] = (), user_attrs: dict[str, Any] | None = None) -> int:
-    trial = storage.claim_trial(study_id)
+           metrics: Sequence[MetricPoint] = (), user_attrs: dict[str, Any] | None = None) -> int:
+    trial = claim_one(storage, study_id)
     if params:
         storage.set_trial_params(trial.trial_id, {
             name: (d.to_internal(v), d) for name, (v, d) in params.items()})
@@ -154,7 +156,7 @@ class TrackingContract:
     def test_metric_points_round_trip_ordered_by_name_and_step(
             self, storage: BaseStorage) -> None:
         study_id = storage.create_study("m", [StudyDirection.MINIMIZE])
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.add_trial_metrics(trial.trial_id, [
             MetricPoint("loss", 1, 0.5, 10.0), MetricPoint("acc", 0, 0.1, 11.0),
             MetricPoint("loss", 0, math.inf, 12.0)])
@@ -171,7 +173,7 @@ class TrackingContract:
             self, storage: BaseStorage) -> None:
         study_id = known_study(storage)
         other = storage.create_study("other", [StudyDirection.MINIMIZE])
-        storage.add_trial_metrics(storage.claim_trial(other).trial_id,
+        storage.add_trial_metrics(claim_one(storage, other).trial_id,
                                   _points("val_rmse", [9.0]))
         last = storage.get_last_metrics(study_id)
         by_number = {storage.get_trial(trial_id).number: values
@@ -183,7 +185,7 @@ class TrackingContract:
 
     def test_metrics_may_be_logged_after_the_trial_finished(self, storage: BaseStorage) -> None:
         study_id = storage.create_study("m", [StudyDirection.MINIMIZE])
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [1.0])
         storage.add_trial_metrics(trial.trial_id, _points("test_rmse", [0.7]))
         assert [p.value for p in storage.get_metric_history(trial.trial_id)] == [0.7]
@@ -199,7 +201,7 @@ class TrackingContract:
 
     def test_deleting_a_study_deletes_its_metrics(self, storage: BaseStorage) -> None:
         study_id = storage.create_study("m", [StudyDirection.MINIMIZE])
-        storage.add_trial_metrics(storage.claim_trial(study_id).trial_id, _points("x", [1.0]))
+        storage.add_trial_metrics(claim_one(storage, study_id).trial_id, _points("x", [1.0]))
         storage.delete_study(study_id)
         again = storage.create_study("m", [StudyDirection.MINIMIZE])
         assert storage.get_last_metrics(again) == {}
@@ -209,7 +211,7 @@ class TrackingContract:
     def test_artifacts_round_trip_from_bytes_and_files(self, storage: BaseStorage,
                                                        tmp_path: Any) -> None:
         study_id = storage.create_study("a", [StudyDirection.MINIMIZE])
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         model = tmp_path / "model.bin"
         model.write_bytes(bytes(range(256)) * 10)
         info = storage.put_artifact(trial.trial_id, "models/model.bin", model)
@@ -225,7 +227,7 @@ class TrackingContract:
 
     def test_an_artifact_of_the_same_name_is_replaced(self, storage: BaseStorage) -> None:
         study_id = storage.create_study("a", [StudyDirection.MINIMIZE])
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.put_artifact(trial.trial_id, "log.txt", b"first")
         storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [1.0])  # still allowed after
         storage.put_artifact(trial.trial_id, "log.txt", b"second, longer")
@@ -235,7 +237,7 @@ class TrackingContract:
 
     def test_the_tail_of_an_artifact_is_read_alone(self, storage: BaseStorage) -> None:
         study_id = storage.create_study("a", [StudyDirection.MINIMIZE])
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.put_artifact(trial.trial_id, "output.log", b"line 1\nline 2\n")
         assert storage.read_artifact(trial.trial_id, "output.log", last_bytes=7) == b"line 2\n"
         assert storage.read_artifact(trial.trial_id, "output.log", last_bytes=99) == \
@@ -244,7 +246,7 @@ class TrackingContract:
     def test_artifact_mistakes_raise_clear_errors(self, storage: BaseStorage,
                                                   tmp_path: Any) -> None:
         study_id = storage.create_study("a", [StudyDirection.MINIMIZE])
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         with pytest.raises(ArtifactNotFoundError, match="missing.txt"):
             storage.read_artifact(trial.trial_id, "missing.txt")
         for bad in ("", "../escape.txt", "/etc/passwd", "a//b", "a/./b", "nul\x00.txt",
@@ -296,7 +298,7 @@ class TrackingContract:
         study_id = known_study(storage)
         query = "params.opt = 'nadam'"
         assert storage.search_trials(study_id, query) == []
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.set_trial_params(trial.trial_id, {
             "opt": (0.0, CategoricalDistribution(("nadam", "adam")))})
         assert [t.number for t in storage.search_trials(study_id, query)] == [6]

@@ -133,9 +133,10 @@ def _run_trial(study: pipetune.Study, curve: Curve, ask_pruner: bool,
         trial.report(curve.values[step], step)
         if ask_pruner:
             decisions.append(trial.should_prune())
-    if end is None:
-        end = TrialState.PRUNED if any(decisions) else TrialState.COMPLETE
     last = curve.values[max(curve.values)]
+    if end is None:  # a run that ends on NaN without being pruned has failed
+        end = TrialState.PRUNED if any(decisions) else \
+            TrialState.FAIL if _has_nan(last) else TrialState.COMPLETE
     study.tell(trial, values=last if end == TrialState.COMPLETE else None, state=end)
     return decisions
 

@@ -127,7 +127,9 @@ def suggest(trial: pipetune.Trial, name: str, distribution: Distribution) -> Any
 def _position(distribution: Distribution, value: Any) -> float:
     """Where ``value`` lies in its domain, from 0 (low, first choice) to 1."""
     if isinstance(distribution, CategoricalDistribution):
-        return distribution.index_of(value) / max(1, len(distribution.choices) - 1)
+        index = distribution.index_of(value)
+        assert index is not None, f"{value!r} is not one of {distribution.choices}"
+        return index / max(1, len(distribution.choices) - 1)
     if distribution.single():
         return 0.5
     if distribution.log:

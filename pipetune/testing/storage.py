@@ -18,11 +18,13 @@ empty storage (and closes it afterwards)::
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from pipetune._attrs import FIXED_PARAMS_ATTR
 from pipetune._imports import require
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import (
@@ -40,6 +42,7 @@ from pipetune.errors import (
     UpdateFinishedTrialError,
 )
 from pipetune.storage.base import BaseStorage
+from pipetune.testing._claims import claim_one
 from pipetune.testing._storage_liveness import LivenessContract
 from pipetune.testing._storage_tracking import TrackingContract
 
@@ -83,7 +86,7 @@ def _study(storage: BaseStorage, name: str = "study",
 
 def _finished(storage: BaseStorage, study_id: int, state: TrialState = TrialState.COMPLETE,
               values: Sequence[float] | None = (1.0,)) -> FrozenTrial:
-    trial = storage.claim_trial(study_id)
+    trial = claim_one(storage, study_id)
     assert storage.finish_trial(trial.trial_id, state,
                                 values if state == TrialState.COMPLETE else None)
     return storage.get_trial(trial.trial_id)
@@ -193,7 +196,7 @@ class StorageContract(LivenessContract, TrackingContract):
     def test_delete_study_removes_its_trials_and_keeps_others(self, storage: BaseStorage) -> None:
         doomed = _study(storage, "doomed")
         kept = _study(storage, "kept")
-        doomed_trials = [_finished(storage, doomed).trial_id, storage.claim_trial(doomed).trial_id]
+        doomed_trials = [_finished(storage, doomed).trial_id, claim_one(storage, doomed).trial_id]
         storage.set_study_attr(doomed, "k", 1)
         kept_trial = _finished(storage, kept, values=(2.0,))
         storage.delete_study(doomed)
@@ -234,7 +237,7 @@ class StorageContract(LivenessContract, TrackingContract):
     def test_non_json_attr_raises_invalid_argument_and_stores_nothing(
             self, storage: BaseStorage, value: Any) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         with pytest.raises(InvalidArgumentError):
             storage.set_study_attr(study_id, "bad", value)
         with pytest.raises(InvalidArgumentError):
@@ -261,7 +264,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
     def test_claim_trial_without_waiting_creates_running_trials(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        claimed = [storage.claim_trial(study_id, worker="host-1") for _ in range(3)]
+        claimed = [claim_one(storage, study_id, worker="host-1") for _ in range(3)]
         assert [t.number for t in claimed] == [0, 1, 2]
         for trial in claimed:
             assert trial.state == TrialState.RUNNING
@@ -273,7 +276,7 @@ class StorageContract(LivenessContract, TrackingContract):
     def test_claim_trial_takes_waiting_trials_first_in_order(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
         waiting = [storage.create_trial(study_id, system_attrs={"fixed": i}) for i in range(3)]
-        claimed = [storage.claim_trial(study_id, worker=f"w{i}") for i in range(4)]
+        claimed = [claim_one(storage, study_id, worker=f"w{i}") for i in range(4)]
         assert [t.trial_id for t in claimed[:3]] == [t.trial_id for t in waiting]
         assert [t.system_attrs for t in claimed[:3]] == [{"fixed": i} for i in range(3)]
         assert claimed[3].number == 3
@@ -289,15 +292,64 @@ class StorageContract(LivenessContract, TrackingContract):
         assert storage.get_trial(running.trial_id).datetime_start is not None
         finished = _finished(storage, study_id)
         waiting = storage.create_trial(study_id)
-        assert storage.claim_trial(study_id).trial_id == waiting.trial_id
-        fresh = storage.claim_trial(study_id)
+        assert claim_one(storage, study_id).trial_id == waiting.trial_id
+        fresh = claim_one(storage, study_id)
         assert fresh.trial_id not in (running.trial_id, finished.trial_id, waiting.trial_id)
         assert fresh.number == 3
+
+    def test_add_trial_stores_the_whole_trial_as_given(self, storage: BaseStorage) -> None:
+        study_id = _study(storage, directions=(MIN, MAX))
+        claim_one(storage, study_id)
+        start = dt.datetime(2024, 5, 1, 12, 30, 15, 250000)
+        given = FrozenTrial(
+            number=-1, trial_id=-1, state=TrialState.COMPLETE, values=(0.5, math.inf),
+            params={name: value for name, (_, value) in PARAM_CASES.items()},
+            distributions={name: d for name, (d, _) in PARAM_CASES.items()},
+            user_attrs={"note": JSON_VALUES["dict"]}, system_attrs={"origin": "optuna"},
+            intermediate_values={0: (1.0, 2.0), 3: (math.inf, 0.25)}, datetime_start=start,
+            datetime_complete=start + dt.timedelta(seconds=90.5), worker="host:7")
+        added = storage.add_trial(study_id, given)
+        assert added.number == 1 and storage.get_trial(added.trial_id) == added
+        assert added == FrozenTrial(**{**given.__dict__, "number": 1,
+                                       "trial_id": added.trial_id})
+
+    @pytest.mark.parametrize("state", [TrialState.PRUNED, TrialState.FAIL, TrialState.WAITING,
+                                       TrialState.RUNNING])
+    def test_add_trial_in_every_state(self, storage: BaseStorage, state: TrialState) -> None:
+        study_id = _study(storage)
+        start = None if state == TrialState.WAITING else dt.datetime(2024, 5, 1, 12, 0, 0)
+        end = dt.datetime(2024, 5, 1, 13, 0, 0) if state.is_finished() else None
+        added = storage.add_trial(study_id, FrozenTrial(
+            number=-1, trial_id=-1, state=state, intermediate_values={2: math.nan},
+            system_attrs={FIXED_PARAMS_ATTR: {"x": 1}} if state == TrialState.WAITING else {},
+            datetime_start=start, datetime_complete=end))
+        assert (added.state, added.datetime_start, added.datetime_complete) == (state, start, end)
+        reported = added.intermediate_values[2]
+        assert isinstance(reported, float) and math.isnan(reported)
+        claimed = claim_one(storage, study_id)
+        if state == TrialState.WAITING:  # queued like an enqueued trial
+            assert claimed.trial_id == added.trial_id
+        else:
+            assert claimed.number == 1
+        if state == TrialState.RUNNING:  # it beats from now: not stale at once
+            assert storage.fail_stale_trials(study_id, grace_period=3600.0) == []
+            assert storage.finish_trial(added.trial_id, TrialState.COMPLETE, [1.0])
+
+    def test_add_trial_with_attrs_json_cannot_hold_stores_nothing(
+            self, storage: BaseStorage) -> None:
+        study_id = _study(storage)
+        with pytest.raises(InvalidArgumentError):
+            storage.add_trial(study_id, FrozenTrial(
+                number=-1, trial_id=-1, state=TrialState.WAITING, user_attrs={"x": object()}))
+        assert storage.count_trials(study_id) == 0
+        with pytest.raises(StudyNotFoundError):
+            storage.add_trial(study_id + 1000, FrozenTrial(number=-1, trial_id=-1,
+                                                           state=TrialState.WAITING))
 
     def test_trial_numbers_are_per_study(self, storage: BaseStorage) -> None:
         first = _study(storage, "first")
         second = _study(storage, "second")
-        numbers = [(storage.claim_trial(first).number, storage.claim_trial(second).number)
+        numbers = [(claim_one(storage, first).number, claim_one(storage, second).number)
                    for _ in range(3)]
         assert numbers == [(0, 0), (1, 1), (2, 2)]
 
@@ -305,7 +357,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
     def test_params_round_trip_for_every_distribution_kind(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.set_trial_params(trial.trial_id, {
             name: (distribution.to_internal(value), distribution)
             for name, (distribution, value) in PARAM_CASES.items()})
@@ -330,7 +382,7 @@ class StorageContract(LivenessContract, TrackingContract):
     def test_param_batches_add_up_and_a_repeated_name_writes_nothing(
             self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         distribution = FloatDistribution(0.0, 1.0)
         storage.set_trial_params(trial.trial_id, {"a": (0.1, distribution)})
         # more params than one SQL statement carries
@@ -344,7 +396,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
     def test_writes_to_unknown_trial_raise_trial_not_found(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        unknown = storage.claim_trial(study_id).trial_id + 1000
+        unknown = claim_one(storage, study_id).trial_id + 1000
         distribution = FloatDistribution(0.0, 1.0)
         for call in (lambda: storage.set_trial_params(unknown, {"x": (0.5, distribution)}),
                      lambda: storage.finish_trial(unknown, TrialState.COMPLETE, [1.0]),
@@ -359,7 +411,7 @@ class StorageContract(LivenessContract, TrackingContract):
     def test_finish_trial_stores_state_values_and_completion_time(
             self, storage: BaseStorage) -> None:
         study_id = _study(storage, directions=[MIN, MAX])
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         assert storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [0.25, -3.0])
         stored = storage.get_trial(trial.trial_id)
         assert stored.state == TrialState.COMPLETE
@@ -371,7 +423,7 @@ class StorageContract(LivenessContract, TrackingContract):
     @pytest.mark.parametrize("state", [TrialState.PRUNED, TrialState.FAIL])
     def test_finish_trial_without_values(self, storage: BaseStorage, state: TrialState) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         assert storage.finish_trial(trial.trial_id, state)
         stored = storage.get_trial(trial.trial_id)
         assert stored.state == state and stored.values is None
@@ -401,7 +453,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
     def test_intermediate_values_round_trip_ordered_by_step(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         for step, value in [(10, 0.5), (0, 2.0), (3, -1.25)]:
             assert storage.set_trial_intermediate_value(trial.trial_id, step, value) is True
         stored = storage.get_trial(trial.trial_id)
@@ -410,23 +462,23 @@ class StorageContract(LivenessContract, TrackingContract):
 
     def test_repeated_intermediate_step_is_ignored(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         assert storage.set_trial_intermediate_value(trial.trial_id, 1, 0.5) is True
         assert storage.set_trial_intermediate_value(trial.trial_id, 1, 9.0) is False
         assert storage.get_trial(trial.trial_id).intermediate_values == {1: 0.5}
 
     def test_nan_and_infinite_intermediate_values_survive(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         for step, value in enumerate([math.nan, math.inf, -math.inf, 0.0]):
             assert storage.set_trial_intermediate_value(trial.trial_id, step, value)
         stored = storage.get_trial(trial.trial_id).intermediate_values
-        assert math.isnan(stored[0])
+        assert isinstance(stored[0], float) and math.isnan(stored[0])
         assert stored[1] == math.inf and stored[2] == -math.inf and stored[3] == 0.0
 
     def test_trial_attrs_round_trip_json_values(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         for key, value in JSON_VALUES.items():
             storage.set_trial_attr(trial.trial_id, key, value)
         storage.set_trial_attr(trial.trial_id, "int", "overwritten")
@@ -437,7 +489,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
     def test_trial_attrs_survive_finishing(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.set_trial_attr(trial.trial_id, "note", {"a": 1})
         storage.set_trial_params(trial.trial_id, {"x": (2.0, IntDistribution(0, 3))})
         storage.set_trial_intermediate_value(trial.trial_id, 0, 1.0)
@@ -458,7 +510,7 @@ class StorageContract(LivenessContract, TrackingContract):
         study_id = _study(storage)
         complete = _finished(storage, study_id)
         pruned = _finished(storage, study_id, TrialState.PRUNED)
-        running = storage.claim_trial(study_id)
+        running = claim_one(storage, study_id)
         failed = _finished(storage, study_id, TrialState.FAIL)
         waiting = storage.create_trial(study_id)
         everything = storage.get_trials(study_id)
@@ -475,8 +527,8 @@ class StorageContract(LivenessContract, TrackingContract):
     def test_get_trial_id_by_number(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
         other = _study(storage, "other")
-        storage.claim_trial(other)
-        trials = [storage.claim_trial(study_id) for _ in range(3)]
+        claim_one(storage, other)
+        trials = [claim_one(storage, study_id) for _ in range(3)]
         for trial in trials:
             assert storage.get_trial_id(study_id, trial.number) == trial.trial_id
         with pytest.raises(TrialNotFoundError):
@@ -487,8 +539,8 @@ class StorageContract(LivenessContract, TrackingContract):
         other = _study(storage, "other")
         ids = []
         for _ in range(5):
-            ids.append(storage.claim_trial(study_id).trial_id)
-            storage.claim_trial(other)  # interleaved ids of another study never show up
+            ids.append(claim_one(storage, study_id).trial_id)
+            claim_one(storage, other)  # interleaved ids of another study never show up
         assert [t.trial_id for t in storage.get_trials_since(study_id, -1)] == ids
         since = storage.get_trials_since(study_id, ids[2], also_ids=[ids[0]])
         assert [t.trial_id for t in since] == [ids[0], ids[3], ids[4]]
@@ -500,7 +552,7 @@ class StorageContract(LivenessContract, TrackingContract):
     def test_get_trials_since_shows_the_current_state_of_listed_trials(
             self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [3.0])
         (seen,) = storage.get_trials_since(study_id, trial.trial_id, also_ids=[trial.trial_id])
         assert seen.state == TrialState.COMPLETE and seen.values == (3.0,)
@@ -511,7 +563,7 @@ class StorageContract(LivenessContract, TrackingContract):
         _finished(storage, study_id)
         _finished(storage, study_id)
         _finished(storage, study_id, TrialState.PRUNED)
-        storage.claim_trial(study_id)
+        claim_one(storage, study_id)
         storage.create_trial(study_id)
         _finished(storage, other)
         assert storage.count_trials(study_id) == 5
@@ -522,7 +574,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
     def test_returned_trials_are_snapshots(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trial = storage.claim_trial(study_id)
+        trial = claim_one(storage, study_id)
         before = storage.get_trial(trial.trial_id)
         storage.set_trial_attr(trial.trial_id, "k", 1)
         storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [1.0])
@@ -533,12 +585,12 @@ class StorageContract(LivenessContract, TrackingContract):
     def test_claim_key_is_first_come_per_study(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
         other = _study(storage, "other")
-        first, second = storage.claim_trial(study_id), storage.claim_trial(study_id)
+        first, second = claim_one(storage, study_id), claim_one(storage, study_id)
         assert storage.claim_key(study_id, "grid:0", first.trial_id) is True
         assert storage.claim_key(study_id, "grid:0", second.trial_id) is False
         assert storage.claim_key(study_id, "grid:0", first.trial_id) is False
         assert storage.claim_key(study_id, "grid:1", second.trial_id) is True
-        assert storage.claim_key(other, "grid:0", storage.claim_trial(other).trial_id) is True
+        assert storage.claim_key(other, "grid:0", claim_one(storage, other).trial_id) is True
 
     # -- listing studies -----------------------------------------------------------------------
 
@@ -550,7 +602,7 @@ class StorageContract(LivenessContract, TrackingContract):
         storage.set_study_attr(ids[1], "team", "ml")
         storage.set_study_attr(ids[1], "sys", 1, system=True)
         for _ in range(2):
-            storage.claim_trial(ids[1])
+            claim_one(storage, ids[1])
         summaries = storage.list_studies()
         assert [s.study_id for s in summaries] == ids
         assert [s.study_name for s in summaries] == ["b", "a", "c"]
@@ -567,11 +619,11 @@ class StorageContract(LivenessContract, TrackingContract):
         for value in (3.0, -2.0, 8.0, 0.5):
             _finished(storage, study_id, values=(value,))
         # neither a PRUNED trial with a better value nor unfinished trials count
-        pruned = storage.claim_trial(study_id)
+        pruned = claim_one(storage, study_id)
         better = -100.0 if direction == MIN else 100.0
         storage.finish_trial(pruned.trial_id, TrialState.PRUNED, [better])
         _finished(storage, study_id, TrialState.FAIL)
-        storage.claim_trial(study_id)
+        claim_one(storage, study_id)
         (summary,) = storage.list_studies()
         assert summary.n_trials == 7
         assert summary.best_trial is not None
@@ -584,7 +636,7 @@ class StorageContract(LivenessContract, TrackingContract):
         first = _finished(storage, study_id, values=(1.0,))
         _finished(storage, study_id, values=(1.0,))
         (summary,) = storage.list_studies()
-        assert summary.best_trial.number == first.number
+        assert summary.best_trial is not None and summary.best_trial.number == first.number
 
     def test_list_studies_has_no_best_trial_for_multi_objective(
             self, storage: BaseStorage) -> None:
@@ -603,7 +655,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
         def claim(i: int) -> None:
             for _ in range(per_thread):
-                trial = storage.claim_trial(study_id, worker=f"thread-{i}")
+                trial = claim_one(storage, study_id, worker=f"thread-{i}")
                 claimed[i].append(trial)
                 storage.finish_trial(trial.trial_id, TrialState.COMPLETE, [float(i)])
 
@@ -623,7 +675,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
         def claim(i: int) -> None:
             for _ in range(6):
-                claimed[i].append(storage.claim_trial(study_id).trial_id)
+                claimed[i].append(claim_one(storage, study_id).trial_id)
 
         _run_threads(n_threads, claim)
         every = [trial_id for ids in claimed for trial_id in ids]
@@ -634,7 +686,7 @@ class StorageContract(LivenessContract, TrackingContract):
 
     def test_concurrent_claim_key_has_one_winner(self, storage: BaseStorage) -> None:
         study_id = _study(storage)
-        trials = [storage.claim_trial(study_id) for _ in range(8)]
+        trials = [claim_one(storage, study_id) for _ in range(8)]
         wins: list[bool] = [False] * len(trials)
 
         def claim(i: int) -> None:

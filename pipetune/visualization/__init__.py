@@ -16,6 +16,7 @@ this package to list the kinds, and a listing of studies should not pay for nump
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 # plot kind (as `pipetune plot` names it), in the order a report shows them -> its module
@@ -32,12 +33,18 @@ _MODULES = {
     "timeline": "timeline",
 }
 KINDS = tuple(_MODULES)
+# Figures that need more than a study (a reference point), so neither `pipetune plot` nor a
+# report draws them.
+_MODULES_OF_OTHERS = {"hypervolume_history": "hypervolume_history"}
 
 __all__ = [
     "KINDS",
     "PLOTS",
+    "is_available",
+    "matplotlib",
     "plot_contour",
     "plot_edf",
+    "plot_hypervolume_history",
     "plot_intermediate_values",
     "plot_optimization_history",
     "plot_parallel_coordinate",
@@ -49,14 +56,23 @@ __all__ = [
 ]
 
 
+def is_available() -> bool:
+    """Whether plotly, which draws these figures, is installed (``pip install
+    'pipetune[plot]'``); ``pipetune.visualization.matplotlib`` draws them without it."""
+    return importlib.util.find_spec("plotly") is not None
+
+
 def __getattr__(name: str) -> Any:
-    """``plot_<kind>``, imported from its module on first use, and ``PLOTS``: kind ->
-    function, in ``KINDS`` order."""
+    """``plot_<kind>``, imported from its module on first use, ``PLOTS``: kind -> function,
+    in ``KINDS`` order, and the ``matplotlib`` subpackage."""
     if name == "PLOTS":
         return {kind: __getattr__(f"plot_{kind}") for kind in KINDS}
+    if name == "matplotlib":  # the same figures drawn with matplotlib
+        return importlib.import_module(f"{__name__}.matplotlib")
     kind = name.removeprefix("plot_")
-    if name.startswith("plot_") and kind in _MODULES:
-        module = importlib.import_module(f"{__name__}.{_MODULES[kind]}")
+    module_name = _MODULES.get(kind) or _MODULES_OF_OTHERS.get(kind)
+    if name.startswith("plot_") and module_name is not None:
+        module = importlib.import_module(f"{__name__}.{module_name}")
         function = getattr(module, name)
         globals()[name] = function  # later lookups skip this function
         return function

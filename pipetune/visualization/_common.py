@@ -33,6 +33,8 @@ MARGIN = {"l": 80, "r": 80, "t": 100, "b": 80}
 COLORBAR_WIDTH = 100
 CHAR_WIDTH = 0.6
 AXIS_TITLE_SIZE = 14  # px, plotly's default
+# Why a figure of the COMPLETE trials' values is empty.
+NO_COMPLETE = "No COMPLETE trials yet."
 STATE_COLORS = {TrialState.COMPLETE: "#1f77b4", TrialState.PRUNED: "#ff7f0e",
                 TrialState.FAIL: "#d62728", TrialState.RUNNING: "#2ca02c",
                 TrialState.WAITING: "#7f7f7f"}

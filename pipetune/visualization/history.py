@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from pipetune.study import Study
 
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")
 
 
@@ -59,6 +59,18 @@ def history_of(study: Study, target: Target | None = None,
     return History(study.study_name, numbers, values, best), name
 
 
+def histories_of(study: Study | Sequence[Study], target: Target | None = None,
+                 target_name: str = DEFAULT_TARGET_NAME) -> tuple[list[History], str]:
+    """What ``plot_optimization_history`` draws: the history of each study, and the axis
+    title of the values."""
+    histories = []
+    name = target_name
+    for one in studies_of(study, "plot_optimization_history"):
+        history, name = history_of(one, target, target_name)
+        histories.append(history)
+    return histories, name
+
+
 def plot_optimization_history(study: Study | Sequence[Study], *, target: Target | None = None,
                               target_name: str = DEFAULT_TARGET_NAME,
                               error_bar: bool = False) -> go.Figure:
@@ -66,12 +78,7 @@ def plot_optimization_history(study: Study | Sequence[Study], *, target: Target 
     far as a line: did the search converge, and when. Several studies are overlaid in one
     figure (one colour each), or, with ``error_bar=True``, summarized as the mean and standard
     deviation of their best-so-far curves (the fair comparison of seeded repeats)."""
-    studies = studies_of(study, "plot_optimization_history")
-    histories = []
-    name = target_name
-    for one in studies:
-        history, name = history_of(one, target, target_name)
-        histories.append(history)
+    histories, name = histories_of(study, target, target_name)
     title = "Optimization History"
     if not any(len(h.numbers) for h in histories):
         return empty_figure(title, "No COMPLETE trials yet.")
@@ -81,7 +88,7 @@ def plot_optimization_history(study: Study | Sequence[Study], *, target: Target 
         _add_mean_best(figure, histories)
         return figure
     for i, history in enumerate(histories):
-        color = _PALETTE[i % len(_PALETTE)]
+        color = PALETTE[i % len(PALETTE)]
         label = history.study_name if len(histories) > 1 else name
         scatter = scatter_class(len(history.numbers))
         figure.add_trace(scatter(
@@ -96,8 +103,9 @@ def plot_optimization_history(study: Study | Sequence[Study], *, target: Target 
     return figure
 
 
-def _add_mean_best(figure: go.Figure, histories: list[History]) -> None:
-    """Mean +/- one standard deviation of several best-so-far curves over trial numbers."""
+def mean_best(histories: list[History]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trial numbers, and the mean and standard deviation there of several best-so-far
+    curves (each carried forward over the trials that did not complete)."""
     length = max(int(h.numbers.max()) + 1 for h in histories if len(h.numbers))
     curves = np.full((len(histories), length), np.nan)
     for row, history in zip(curves, histories):
@@ -109,7 +117,13 @@ def _add_mean_best(figure: go.Figure, histories: list[History]) -> None:
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(curves, axis=0)
         std = np.nanstd(curves, axis=0)
-    x = np.arange(length)
+    return np.arange(length), mean, std
+
+
+def _add_mean_best(figure: go.Figure, histories: list[History]) -> None:
+    """Mean +/- one standard deviation of several best-so-far curves over trial numbers."""
+    x, mean, std = mean_best(histories)
+    length = len(x)
     scatter = scatter_class(length)
     figure.add_trace(scatter(x=x, y=mean + std, mode="lines", line={"width": 0},
                              showlegend=False, hoverinfo="skip"))
@@ -117,7 +131,21 @@ def _add_mean_best(figure: go.Figure, histories: list[History]) -> None:
                              fill="tonexty", fillcolor="rgba(31,119,180,0.2)",
                              name="+/- 1 std", hoverinfo="skip"))
     figure.add_trace(scatter(x=x, y=mean, mode="lines", name="Mean best value",
-                             line={"color": _PALETTE[0]}))
+                             line={"color": PALETTE[0]}))
+
+
+def edf_curves(study: Study | Sequence[Study], target: Target | None = None,
+               target_name: str = DEFAULT_TARGET_NAME
+               ) -> tuple[list[tuple[str, np.ndarray]], str]:
+    """What ``plot_edf`` draws: per study, its name and the sorted finite target values of its
+    COMPLETE trials; and the axis title of the values."""
+    curves = []
+    name = target_name
+    for one in studies_of(study, "plot_edf"):
+        function, name = resolve_target(one.directions, target, target_name)
+        values = target_values(completed(one), function)
+        curves.append((one.study_name, np.sort(values[np.isfinite(values)])))
+    return curves, name
 
 
 def plot_edf(study: Study | Sequence[Study], *, target: Target | None = None,
@@ -125,14 +153,8 @@ def plot_edf(study: Study | Sequence[Study], *, target: Target | None = None,
     """The empirical distribution function of the COMPLETE trials' values, one curve per
     study: the fraction of trials at or below each value. A curve further towards the good end
     means a search that more often finds good configurations, whatever the trial order."""
-    studies = studies_of(study, "plot_edf")
+    curves, name = edf_curves(study, target, target_name)
     title = "Empirical Distribution Function"
-    curves = []
-    name = target_name
-    for one in studies:
-        function, name = resolve_target(one.directions, target, target_name)
-        values = target_values(completed(one), function)
-        curves.append((one.study_name, np.sort(values[np.isfinite(values)])))
     if not any(len(values) for _, values in curves):
         return empty_figure(title, "No COMPLETE trials yet.")
     figure = new_figure(title, xaxis={"title": {"text": name}},
@@ -143,6 +165,6 @@ def plot_edf(study: Study | Sequence[Study], *, target: Target | None = None,
         fraction = np.arange(1, len(values) + 1) / len(values)
         figure.add_trace(scatter_class(len(values))(
             x=values, y=fraction, mode="lines", name=study_name,
-            line={"shape": "hv", "color": _PALETTE[i % len(_PALETTE)]}))
+            line={"shape": "hv", "color": PALETTE[i % len(PALETTE)]}))
     return figure
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipetune._trial_table import check_study
@@ -14,8 +15,36 @@ if TYPE_CHECKING:
 
     from pipetune.study import Study
 
-_FAINT_ABOVE = 100  # trials; more curves are drawn fainter so their density shows
-_SHOWN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.FAIL)
+FAINT_ABOVE = 100  # trials; more curves are drawn fainter so their density shows
+SHOWN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """What one trial reported: its number, state, steps and the value at each (NaN where the
+    report was not finite)."""
+
+    number: int
+    state: TrialState
+    steps: list[int]
+    values: list[float]
+
+
+NO_REPORTS = "No trial has reported intermediate values yet."
+
+
+def intermediate_curves(study: Study, objective: int = 0) -> list[Curve]:
+    """The curve of every trial that reported intermediate values and is complete, pruned,
+    running or failed (``objective`` picks the value of multi-objective reports)."""
+    curves = []
+    for trial in study.get_trials(deepcopy=False, states=SHOWN_STATES):
+        if not trial.intermediate_values:
+            continue
+        values = [value[objective] if isinstance(value, tuple) else value
+                  for value in trial.intermediate_values.values()]
+        curves.append(Curve(trial.number, trial.state, list(trial.intermediate_values),
+                            [v if math.isfinite(v) else math.nan for v in values]))
+    return curves
 
 
 def plot_intermediate_values(study: Study, *, objective: int = 0) -> go.Figure:
@@ -25,35 +54,28 @@ def plot_intermediate_values(study: Study, *, objective: int = 0) -> go.Figure:
     that ended badly. ``objective`` picks the value of multi-objective reports."""
     check_study(study, "plot_intermediate_values")
     title = "Intermediate Values"
-    trials = [t for t in study.get_trials(states=_SHOWN_STATES) if t.intermediate_values]
-    if not trials:
-        return empty_figure(title, "No trial has reported intermediate values yet.")
+    curves = intermediate_curves(study, objective)
+    if not curves:
+        return empty_figure(title, NO_REPORTS)
     figure = new_figure(title, xaxis={"title": {"text": "Step"}},
                         yaxis={"title": {"text": "Intermediate Value"}})
     # One trace per state, the trials' curves joined by gaps (None): a figure of 10,000 traces
     # takes seconds to build and to draw, a handful of long ones does not.
-    for state in _SHOWN_STATES:
+    for state in SHOWN_STATES:
         steps: list[float | None] = []
         values: list[float | None] = []
         labels: list[str | None] = []
         ends_x, ends_y, ends_label = [], [], []
-        for trial in trials:
-            if trial.state != state:
+        for curve in curves:
+            if curve.state != state:
                 continue
-            for step, value in trial.intermediate_values.items():
-                value = value[objective] if isinstance(value, tuple) else value
-                steps.append(step)
-                values.append(value if math.isfinite(value) else None)
-                labels.append(f"trial {trial.number}")
-            steps.append(None)
-            values.append(None)
-            labels.append(None)
+            steps += [*curve.steps, None]
+            values += [*(None if math.isnan(v) else v for v in curve.values), None]
+            labels += [f"trial {curve.number}"] * len(curve.steps) + [None]
             if state == TrialState.PRUNED:
-                last = trial.last_step
-                value = trial.intermediate_values[last]
-                ends_x.append(last)
-                ends_y.append(value[objective] if isinstance(value, tuple) else value)
-                ends_label.append(f"trial {trial.number} pruned")
+                ends_x.append(curve.steps[-1])
+                ends_y.append(curve.values[-1])
+                ends_label.append(f"trial {curve.number} pruned")
         if not steps:
             continue
         scatter = scatter_class(len(steps))
@@ -61,7 +83,7 @@ def plot_intermediate_values(study: Study, *, objective: int = 0) -> go.Figure:
         figure.add_trace(scatter(
             x=steps, y=values, mode="lines+markers", name=state.name.capitalize(),
             line={"color": color, "width": 1}, marker={"size": 3, "color": color},
-            opacity=0.7 if len(trials) <= _FAINT_ABOVE else 0.25, text=labels,
+            opacity=0.7 if len(curves) <= FAINT_ABOVE else 0.25, text=labels,
             hovertemplate="%{text}<br>step %{x}: %{y:.6g}<extra></extra>"))
         if ends_x:
             figure.add_trace(scatter(

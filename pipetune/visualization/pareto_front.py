@@ -19,11 +19,11 @@ if TYPE_CHECKING:
     from pipetune.study import Study
 
 
-def _objectives(study: Study, targets: Callable[[FrozenTrial], Sequence[float]] | None,
+def pareto_points(study: Study, targets: Callable[[FrozenTrial], Sequence[float]] | None,
                 target_names: Sequence[str] | None) -> tuple[np.ndarray, list[str],
                                                              list[FrozenTrial], np.ndarray]:
-    """The plotted objective values (one row per COMPLETE trial with finite values), their
-    names, those trials, and which of them are on the Pareto front."""
+    """What ``plot_pareto_front`` draws: the objective values (one row per COMPLETE trial with
+    finite values), their names, those trials, and which of them are on the Pareto front."""
     directions = study.directions
     trials = completed(study)
     if targets is None:
@@ -64,7 +64,7 @@ def plot_pareto_front(study: Study, *, target_names: Sequence[str] | None = None
     from. ``targets`` picks 2 or 3 numbers per trial (all minimized) for studies with more
     objectives or derived quantities; ``target_names`` names the axes."""
     check_study(study, "plot_pareto_front")
-    points, names, trials, on_front = _objectives(study, targets, target_names)
+    points, names, trials, on_front = pareto_points(study, targets, target_names)
     title = "Pareto-front Plot"
     if not len(points):
         return empty_figure(title, "No COMPLETE trials yet.")

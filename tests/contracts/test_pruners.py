@@ -16,6 +16,8 @@ from pipetune.pruners import (
     PatientPruner,
     PercentilePruner,
     SuccessiveHalvingPruner,
+    ThresholdPruner,
+    WilcoxonPruner,
 )
 from pipetune.testing.pruners import LAST_STEP, PrunerContract
 
@@ -100,6 +102,26 @@ class TestPatientPrunerAlone(PrunerContract):
     @pytest.fixture
     def make_pruner(self):
         return lambda: PatientPruner(None, 2)
+
+
+class TestThresholdPruner(PrunerContract):
+    startup_trials = 0
+
+    @pytest.fixture
+    def make_pruner(self):
+        # Symmetric bounds: the negated values of a maximized study leave the range alike.
+        return lambda: ThresholdPruner(lower=-50.0, upper=50.0)
+
+
+class TestWilcoxonPruner(PrunerContract):
+    # Three pairs can never be significant at 0.1 (one-sided exact p >= 1/8), so the first
+    # decision that can prune comes at the fourth reported step.
+    warmup_steps = 3
+    prunes_latest_nan = False  # a NaN instance score turns the test off (with a warning)
+
+    @pytest.fixture
+    def make_pruner(self):
+        return WilcoxonPruner
 
 
 def test_every_pruner_is_under_contract():

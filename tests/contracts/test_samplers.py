@@ -13,9 +13,13 @@ import pipetune.samplers
 from pipetune.samplers import (
     AutoSampler,
     BaseSampler,
+    BruteForceSampler,
     CmaEsSampler,
     GPSampler,
     GridSampler,
+    NSGAIIISampler,
+    NSGAIISampler,
+    PartialFixedSampler,
     QMCSampler,
     RandomSampler,
     TPESampler,
@@ -96,6 +100,42 @@ class TestAutoSampler(SamplerContract):
     @GP_RESUMES_DIFFERENTLY
     def test_another_process_resuming_a_study_draws_the_same_params(self, make_sampler, tmp_path):
         super().test_another_process_resuming_a_study_draws_the_same_params(make_sampler, tmp_path)
+
+
+class TestNSGAIISampler(SamplerContract):
+    @pytest.fixture
+    def make_sampler(self):
+        return lambda seed, values: NSGAIISampler(seed=seed, population_size=4)
+
+
+class TestNSGAIIISampler(SamplerContract):
+    @pytest.fixture
+    def make_sampler(self):
+        return lambda seed, values: NSGAIIISampler(seed=seed, population_size=4)
+
+
+class TestPartialFixedSampler(SamplerContract):
+    @pytest.fixture
+    def make_sampler(self):
+        return lambda seed, values: PartialFixedSampler(
+            {"int": 3, "categorical_str": "sgd", "width": 2, "x": 1},
+            TPESampler(seed=seed, n_startup_trials=4))
+
+
+# The contract's objectives suggest continuous floats, which exhaustive search cannot
+# enumerate, and narrow the domain of "width" every other trial, which it rejects; fixed at a
+# value inside every domain the contract uses, they leave the other params to enumerate.
+_NOT_ENUMERABLE = ("float", "float_log", "alpha", "width")
+
+
+class TestBruteForceSampler(SamplerContract):
+    finite = True
+
+    @pytest.fixture
+    def make_sampler(self):
+        return lambda seed, values: PartialFixedSampler(
+            {name: values[name][0] for name in _NOT_ENUMERABLE if name in values},
+            BruteForceSampler(seed=seed))
 
 
 def test_every_sampler_is_under_contract():

@@ -233,7 +233,8 @@ CASES = {
         ["objective.take must be one of last, min, max, got 'first'."]),
     "unknown sampler": (
         ("study: s", "study: s\nsampler: {name: tpee}  # <-"),
-        ["sampler.name must be one of tpe, random, qmc, grid, gp, cmaes, auto, got 'tpee'.",
+        ["sampler.name must be one of tpe, random, qmc, grid, gp, cmaes, auto, nsgaii, "
+         "nsgaiii, brute_force, got 'tpee'.",
          "Did you mean 'tpe'?"]),
     "unknown sampler option": (
         ("study: s", "study: s\nsampler:\n  name: tpe\n  sed: 3  # <-"),

@@ -79,7 +79,7 @@ def end_to_end():
         study = pipetune.create_study(pruner=pruner,
                                       sampler=pipetune.samplers.RandomSampler(seed=3))
         study.optimize(objective, n_trials=n_trials)
-        pruned = study.get_trials([TrialState.PRUNED])
+        pruned = study.get_trials(states=[TrialState.PRUNED])
         assert pruned, "nothing was pruned"
         for trial in pruned:
             assert trial.value == trial.intermediate_values[trial.last_step]

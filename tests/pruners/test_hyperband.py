@@ -141,5 +141,5 @@ def test_threads_on_a_sqlite_study_share_one_pruner(storage):
     states = [t.state for t in study.trials]
     assert set(states) <= {pipetune.TrialState.COMPLETE, pipetune.TrialState.PRUNED}
     assert pipetune.TrialState.PRUNED in states
-    for trial in study.get_trials([pipetune.TrialState.PRUNED]):
+    for trial in study.get_trials(states=[pipetune.TrialState.PRUNED]):
         assert trial.value == trial.intermediate_values[trial.last_step]

@@ -75,6 +75,18 @@ def test_warmup_steps_and_interval_grid(history):
     assert [s for s, pruned in verdicts.items() if pruned] == [2, 5, 8]
 
 
+def test_a_trial_reporting_sparsely_is_judged_at_its_first_report_in_each_interval(history):
+    trials = finished(history, [[1.0] * 30] * 5)
+    pruner = MedianPruner(n_warmup_steps=2, interval_steps=3)
+    verdicts = {}
+    for last in (0, 10, 20, 21, 29):  # reports at steps 0, 10, 20, 21, 29
+        steps = [s for s in (0, 10, 20, 21, 29) if s <= last]
+        trial = running(history, 5, {s: 100.0 for s in steps})
+        verdicts[last] = pruner.prune(history.view(trials + [trial]), trial)
+    # 0: warm-up; 10, 20 and 29 open the intervals [8, 11), [20, 23), [29, 32); 21 does not.
+    assert verdicts == {0: False, 10: True, 20: True, 21: False, 29: True}
+
+
 def test_no_pruning_with_fewer_than_n_min_trials_at_the_step(history):
     trials = finished(history, [[1.0] * 10] * 5) + [history.trial(5, [1.0] * 20),
                                                    history.trial(6, [1.0] * 20)]

@@ -122,6 +122,6 @@ def plateau_objective(trial):
                                     PatientPruner(MedianPruner(n_startup_trials=3), 2)])
 def test_end_to_end_prunes_stalled_curves_and_keeps_the_best(pruner, end_to_end):
     study = end_to_end(pruner, objective=plateau_objective)
-    for trial in study.get_trials([pipetune.TrialState.PRUNED]):
+    for trial in study.get_trials(states=[pipetune.TrialState.PRUNED]):
         # Pruned only after the plateau had lasted the patience (at least 2 reports).
         assert trial.last_step >= int(40 * (1 - trial.params["x"])) + 2

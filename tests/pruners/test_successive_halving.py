@@ -270,7 +270,7 @@ def test_end_to_end_with_two_objectives(pruner):
     study = pipetune.create_study(directions=["minimize", "minimize"], pruner=pruner,
                                   sampler=pipetune.samplers.RandomSampler(seed=1))
     study.optimize(two_objective_curves, n_trials=40)
-    pruned = study.get_trials([pipetune.TrialState.PRUNED])
+    pruned = study.get_trials(states=[pipetune.TrialState.PRUNED])
     assert pruned and study.best_trials
     for trial in pruned:
         assert trial.values == trial.intermediate_values[trial.last_step]
@@ -280,4 +280,5 @@ def test_end_to_end_with_two_objectives(pruner):
 @pytest.mark.parametrize("pruner", [SuccessiveHalvingPruner(), HyperbandPruner()])
 def test_single_objective_trials_are_pruned_at_rungs_only(pruner, end_to_end):
     study = end_to_end(pruner)
-    assert {t.last_step for t in study.get_trials([pipetune.TrialState.PRUNED])} <= {1, 3, 9, 27}
+    pruned_steps = {t.last_step for t in study.get_trials(states=[pipetune.TrialState.PRUNED])}
+    assert pruned_steps <= {1, 3, 9, 27}

@@ -182,6 +182,60 @@ def test_several_objectives_and_bad_arguments_are_refused():
         CmaEsSampler(population_size=1)
 
 
+def separable(trial) -> float:
+    return sum((i + 1) * (trial.suggest_float(f"x{i}", -5, 5) - 1.0) ** 2 for i in range(8))
+
+
+def test_separable_cma_beats_the_full_covariance_on_a_separable_problem():
+    best = {}
+    for diagonal in (False, True):
+        study = pipetune.create_study(sampler=CmaEsSampler(seed=0, use_separable_cma=diagonal))
+        study.optimize(separable, n_trials=300)
+        best[diagonal] = study.best_value
+    assert best[True] < 0.5 * best[False]
+
+
+def test_optuna_keywords_set_the_start_and_the_population():
+    sampler = CmaEsSampler(seed=0, n_startup_trials=3, x0={"x0": 4.0}, popsize=5,
+                           sigma0=0.01, restart_strategy="ipop", inc_popsize=3)
+    study = pipetune.create_study(sampler=sampler)
+    study.optimize(quadratic, n_trials=8)
+    records = [t.system_attrs.get(CMAES_ATTR) for t in study.trials]
+    assert records[:3] == [None] * 3  # the start-up trials are independent draws
+    assert [r["index"] for r in records[3:]] == [0, 1, 2, 3, 4]  # a population of 5
+    # A small step around x0: the evolution starts where it was told to.
+    assert all(abs(t.params["x0"] - 4.0) < 0.5 for t in study.trials[3:])
+
+
+def test_pruned_draws_rank_by_their_last_value_when_asked():
+    def objective(trial) -> float:
+        value = quadratic(trial)
+        trial.report(value, 0)
+        if trial.number % 2:
+            raise pipetune.TrialPruned()
+        return value
+
+    study = pipetune.create_study(sampler=CmaEsSampler(seed=0, consider_pruned_trials=True))
+    study.optimize(objective, n_trials=150)
+    assert study.best_value < 0.05
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr_adapt": True}, "lr_adapt"), ({"source_trials": []}, "source_trials"),
+    ({"restart_strategy": "bipop"}, "restart_strategy"), ({"inc_popsize": 0}, "inc_popsize"),
+    ({"population_size": 4, "popsize": 6}, "popsize"), ({"n_startup_trials": -1}, "n_startup"),
+])
+def test_unsupported_and_bad_optuna_keywords_are_refused(kwargs, message):
+    with pytest.raises(pipetune.PipetuneError, match=message):
+        CmaEsSampler(**kwargs)
+
+
+def test_x0_outside_the_domain_is_refused():
+    study = pipetune.create_study(sampler=CmaEsSampler(x0={"x0": 7.0}))
+    with pytest.raises(pipetune.PipetuneError, match="x0"):
+        study.optimize(quadratic, n_trials=2)
+
+
 def test_concurrent_workers_never_get_the_same_draw(sqlite_url: str):
     pipetune.create_study(storage=sqlite_url, study_name="concurrent")
     workers = [pipetune.load_study(study_name="concurrent", storage=sqlite_url,

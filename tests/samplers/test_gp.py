@@ -248,7 +248,24 @@ def test_conditional_params_come_from_the_independent_sampler():
     assert all(t.state == pipetune.TrialState.COMPLETE for t in study.trials)
 
 
-@pytest.mark.parametrize("kwargs", [{"n_startup_trials": 0}, {"n_startup_trials": 2.5},
+def test_no_startup_trials_fits_the_model_from_the_first_completed_trial():
+    study = pipetune.create_study(sampler=GPSampler(seed=0, n_startup_trials=0))
+    study.optimize(lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2, n_trials=12)
+    assert study.best_value < 0.05
+
+
+def test_warns_about_params_left_to_the_independent_sampler_when_asked():
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        return x + (trial.suggest_float("extra", 0, 1) if trial.number % 2 else 0.0)
+
+    study = pipetune.create_study(
+        sampler=GPSampler(seed=0, n_startup_trials=2, warn_independent_sampling=True))
+    with pytest.warns(UserWarning, match="'extra'"):
+        study.optimize(objective, n_trials=6)
+
+
+@pytest.mark.parametrize("kwargs", [{"n_startup_trials": -1}, {"n_startup_trials": 2.5},
                                     {"constraints_func": 3}])
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(pipetune.PipetuneError, match=next(iter(kwargs))):

@@ -80,3 +80,12 @@ def test_parallel_threads_use_distinct_points():
 def test_bad_qmc_type(qmc_type):
     with pytest.raises(InvalidArgumentError, match="'qmc_type'"):
         QMCSampler(qmc_type)
+
+
+def test_an_unseeded_scrambled_sequence_warns_that_workers_will_differ(caplog):
+    QMCSampler(seed=1)
+    QMCSampler(scramble=False)
+    QMCSampler(warn_asynchronous_seeding=False)
+    assert "seed" not in caplog.text
+    QMCSampler()
+    assert "no seed" in caplog.text

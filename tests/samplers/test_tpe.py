@@ -21,6 +21,7 @@ import pytest
 
 import pipetune
 from pipetune.samplers import RandomSampler, TPESampler
+from pipetune.samplers.tpe.parzen import Axis, ParzenEstimator
 
 # The objective lives in source form so the resume test can run the very same code in a new
 # process; the tests exec it once here.
@@ -386,3 +387,78 @@ def test_zero_startup_trials_and_custom_gamma_work():
     assert len(study.trials) == 15
     # Plain Python floats, as the user gets from suggest_float, not numpy scalars.
     assert all(type(v) is float for params in _params(study) for v in params.values())
+
+
+# -- Optuna's keywords ---------------------------------------------------------------------------
+
+
+def test_weights_are_asked_for_the_good_and_the_bad_trials_and_used():
+    """The function gets the size of the good set and of the bad set (oldest trial first);
+    a zero weight removes that trial's kernel from the density."""
+    sizes = []
+
+    def weights(n: int) -> np.ndarray:
+        sizes.append(n)
+        return np.ones(n)
+
+    study = pipetune.create_study(sampler=TPESampler(seed=0, n_startup_trials=4,
+                                                     weights=weights, multivariate=False))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=6)
+    assert sizes == [1, 3, 1, 4]  # trials 4 and 5: gamma(4) = 1 good, then gamma(5) = 1
+
+    axes = [Axis.of("x", pipetune.FloatDistribution(0.0, 1.0))]
+    points = np.array([[0.1], [0.9]])
+    only_second = ParzenEstimator(axes, points, prior_weight=1e-6, bandwidth_factor=0.05,
+                                  min_bandwidth_fraction=0.01, weights=np.array([0.0, 1.0]))
+    density = only_second.log_pdf(np.array([[0.1], [0.9]]))
+    assert density[1] > density[0] + 10
+
+
+def test_weights_of_the_wrong_shape_are_an_error():
+    study = pipetune.create_study(
+        sampler=TPESampler(seed=0, n_startup_trials=2, weights=lambda n: np.ones(n + 1)))
+    with pytest.raises(pipetune.InvalidArgumentError, match="weights"):
+        study.optimize(quadratic, n_trials=4)
+
+
+def test_infeasible_trials_rank_after_feasible_ones():
+    """x <= 0 is feasible; the unconstrained optimum (x = 1.5) is not: with constraints the
+    sampler searches at the feasible boundary x = 0 instead."""
+    def objective(trial) -> float:
+        value = quadratic(trial)
+        trial.set_constraint("x", trial.params["x"])
+        return value
+
+    late = {}
+    for constrained in (False, True):
+        study = pipetune.create_study(sampler=TPESampler(seed=0, n_startup_trials=10))
+        study.optimize(objective if constrained else quadratic, n_trials=60)
+        late[constrained] = float(np.median([t.params["x"] for t in study.trials[30:]]))
+    assert abs(late[True]) < 0.5 < 1.0 < late[False]
+
+
+def test_constraints_func_is_recorded_on_each_trial():
+    study = pipetune.create_study(sampler=TPESampler(
+        seed=0, n_startup_trials=2, constraints_func=lambda t: [t.params["x"], -1.0]))
+    study.optimize(quadratic, n_trials=5)
+    for trial in study.trials:
+        assert trial.constraints == {"0": trial.params["x"], "1": -1.0}
+
+
+def test_keywords_that_change_nothing_here_say_so():
+    with pytest.warns(UserWarning, match="consider_prior"):
+        TPESampler(consider_prior=False)
+    with pytest.warns(UserWarning, match="consider_endpoints"):
+        TPESampler(consider_endpoints=True)
+    TPESampler(consider_prior=True, consider_endpoints=False, consider_magic_clip=False,
+               prior_weight=None, gamma=None, multivariate=None)
+
+
+def test_warns_about_independent_sampling_when_asked():
+    def objective(trial) -> float:  # the domain of z changes: it cannot be modelled jointly
+        return quadratic(trial) + trial.suggest_float("z", 0, 1 + trial.number)
+
+    study = pipetune.create_study(sampler=TPESampler(seed=0, n_startup_trials=2,
+                                                     warn_independent_sampling=True))
+    with pytest.warns(UserWarning, match="'z'"):
+        study.optimize(objective, n_trials=6)

@@ -86,6 +86,16 @@ _body = st.one_of(
     st.fixed_dictionaries({"points": st.lists(st.lists(_json, max_size=5), max_size=3)}),
     st.fixed_dictionaries({"params": st.dictionaries(_text, st.fixed_dictionaries(
         {"internal_value": _json, "distribution": _json}), max_size=2)}),
+    st.fixed_dictionaries({"trial": st.fixed_dictionaries({
+        "trial_id": _json, "number": _json,
+        "state": st.sampled_from(["COMPLETE", "WAITING", "RUNNING", "x"]),
+        "values": st.one_of(st.none(), st.lists(_json, max_size=2)),
+        "params": st.dictionaries(_text, st.fixed_dictionaries(
+            {"internal": _json, "distribution": _json}), max_size=2),
+        "user_attrs": _json, "system_attrs": _json,
+        "intermediate_values": st.lists(st.lists(_json, max_size=2), max_size=2),
+        "datetime_start": st.one_of(st.none(), _text, st.just("2024-01-01T00:00:00")),
+        "datetime_complete": st.one_of(st.none(), _text), "worker": _json})}),
 )
 
 # (method, path template); {sid} {tid} {n} {int} are numbers, {key} {name} text, {q} a query
@@ -94,6 +104,7 @@ ROUTES = [
     ("POST", "/studies"), ("PUT", "/studies/{sid}/attrs/{key}?system={flag}"),
     ("GET", "/studies/{sid}/attrs?system={flag}"), ("POST", "/studies/{sid}/keys/{key}"),
     ("POST", "/studies/{sid}/trials"), ("POST", "/studies/{sid}/trials/claim"),
+    ("POST", "/studies/{sid}/trials/add"),
     ("POST", "/studies/{sid}/trials/fail-stale"),
     ("GET", "/studies/{sid}/trials?states={key}&since={int}&also={key}"),
     ("GET", "/studies/{sid}/trials/count?states={key}"),

@@ -218,6 +218,24 @@ def test_error_statuses_follow_the_table(server: BackgroundServer) -> None:
     assert status_of(RuntimeError("bug")) == 500
 
 
+def test_a_malformed_trial_to_add_is_a_bad_request(server: BackgroundServer) -> None:
+    api = server.url + "/api/v1"
+    study_id = RemoteStorage(server.url).create_study("s", [StudyDirection.MINIMIZE])
+    whole = {"trial_id": 0, "number": 0, "state": "WAITING", "values": None, "params": {},
+             "user_attrs": {}, "system_attrs": {}, "intermediate_values": [],
+             "datetime_start": None, "datetime_complete": None, "worker": None}
+    for broken in ({}, {**whole, "state": "DONE"}, {**whole, "user_attrs": [1]},
+                   {**whole, "worker": 7}, {**whole, "intermediate_values": [[2**70, 1.0]]},
+                   {**whole, "datetime_start": "yesterday"},
+                   {**whole, "system_attrs": {"log_file": "/etc/passwd"}},
+                   {**whole, "params": {"x": {"internal": 9, "distribution": {
+                       "type": "categorical", "choices": [1]}}}}):  # no choice 9
+        status, error = _http("POST", f"{api}/studies/{study_id}/trials/add", {"trial": broken})
+        assert (status, error["error"]) == (400, "InvalidArgumentError"), broken
+    status, added = _http("POST", f"{api}/studies/{study_id}/trials/add", {"trial": whole})
+    assert (status, added["state"], added["number"]) == (201, "WAITING", 0)
+
+
 def test_openapi_spec_lists_versioned_paths(server: BackgroundServer) -> None:
     status, spec = _http("GET", server.url + "/openapi.json")
     assert status == 200

@@ -9,6 +9,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,7 +30,9 @@ from pipetune.storage.journal import (
 pytestmark = pytest.mark.timeout(240)
 
 WORKER = r'''
+import os
 import sys
+
 import pipetune
 
 url, n_trials = sys.argv[1], int(sys.argv[2])
@@ -39,7 +42,7 @@ study = pipetune.create_study(study_name="shared", storage=url, load_if_exists=T
 def objective(trial):
     x = trial.suggest_float("x", -5.0, 5.0)
     trial.report(x, step=0)
-    trial.set_user_attr("pid", __import__("os").getpid())
+    trial.set_user_attr("pid", os.getpid())
     return x * x
 
 study.optimize(objective, n_trials=n_trials)
@@ -119,7 +122,7 @@ def test_a_lock_within_its_grace_period_is_waited_for(tmp_path: Path) -> None:
     holder = JournalFileSymlinkLock(path)
     holder.acquire()
     storage = JournalStorage(JournalFileBackend(path, JournalFileSymlinkLock(path)))
-    release = __import__("threading").Timer(0.3, holder.release)
+    release = threading.Timer(0.3, holder.release)
     release.start()
     started = time.monotonic()
     storage.create_study("s", [StudyDirection.MINIMIZE])

@@ -258,5 +258,5 @@ def test_grid_shared_by_two_processes_evaluates_each_point_once(
     assert len(points) == len(set(points))
     assert set(points) == set(itertools.product(grid["a"], grid["b"]))
     study = pipetune.load_study(study_name="shared", storage=sqlite_url)
-    complete = study.get_trials([TrialState.COMPLETE])
+    complete = study.get_trials(states=[TrialState.COMPLETE])
     assert sorted((t.params["a"], t.params["b"]) for t in complete) == sorted(points)

@@ -165,9 +165,10 @@ class GaussianProcess:
         starts = {tuple(np.clip(theta0, lows, highs))}
         if len(values) <= _RESTART_FIT_UNTIL:
             starts.add(tuple(default))
-        for theta0 in starts:
+        for initial in starts:
             result = scipy.optimize.minimize(
-                _negative_log_posterior, np.array(theta0), args=(deltas, values, not deterministic),
+                _negative_log_posterior, np.array(initial),
+                args=(deltas, values, not deterministic),
                 jac=True, method="L-BFGS-B", bounds=bounds,
                 options={"maxiter": _FIT_MAX_ITERATIONS})
             if np.all(np.isfinite(result.x)) and result.fun < best_value:

@@ -12,7 +12,9 @@ al. 2010), which shrinks the uncertainty there so parallel proposals spread out.
 
 from __future__ import annotations
 
+import functools
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ from pipetune.samplers._encoding import UnitSpace
 from pipetune.samplers._rng import TrialRandomness
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.gp.acquisition import (
+    Scored,
     log_expected_improvement,
     log_probability_of_feasibility,
 )
@@ -59,7 +62,8 @@ class GPSampler(BaseSampler):
 
     Args:
         seed: makes a study reproducible: every random draw derives from (seed, trial number).
-        n_startup_trials: completed trials sampled at random before the model is used.
+        n_startup_trials: completed trials sampled at random before the model is used (0
+            fits the model from the first completed trial on).
         deterministic_objective: the objective returns the same value for the same params;
             the model then fits no noise. Leave False for noisy objectives (the noise level is
             learnt).
@@ -69,25 +73,30 @@ class GPSampler(BaseSampler):
             parallel workers spread out. None (default) does so whenever others are running.
         independent_sampler: samples the startup trials and params outside the shared space
             (conditional ones); random by default.
+        warn_independent_sampling: warn when, past the start-up, a param is left to
+            ``independent_sampler`` (a conditional one, or one whose domain changed).
     """
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 10, *,
                  deterministic_objective: bool = False,
                  constraints_func: ConstraintsFunc | None = None,
                  constant_liar: bool | None = None,
-                 independent_sampler: BaseSampler | None = None) -> None:
+                 independent_sampler: BaseSampler | None = None,
+                 warn_independent_sampling: bool = False) -> None:
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
-                or n_startup_trials < 1:
+                or n_startup_trials < 0:
             raise InvalidArgumentError(
-                f"The 'n_startup_trials' argument of GPSampler must be an int >= 1 (a model "
-                f"needs one observation). Got {n_startup_trials!r}.")
+                f"The 'n_startup_trials' argument of GPSampler must be an int >= 0. "
+                f"Got {n_startup_trials!r}.")
         if constraints_func is not None and not callable(constraints_func):
             raise InvalidArgumentError(
                 "The 'constraints_func' argument of GPSampler must be a function of a finished "
                 f"trial returning its constraint values. Got {constraints_func!r}.")
         self._randomness = TrialRandomness(seed)
         self._independent = independent_sampler or RandomSampler(seed=self._randomness.seed)
-        self._n_startup_trials = n_startup_trials
+        # A model needs one observation, whatever the start-up asked for.
+        self._n_startup_trials = max(1, n_startup_trials)
+        self._warn_independent_sampling = bool(warn_independent_sampling)
         self._deterministic = bool(deterministic_objective)
         self._constraints_func = constraints_func
         self._constant_liar = constant_liar
@@ -157,12 +166,18 @@ class GPSampler(BaseSampler):
 
     def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
+        if self._warn_independent_sampling and sum(
+                t.state == TrialState.COMPLETE for t in view.trials) >= self._n_startup_trials:
+            warnings.warn(
+                f"GPSampler leaves {name!r} of trial {trial.number} to its independent "
+                "sampler: the GP models the params every completed trial has, with the same "
+                "domain.", stacklevel=3)
         return self._independent.sample_independent(view, trial, name, distribution)
 
     def after_trial(self, view, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
+                    values: Sequence[float] | None) -> dict[str, Any] | None:
         self._randomness.forget(trial)
-        self._independent.after_trial(view, trial, state, values)
+        return self._independent.after_trial(view, trial, state, values)
 
     # -- the models ----------------------------------------------------------------------------
 
@@ -186,9 +201,11 @@ class GPSampler(BaseSampler):
                            ) -> list[tuple[GaussianProcess, float]]:
         """One GP per constraint on its standardized values, with the feasibility threshold
         (0 in the user's units) in the same standardized units."""
-        if self._constraints_func is None:
+        constraints_func = self._constraints_func
+        if constraints_func is None:
             return []
-        values = np.array([self._constraint_values(state, t) for t in trials], dtype=float)
+        values = np.array([self._constraint_values(state, constraints_func, t) for t in trials],
+                          dtype=float)
         models = []
         for j in range(values.shape[1]):
             column = values[:, j]
@@ -198,10 +215,11 @@ class GPSampler(BaseSampler):
             models.append((model, -mean / scale))
         return models
 
-    def _constraint_values(self, state: _StudyState, trial: FrozenTrial) -> tuple[float, ...]:
+    def _constraint_values(self, state: _StudyState, constraints_func: ConstraintsFunc,
+                           trial: FrozenTrial) -> tuple[float, ...]:
         cached = state.constraints.get(trial.trial_id)
         if cached is None:
-            raw = self._constraints_func(trial)
+            raw = constraints_func(trial)
             try:
                 cached = tuple(float(v) for v in raw)
             except (TypeError, ValueError):
@@ -245,9 +263,11 @@ def _acquisition(objective: GaussianProcess, best: float | None,
                  constraint_models: list[tuple[GaussianProcess, float]]) -> Acquisition:
     """log EI below ``best`` plus the log probability that each constraint holds; with no
     feasible incumbent yet, the feasibility terms alone (find a feasible point first)."""
-    parts = [] if best is None else [
-        (objective, lambda m, v: log_expected_improvement(m, v, best))]
-    parts += [(model, lambda m, v, t=threshold: log_probability_of_feasibility(m, v, t))
+    # (model, score of its predicted mean and variance) per term of the sum.
+    parts: list[tuple[GaussianProcess, Callable[[np.ndarray, np.ndarray], Scored]]] = []
+    if best is not None:
+        parts.append((objective, functools.partial(log_expected_improvement, best=best)))
+    parts += [(model, functools.partial(log_probability_of_feasibility, threshold=threshold))
               for model, threshold in constraint_models]
 
     def acquisition(x: np.ndarray, with_gradient: bool) -> tuple[np.ndarray, np.ndarray | None]:

@@ -60,18 +60,18 @@ def _probability(owner: str, name: str, value: float, *, open_low: bool = False)
     return float(value)
 
 
-def _positive_or_none(owner: str, name: str, value: float | None, *,
-                      allow_zero: bool = True) -> float | None:
-    if value is None:
-        return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
-        value) and (value >= 0 if allow_zero else value > 0)
+def _nonnegative(owner: str, name: str, value: float) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value >= 0
     if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
         raise InvalidArgumentError(
-            f"The {name!r} argument of {owner} must be a finite number {bound} (or None for "
-            f"the default). Got {value!r}.")
+            f"The {name!r} argument of {owner} must be a finite number >= 0. Got {value!r}.")
     return float(value)
+
+
+def _nonnegative_or_none(owner: str, name: str, value: float | None) -> float | None:
+    """``value`` checked, None standing for the crossover's default."""
+    return None if value is None else _nonnegative(owner, name, value)
 
 
 class UniformCrossover(BaseCrossover):
@@ -97,7 +97,7 @@ class BLXAlphaCrossover(BaseCrossover):
     n_parents = 2
 
     def __init__(self, alpha: float = 0.5) -> None:
-        self._alpha = _positive_or_none("BLXAlphaCrossover", "alpha", alpha)
+        self._alpha = _nonnegative("BLXAlphaCrossover", "alpha", alpha)
 
     def crossover(self, parents_params: np.ndarray, rng: np.random.RandomState,
                   view: StudyView, search_space_bounds: np.ndarray) -> np.ndarray:
@@ -115,7 +115,7 @@ class SPXCrossover(BaseCrossover):
     n_parents = 3
 
     def __init__(self, epsilon: float | None = None) -> None:
-        self._epsilon = _positive_or_none("SPXCrossover", "epsilon", epsilon)
+        self._epsilon = _nonnegative_or_none("SPXCrossover", "epsilon", epsilon)
 
     def crossover(self, parents_params: np.ndarray, rng: np.random.RandomState,
                   view: StudyView, search_space_bounds: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ class _SimulatedBinary(BaseCrossover):
     def __init__(self, eta: float | None = None, uniform_crossover_prob: float = 0.5,
                  use_child_gene_prob: float = 0.5) -> None:
         owner = type(self).__name__
-        self._eta = _positive_or_none(owner, "eta", eta)
+        self._eta = _nonnegative_or_none(owner, "eta", eta)
         self._uniform_crossover_prob = _probability(owner, "uniform_crossover_prob",
                                                     uniform_crossover_prob)
         self._use_child_gene_prob = _probability(owner, "use_child_gene_prob",
@@ -233,8 +233,8 @@ class UNDXCrossover(BaseCrossover):
     n_parents = 3
 
     def __init__(self, sigma_xi: float = 0.5, sigma_eta: float | None = None) -> None:
-        self._sigma_xi = _positive_or_none("UNDXCrossover", "sigma_xi", sigma_xi)
-        self._sigma_eta = _positive_or_none("UNDXCrossover", "sigma_eta", sigma_eta)
+        self._sigma_xi = _nonnegative("UNDXCrossover", "sigma_xi", sigma_xi)
+        self._sigma_eta = _nonnegative_or_none("UNDXCrossover", "sigma_eta", sigma_eta)
 
     def crossover(self, parents_params: np.ndarray, rng: np.random.RandomState,
                   view: StudyView, search_space_bounds: np.ndarray) -> np.ndarray:

@@ -83,8 +83,7 @@ def fronts(population: Sequence[FrozenTrial],
     violation (one front per distinct violation). Within a front, by trial number."""
     if not population:
         return []
-    signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
-    losses = np.array([t.values for t in population], dtype=float) * signs
+    losses = losses_of(population, directions)
     violations = np.array([violation(t) for t in population])
     feasible = np.flatnonzero(violations == 0)
     result: list[list[int]] = []
@@ -185,10 +184,6 @@ class NSGAIISampler(BaseSampler):
         # generation g - 1 it was selected with, its parent population)
         self._populations: dict[tuple[int, str], list[tuple[int, list[FrozenTrial]]]] = {}
         self._lock = threading.Lock()
-
-    @property
-    def population_size(self) -> int:
-        return self._population_size
 
     # -- generations -----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from pipetune._best import crowding_distance, pareto_ranks
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import CategoricalDistribution, Distribution
+from pipetune.samplers._constraints import violation
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,17 @@ class Observations:
         self._state_rank: list[int] = []  # 0 complete, 1 pruned
         self._losses: list[tuple[float, ...]] = []  # sign-adjusted so smaller is better
         self._pruned_steps: list[int] = []
+        # Total constraint violation (0: feasible or unconstrained): infeasible trials rank
+        # after every feasible one, the least violating first.
+        self._violations: list[float] = []
         # One objective: per step, the sorted losses every finished COMPLETE or PRUNED trial
         # reported there, the cohort a pruned trial is compared with at its own last step.
         self._at_step: dict[int, list[float]] = {}
         self._values: dict[str, list] = {}  # name -> external value or None per row
         self.distributions: dict[str, Distribution] = {}  # latest seen, per name
         self._encoded: dict[tuple[str, Distribution], np.ndarray] = {}
-        self._ranked_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] = (
-            np.empty(0, dtype=int), np.empty((0, len(self.signs))), np.empty(0))
+        self._ranked_arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = (
+            np.empty(0, dtype=int), np.empty((0, len(self.signs))), np.empty(0), np.empty(0))
 
     def update(self, finished_log: Sequence[FrozenTrial]) -> None:
         with self._lock:
@@ -63,6 +67,7 @@ class Observations:
             self._state_rank.append(0)
             self._losses.append(tuple(np.asarray(trial.values) * self.signs))
             self._pruned_steps.append(0)
+            self._violations.append(violation(trial))
         elif trial.state == TrialState.PRUNED and trial.intermediate_values:
             # A pruned trial counts as worse than every complete one; pruned ones are compared
             # at equal budget (see rank).
@@ -73,6 +78,7 @@ class Observations:
             self._state_rank.append(1)
             self._losses.append(tuple(losses * self.signs))
             self._pruned_steps.append(step)
+            self._violations.append(violation(trial))
         else:
             return
         for name in trial.params:
@@ -102,7 +108,7 @@ class Observations:
                 self._encoded[key] = encoded
             return encoded[:n_rows]
 
-    def rank(self, gamma: callable, n_rows: int) -> Ranked:
+    def rank(self, gamma: Callable[[int], int], n_rows: int) -> Ranked:
         """The first ``n_rows`` usable trials best-first: complete ones by loss (by Pareto rank,
         then crowding, for several objectives), then pruned ones.
 
@@ -118,15 +124,17 @@ class Observations:
             return Ranked(np.empty(0, dtype=int), 0)
         with self._lock:
             # Extend the arrays by the rows added since the last call only.
-            state, losses, steps = self._ranked_arrays
+            state, losses, steps, violations = self._ranked_arrays
             if len(state) < self.n:
                 k = len(state)
                 state = np.concatenate([state, self._state_rank[k:]]).astype(int)
                 losses = np.vstack([losses.reshape(k, len(self.signs)),
                                     np.array(self._losses[k:], dtype=float)])
                 steps = np.concatenate([steps, self._pruned_steps[k:]])
-                self._ranked_arrays = (state, losses, steps)
+                violations = np.concatenate([violations, self._violations[k:]])
+                self._ranked_arrays = (state, losses, steps, violations)
             state, losses, steps = state[:n_rows], losses[:n_rows], steps[:n_rows]
+            violations = violations[:n_rows]
             n_usable = n_rows
             n_below = min(gamma(n_usable), n_usable)
             standing = np.zeros(n_usable)
@@ -137,9 +145,9 @@ class Observations:
                     if cohort:
                         standing[row] = bisect.bisect_left(cohort, losses[row, 0]) / len(cohort)
         if losses.shape[1] == 1:
-            order = np.lexsort((losses[:, 0], -steps, standing, state))
+            order = np.lexsort((losses[:, 0], -steps, standing, state, violations))
         else:
-            order = _multi_objective_order(losses, state)
+            order = _multi_objective_order(losses, state, violations)
         return Ranked(order, n_below)
 
 
@@ -152,16 +160,19 @@ def _encode(values: list, distribution: Distribution) -> np.ndarray:
     return array
 
 
-def _multi_objective_order(losses: np.ndarray, state: np.ndarray) -> np.ndarray:
+def _multi_objective_order(losses: np.ndarray, state: np.ndarray,
+                           violations: np.ndarray) -> np.ndarray:
     """Rows ordered by non-dominated front (MOTPE, Ozaki et al. 2020), and within a front by
     crowding distance, most isolated first (NSGA-II, Deb et al. 2002), so the good set spreads
-    along the front."""
+    along the front; then infeasible complete rows by violation, then pruned ones."""
     rows = np.arange(len(losses))
-    complete = rows[state == 0]
+    ranked = (state == 0) & (violations == 0)
+    complete = rows[ranked]
     ranks = pareto_ranks(losses[complete])
     order: list[np.ndarray] = []
     for rank in range(int(ranks.max()) + 1 if len(ranks) else 0):
         front = complete[ranks == rank]
         order.append(front[np.argsort(-crowding_distance(losses[front]), kind="stable")])
-    order.append(rows[state != 0])
+    rest = rows[~ranked]
+    order.append(rest[np.lexsort((state[rest], violations[rest]))])
     return np.concatenate(order).astype(int)

@@ -88,15 +88,19 @@ def _log_kernel_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 class ParzenEstimator:
     """A mixture density over ``axes`` fit to ``points`` (rows of transformed coordinates;
-    categorical columns hold choice indices), with uniform observation weights and
-    ``prior_weight`` on a broad prior kernel."""
+    categorical columns hold choice indices), with ``weights`` on the observations (uniform
+    by default) and ``prior_weight`` on a broad prior kernel."""
 
     def __init__(self, axes: list[Axis], points: np.ndarray, *, prior_weight: float,
-                 bandwidth_factor: float, min_bandwidth_fraction: float) -> None:
+                 bandwidth_factor: float, min_bandwidth_fraction: float,
+                 weights: np.ndarray | None = None) -> None:
         self.axes = axes
         n, d = points.shape
         n_components = n + 1
-        self.log_weights = np.log(np.append(np.ones(n), prior_weight) / (n + prior_weight))
+        # One weight per observation (1 each unless given) and the prior's.
+        mixture = np.append(np.ones(n) if weights is None else weights, prior_weight)
+        with np.errstate(divide="ignore"):  # a zero weight drops its kernel
+            self.log_weights = np.log(mixture / mixture.sum())
         numeric = [j for j, axis in enumerate(axes) if not axis.categorical]
         self._numeric = np.array(numeric, dtype=int)
         self._categorical = [j for j, axis in enumerate(axes) if axis.categorical]
@@ -126,14 +130,14 @@ class ParzenEstimator:
         # depends only on how many cells apart the point and the centre are. One small table of
         # those masses per axis, indexed in log_pdf, replaces a normal CDF per (point, kernel).
         self._cell_tables: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
-        for j in np.flatnonzero(self._exact_cells):
+        for j in np.flatnonzero(self._exact_cells).tolist():
             cell = self._cells[j]
             span = int(round((highs[j] - lows[j]) / cell))
             offsets = np.arange(-span, span + 1) * cell
             table = np.log(np.maximum(ndtr((offsets + cell / 2) / self._sigma[0, j])
                                       - ndtr((offsets - cell / 2) / self._sigma[0, j]), 1e-300))
             centres = np.rint((self._mu[:n, j] - lows[j] - cell / 2) / cell).astype(np.intp)
-            self._cell_tables[int(j)] = (span, table, centres)
+            self._cell_tables[j] = (span, table, centres)
         dense = ~self._exact_cells
         inv_var = 1.0 / self._sigma ** 2
         self._inv_var = inv_var

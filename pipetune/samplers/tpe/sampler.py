@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,11 @@ import numpy as np
 from pipetune.datatypes import FrozenTrial, TrialState
 from pipetune.distributions import CategoricalDistribution, Distribution
 from pipetune.errors import InvalidArgumentError
+from pipetune.samplers._constraints import (
+    ConstraintsFunc,
+    check_constraints_func,
+    record_constraints,
+)
 from pipetune.samplers._rng import TrialRandomness
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.random import RandomSampler
@@ -48,13 +54,55 @@ class TPESampler(BaseSampler):
         prior_weight: weight of the broad prior kernel against one observation.
         gamma: function of the number of trials giving the size of the good set.
         bandwidth_factor: numeric kernel width, as a fraction of the domain at n = 1 trial.
+        min_bandwidth_fraction: the narrowest numeric kernel, as a fraction of the domain.
+
+    Optuna's keywords, keyword-only:
+
+    Args:
+        consider_magic_clip: False drops the floor on kernel widths (``min_bandwidth_fraction``
+            becomes 0).
+        weights: a function of the number ``n`` of trials in the good (or bad) set returning
+            their ``n`` weights, oldest trial first (e.g. lower weights for old trials); by
+            default all weigh the same.
+        warn_independent_sampling: warn when, past the start-up, a param is sampled on its
+            own rather than jointly (it is missing from trials, or its domain changed).
+        constraints_func: maps a finished trial to its constraint values (each <= 0 when
+            satisfied), recorded on the trial; infeasible trials then rank after every
+            feasible one. ``Trial.set_constraint`` does the same from inside the objective.
+        consider_prior: accepted for Optuna's sake; the prior kernel is always used (as in
+            Optuna since 4.3), so False only warns.
+        consider_endpoints: accepted for Optuna's sake; kernel widths here follow Scott's rule
+            rather than the distances to neighbouring observations, so True only warns.
     """
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 10,
-                 n_ei_candidates: int = 24, multivariate: bool = True, group: bool = True,
-                 constant_liar: bool | None = None, prior_weight: float = 1.0,
-                 gamma: Callable[[int], int] = default_gamma, bandwidth_factor: float = 0.05,
-                 min_bandwidth_fraction: float = 0.01) -> None:
+                 n_ei_candidates: int = 24, multivariate: bool | None = True,
+                 group: bool = True, constant_liar: bool | None = None,
+                 prior_weight: float | None = 1.0,
+                 gamma: Callable[[int], int] | None = default_gamma,
+                 bandwidth_factor: float = 0.05, min_bandwidth_fraction: float = 0.01, *,
+                 consider_magic_clip: bool | None = None,
+                 weights: Callable[[int], Sequence[float]] | None = None,
+                 warn_independent_sampling: bool | None = None,
+                 constraints_func: ConstraintsFunc | None = None,
+                 consider_prior: bool | None = None,
+                 consider_endpoints: bool | None = None) -> None:
+        prior_weight = 1.0 if prior_weight is None else prior_weight
+        gamma = default_gamma if gamma is None else gamma
+        for name, flag, expected in (("consider_prior", consider_prior, True),
+                                     ("consider_endpoints", consider_endpoints, False)):
+            if flag is not None and bool(flag) != expected:
+                warnings.warn(
+                    f"TPESampler({name}={flag!r}) has no effect: "
+                    + ("the prior kernel is always used." if expected else
+                       "kernel widths follow Scott's rule, not the distances to neighbouring "
+                       "observations."), stacklevel=2)
+        if consider_magic_clip is False:
+            min_bandwidth_fraction = 0.0
+        if weights is not None and not callable(weights):
+            raise InvalidArgumentError(
+                "The 'weights' argument of TPESampler must be a function of the number of "
+                f"trials returning one weight per trial. Got {weights!r}.")
         for name, value, minimum in (("n_startup_trials", n_startup_trials, 0),
                                      ("n_ei_candidates", n_ei_candidates, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -72,7 +120,10 @@ class TPESampler(BaseSampler):
         self._random = RandomSampler(seed=self._randomness.seed)
         self._n_startup_trials = n_startup_trials
         self._n_ei_candidates = n_ei_candidates
-        self._multivariate = multivariate
+        self._multivariate = multivariate is not False
+        self._weights = weights
+        self._warn_independent_sampling = bool(warn_independent_sampling)
+        self._constraints_func = check_constraints_func("TPESampler", constraints_func)
         self._group = group
         self._constant_liar = constant_liar
         self._prior_weight = float(prior_weight)
@@ -129,15 +180,21 @@ class TPESampler(BaseSampler):
         observed = self._observed(view)
         if observed.n < self._n_startup_trials:
             return self._random.sample_independent(view, trial, name, distribution)
+        if self._warn_independent_sampling and self._multivariate:
+            warnings.warn(
+                f"TPESampler samples {name!r} of trial {trial.number} on its own, not jointly "
+                "with the other params: earlier trials lack it, or had it over another domain.",
+                stacklevel=3)
         rng = self._randomness.for_trial(trial, f"tpe:{name}")
         liars = self._use_liar(view, trial)
         return self._sample_group(observed, observed.n, liars, [Axis.of(name, distribution)],
                                   rng)[name]
 
     def after_trial(self, view, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
+                    values: Sequence[float] | None) -> dict[str, Any] | None:
         self._randomness.forget(trial)
         self._random.after_trial(view, trial, state, values)
+        return record_constraints(self._constraints_func, trial, state)
 
     # -- the model -----------------------------------------------------------------------------
 
@@ -158,22 +215,43 @@ class TPESampler(BaseSampler):
         ranked = observed.rank(self._gamma, n_rows)
         below_rows = ranked.order[:ranked.n_below]
         above_rows = ranked.order[ranked.n_below:]
-        below = columns[below_rows]
-        above = columns[above_rows]
-        below = below[~np.isnan(below).any(axis=1)]
-        above = above[~np.isnan(above).any(axis=1)]
+        below_rows = below_rows[~np.isnan(columns[below_rows]).any(axis=1)]
+        above_rows = above_rows[~np.isnan(columns[above_rows]).any(axis=1)]
+        below, above = columns[below_rows], columns[above_rows]
+        numbers = np.array(observed.numbers[:n_rows], dtype=float)
+        above_numbers = numbers[above_rows]
         if liars:
             lies = np.array([[_liar_coordinate(t, a) for a in axes] for t in liars])
-            above = np.vstack([above, lies[~np.isnan(lies).any(axis=1)]])
+            kept = ~np.isnan(lies).any(axis=1)
+            above = np.vstack([above, lies[kept]])
+            above_numbers = np.concatenate(
+                [above_numbers, np.array([t.number for t in liars], dtype=float)[kept]])
         estimator_args = dict(prior_weight=self._prior_weight,
                               bandwidth_factor=self._bandwidth_factor,
                               min_bandwidth_fraction=self._min_bandwidth_fraction)
-        good = ParzenEstimator(axes, below, **estimator_args)
-        bad = ParzenEstimator(axes, above, **estimator_args)
+        good = ParzenEstimator(axes, below, weights=self._observation_weights(numbers[below_rows]),
+                               **estimator_args)
+        bad = ParzenEstimator(axes, above, weights=self._observation_weights(above_numbers),
+                              **estimator_args)
         candidates = good.sample(rng, self._n_ei_candidates)
         score = good.log_pdf(candidates) - bad.log_pdf(candidates)
         best = candidates[int(np.argmax(score))]
         return {axis.name: axis.decode(coordinate) for axis, coordinate in zip(axes, best)}
+
+    def _observation_weights(self, numbers: np.ndarray) -> np.ndarray | None:
+        """The ``weights`` function's weights for the trials numbered ``numbers``, given
+        oldest first; None (equal weights) without one."""
+        if self._weights is None:
+            return None
+        given = np.asarray(self._weights(len(numbers)), dtype=float)
+        if given.shape != (len(numbers),) or not np.all(np.isfinite(given)) \
+                or np.any(given < 0):
+            raise InvalidArgumentError(
+                f"TPESampler's weights function must return {len(numbers)} finite numbers "
+                f">= 0 for {len(numbers)} trials. Got {given!r}.")
+        weights = np.empty(len(numbers))
+        weights[np.argsort(numbers, kind="stable")] = given
+        return weights
 
 
 def _coordinates(internal: np.ndarray, axis: Axis) -> np.ndarray:

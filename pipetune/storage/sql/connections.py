@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from pipetune.errors import StorageError, StorageUnavailableError
 
@@ -77,6 +78,7 @@ class Statement:
 
     def __init__(self, statement: ClauseElement, engine: Engine) -> None:
         compiled = statement.compile(dialect=engine.dialect)
+        assert isinstance(compiled, SQLCompiler)  # a DML statement, not DDL
         self.sql = compiled.string
         self._defaults = {k: v for k, v in compiled.params.items() if v is not None}
         self._positions = compiled.positiontup if compiled.positional else None
@@ -175,7 +177,7 @@ class RawConnections:
         try:
             return self._engine.raw_connection()
         except DBAPIError as error:
-            raise storage_failure(self._url, error.orig, self._unavailable) from error
+            raise storage_failure(self._url, error.orig or error, self._unavailable) from error
         except self._database_error as error:
             raise storage_failure(self._url, error, self._unavailable) from error
 

@@ -119,7 +119,7 @@ class DomainCache:
 
         key = (study_id, created_at, name)
         count = conn.execute(select(func.count()).select_from(s.trials).where(
-            trials.study_id == study_id, finished)).scalar()
+            trials.study_id == study_id, finished)).scalar_one()
         with self._lock:
             cached = self._finished.get(key)
         if cached is None or cached[0] != count:
@@ -127,7 +127,12 @@ class DomainCache:
             with self._lock:
                 self._finished[key] = cached
         found = cached[1] | texts(not_(finished))
-        return [(text, distribution_from_json(text)) for text in sorted(found)]
+        domains = []
+        for text in sorted(found):
+            domain = distribution_from_json(text)
+            assert isinstance(domain, CategoricalDistribution)  # selected by its JSON prefix
+            domains.append((text, domain))
+        return domains
 
 
 class FilterCompiler:
@@ -214,6 +219,7 @@ class FilterCompiler:
         ``lit`` None: whose value is not None)."""
         params = s.trial_params.c
         numeric_row = not_(params.distribution_json.startswith(_CATEGORICAL_PREFIX))
+        numeric: ColumnElement[bool]
         if lit is None:
             numeric = true()
         elif _is_number(lit):

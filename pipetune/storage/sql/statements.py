@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Engine,
     Float,
     String,
@@ -61,7 +62,8 @@ class WriteStatements:
         def c(statement) -> Statement:
             return Statement(statement, engine)
 
-        study_id, trial_id = bindparam("study_id"), bindparam("trial_id")
+        study_id: BindParameter[int] = bindparam("study_id")
+        trial_id: BindParameter[int] = bindparam("trial_id")
         trials = s.trials.c
         trial_ids_of_study = select(trials.trial_id).where(trials.study_id == study_id)
         unfinished = trials.state.in_([bindparam("running"), bindparam("waiting")])
@@ -74,9 +76,10 @@ class WriteStatements:
         # all the study's trials (0.9 ms a claim at 6,000 trials).
         last_number = select(func.max(trials.number)).where(
             trials.study_id == study_id).scalar_subquery()
-        new_trial = select(study_id, func.coalesce(last_number + 1, 0), bindparam("state"),
-                           bindparam("now"), bindparam("now"), bindparam("worker")).where(
-            exists().where(s.studies.c.study_id == study_id))
+        # study_id, number, state, started_at, heartbeat_at, worker (insert_new_trial's columns)
+        new_row: list[Any] = [study_id, func.coalesce(last_number + 1, 0), bindparam("state"),
+                              bindparam("now"), bindparam("now"), bindparam("worker")]
+        new_trial = select(*new_row).where(exists().where(s.studies.c.study_id == study_id))
         dialect_insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
         def insert_new_trial(source: Any, skip_taken: bool = False) -> Any:

@@ -293,7 +293,7 @@ class SQLStorage(SQLTracking, BaseStorage):
                 with conn.begin():
                     yield conn
         except DBAPIError as error:  # driver errors: locked, unreachable, not a database
-            raise storage_failure(self.url, error.orig, self._unavailable) from error
+            raise storage_failure(self.url, error.orig or error, self._unavailable) from error
         finally:
             if lock is not None:
                 lock.release()
@@ -524,6 +524,57 @@ class SQLStorage(SQLTracking, BaseStorage):
         return FrozenTrial(number=number, trial_id=trial_id, state=state,
                            system_attrs={k: json.loads(t) for k, t in texts.items()},
                            datetime_start=_datetime(started))
+
+    def add_trial(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
+        attrs = [(system, key, _to_json(key, value)) for system, attrs in
+                 ((0, trial.user_attrs), (1, trial.system_attrs)) for key, value in attrs.items()]
+        params = [(name, float(trial.distributions[name].to_internal(value)),
+                   trial.distributions[name].to_json()) for name, value in trial.params.items()]
+        started = None if trial.datetime_start is None else trial.datetime_start.timestamp()
+        # Inserted unfinished (the guarded writes take only such a trial), finished at the end.
+        first_state = TrialState.WAITING if trial.state == TrialState.WAITING \
+            else TrialState.RUNNING
+        created: list[int] = []  # what an attempt inserted, before its commit
+
+        def add(lost_commit: bool) -> int:
+            with self._write() as cursor:
+                self._lock_study(cursor, study_id)  # waits for a lost commit still in flight
+                if lost_commit and cursor.run(self._sql.trial_state, trial_id=created[-1]
+                                              ).one_or_none() is not None:
+                    return created[-1]  # the lost commit added it
+                trial_id, _ = self._insert_trial(cursor, study_id, first_state, started,
+                                                 trial.worker)
+                created.append(trial_id)
+                for first in range(0, len(params), PARAMS_PER_STATEMENT):
+                    batch = params[first:first + PARAMS_PER_STATEMENT]
+                    cursor.run(self._param_inserts(len(batch)), trial_id=trial_id,
+                               **_UNFINISHED, **{
+                                   f"{field}{i}": row[k] for i, row in enumerate(batch)
+                                   for k, field in enumerate(("name", "value",
+                                                              "distribution_json"))})
+                for step, value in trial.intermediate_values.items():
+                    for objective, each in enumerate(value if isinstance(value, tuple)
+                                                     else (value,)):
+                        cursor.run(self._sql.insert_intermediate, trial_id=trial_id, step=step,
+                                   objective=objective,
+                                   value=None if math.isnan(each) else float(each))
+                for system, key, text in attrs:
+                    cursor.run(self._sql.insert_trial_attr, trial_id=trial_id, system=system,
+                               key=key, value_json=text)
+                if trial.state == TrialState.RUNNING:  # alive from now, not from its start
+                    cursor.run(self._sql.heartbeat, trial_id=trial_id,
+                               running=int(TrialState.RUNNING), now=time.time())
+                if trial.state.is_finished():
+                    completed = time.time() if trial.datetime_complete is None \
+                        else trial.datetime_complete.timestamp()
+                    cursor.run(self._sql.finish, trial_id=trial_id, state=int(trial.state),
+                               now=completed, **_UNFINISHED)
+                    for objective, value in enumerate(trial.values or ()):
+                        cursor.run(self._sql.insert_value, trial_id=trial_id,
+                                   objective=objective, value=float(value))
+            return trial_id
+
+        return self.get_trial(self._connections.retry(lambda: add(False), lambda: add(True)))
 
     def claim_trial(self, study_id: int, worker: str | None = None,
                     max_trials: int | None = None,

@@ -159,7 +159,7 @@ class SQLTracking:
     # -- artifacts -----------------------------------------------------------------------------
 
     @reconnecting
-    def put_artifact(self, trial_id: int, name: str, data: bytes | os.PathLike[str],
+    def put_artifact(self, trial_id: int, name: str, data: bytes | str | os.PathLike[str],
                      media_type: str | None = None) -> ArtifactInfo:
         name = check_name(name)
         source = check_source(data)
