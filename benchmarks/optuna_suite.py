@@ -5,7 +5,9 @@ runs its ``tests/`` with pytest against pipetune through a generated ``optuna`` 
 only maps names (``SHIM``; no wrapper, no adapter):
 
 - ``import optuna`` gives the ``pipetune`` module itself, and ``optuna.x.y`` the module
-  ``pipetune.x.y`` itself when pipetune has one, an import error when it has not;
+  ``pipetune.x.y`` itself when pipetune has one, an import error when it has not; the few
+  public Optuna modules that pipetune lays out differently (``optuna.study.study`` is
+  ``pipetune.study``) are listed in the shim's ``MOVED_MODULES`` table, name for name;
 - a private module that the suite's import statements name (``optuna._x``, ``optuna.x._y``)
   is a placeholder: ``from optuna.x._y import z`` works, so a file that imports one private
   constant can still run its other tests, and any use of ``z`` raises. Any other private
@@ -166,6 +168,21 @@ class PipetuneNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path.insert(0, PipetuneNames())
+# Public Optuna modules that pipetune lays out differently: the Optuna path -> the pipetune module
+# holding the same public names (docs/migrating.md lists them). Put in sys.modules up front, for
+# the reason given for the private modules below.
+MOVED_MODULES = {
+    # Optuna's study is a package with a public `study` submodule; pipetune's is one module.
+    "optuna.study.study": "pipetune.study",
+    # pipetune's search_space is one module.
+    "optuna.search_space.intersection": "pipetune.search_space",
+    # pipetune's terminator keeps its callback with the terminator, and the median evaluator
+    # with the other error evaluators.
+    "optuna.terminator.callback": "pipetune.terminator.terminator",
+    "optuna.terminator.median_erroreval": "pipetune.terminator.erroreval",
+}
+for _name, _module in MOVED_MODULES.items():
+    sys.modules[_name] = importlib.import_module(_module)
 # The private modules the suite's import statements name, as PrivateModules. They are put in
 # sys.modules up front rather than found when imported: the import machinery would then set
 # each as an attribute of the pipetune module above it (pipetune has private modules of the

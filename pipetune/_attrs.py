@@ -111,3 +111,8 @@ def constraints_of(trial_system_attrs: Mapping[str, Any]) -> dict[str, float]:
                   for key, value in trial_system_attrs.items()
                   if key.startswith(CONSTRAINT_PREFIX)})
     return named
+
+
+def is_feasible(trial_system_attrs: Mapping[str, Any]) -> bool:
+    """Whether a trial meets its constraints: every value <= 0 (one without any does)."""
+    return all(value <= 0 for value in constraints_of(trial_system_attrs).values())

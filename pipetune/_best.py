@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from pipetune._attrs import constraints_of
+from pipetune._attrs import is_feasible
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 
 if TYPE_CHECKING:  # numpy is imported where it is used: listing studies needs none of it
@@ -18,7 +18,7 @@ def _candidate(trial: FrozenTrial) -> bool:
     """Whether ``trial`` may be best: COMPLETE, with values, and feasible (every constraint
     value <= 0; a trial without constraints is feasible), as Optuna has it."""
     return (trial.state == TrialState.COMPLETE and trial.values is not None
-            and all(v <= 0 for v in constraints_of(trial.system_attrs).values()))
+            and is_feasible(trial.system_attrs))
 
 
 def best_trial_of(trials: Iterable[FrozenTrial],

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipetune._attrs import is_feasible
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import CategoricalDistribution, Distribution, IntDistribution
 from pipetune.errors import InvalidArgumentError
@@ -170,14 +171,16 @@ def choose_params(columns: dict[str, ParamColumn], params: Sequence[str] | None,
 @dataclass(frozen=True)
 class ObjectiveTable:
     """The COMPLETE trials of a study as columns: trial numbers, the target value of each
-    (finite ones only) and the params asked for. What the per-param plots are drawn from.
-    ``note`` says which params a plot shows when it chose them itself and left some out."""
+    (finite ones only), whether each meets its constraints (``feasible``) and the params asked
+    for. What the per-param plots are drawn from. ``note`` says which params a plot shows when
+    it chose them itself and left some out."""
 
     numbers: np.ndarray
     target: np.ndarray
     target_name: str
     columns: dict[str, ParamColumn]
     params: list[str]
+    feasible: np.ndarray
     note: str | None = None
 
     def __len__(self) -> int:
@@ -211,4 +214,5 @@ def objective_table(study: Any, function: str, params: Sequence[str] | None,
         # with no trial yet there are no columns to check the names against: the plot is empty
         chosen = choose_params(columns, params, function) if trials else list(params or ())
     numbers = np.array([t.number for t in trials], dtype=int)
-    return ObjectiveTable(numbers, values[keep], name, columns, chosen, note)
+    feasible = np.array([is_feasible(t.system_attrs) for t in trials], dtype=bool)
+    return ObjectiveTable(numbers, values[keep], name, columns, chosen, feasible, note)

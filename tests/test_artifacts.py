@@ -14,6 +14,7 @@ from pipetune.artifacts import (
     Backoff,
     Boto3ArtifactStore,
     FileSystemArtifactStore,
+    GCSArtifactStore,
     download_artifact,
     get_all_artifact_meta,
     upload_artifact,
@@ -94,6 +95,7 @@ def test_the_s3_store_speaks_to_a_boto3_client(tmp_path: Path) -> None:
 
         def upload_fileobj(self, body: Any, bucket: str, key: str) -> None:
             self.objects[(bucket, key)] = body.read()
+            body.close()  # as boto3 does
 
         def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
             return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
@@ -112,6 +114,11 @@ def test_the_s3_store_speaks_to_a_boto3_client(tmp_path: Path) -> None:
     assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
     store.remove(artifact_id)
     assert client.objects == {}
+    stream = io.BytesIO(b"kept open")
+    store.write("x", stream)
+    assert not stream.closed and client.objects[("bucket", "x")] == b"kept open"
+    Boto3ArtifactStore("bucket", client=client, avoid_buf_copy=True).write("y", stream)
+    assert stream.closed  # uploaded as it is, without a copy
 
 
 def test_without_boto3_the_s3_store_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,6 +127,64 @@ def test_without_boto3_the_s3_store_says_how_to_get_it(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "boto3", None)  # as if not installed
     with pytest.raises(MissingDependencyError, match="pip install boto3"):
         Boto3ArtifactStore("bucket")
+
+
+def test_the_gcs_store_speaks_to_a_google_cloud_storage_client(tmp_path: Path) -> None:
+    class NotFound(Exception):  # google.api_core.exceptions.NotFound, by name
+        pass
+
+    blobs: dict[str, bytes] = {}
+
+    class FakeBlob:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def upload_from_string(self, data: bytes) -> None:
+            blobs[self.name] = data
+
+        def download_as_bytes(self) -> bytes:
+            return blobs[self.name]
+
+    class FakeBucket:
+        def blob(self, name: str) -> FakeBlob:
+            return FakeBlob(name)
+
+        def get_blob(self, name: str) -> FakeBlob | None:
+            return FakeBlob(name) if name in blobs else None
+
+        def delete_blob(self, name: str) -> None:
+            if name not in blobs:
+                raise NotFound(name)
+            del blobs[name]
+
+    class FakeClient:
+        def bucket(self, name: str) -> FakeBucket:
+            assert name == "bucket"
+            return FakeBucket()
+
+    store = GCSArtifactStore("bucket", client=FakeClient())
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"\x00\x01")
+    artifact_id = upload_artifact(artifact_store=store, file_path=str(source),
+                                  study_or_trial=pipetune.create_study())
+    download_artifact(artifact_store=store, file_path=str(tmp_path / "b.bin"),
+                      artifact_id=artifact_id)
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+    store.remove(artifact_id)
+    assert blobs == {}
+    with pytest.raises(ArtifactNotFound):
+        store.open_reader(artifact_id)
+    with pytest.raises(ArtifactNotFoundError):
+        store.remove(artifact_id)
+
+
+def test_without_google_cloud_storage_the_gcs_store_says_how_to_get_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "google.cloud.storage", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match="pip install google-cloud-storage"):
+        GCSArtifactStore("bucket")
 
 
 def test_backoff_retries_a_failing_store_and_not_a_missing_artifact(

@@ -1,9 +1,11 @@
-"""``pipetune.terminator``: a study stops once its possible improvement (a GP regret bound, or
-the trials since the best) falls below the error of its objective."""
+"""``pipetune.terminator``: a study stops once its possible improvement (a GP regret bound, the
+change in expected minimum regret, or the trials since the best) falls below the error of its
+objective."""
 
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from pipetune.terminator import (
     BaseImprovementEvaluator,
     BestValueStagnationEvaluator,
     CrossValidationErrorEvaluator,
+    EMMREvaluator,
     MedianErrorEvaluator,
     RegretBoundEvaluator,
     StaticErrorEvaluator,
@@ -23,6 +26,7 @@ from pipetune.terminator import (
     TerminatorCallback,
     report_cross_validation_scores,
 )
+from pipetune.terminator.improvement.emmr import MARGIN_FOR_NUMARICAL_STABILITY
 
 X = FloatDistribution(0.0, 1.0)
 
@@ -50,6 +54,46 @@ def test_the_regret_bound_of_a_maximized_study_is_its_mirror() -> None:
     maximized = RegretBoundEvaluator(seed=1).evaluate(
         _trials(xs, lambda x: -((x - 0.3) ** 2)), StudyDirection.MAXIMIZE)
     assert math.isclose(minimized, maximized, rel_tol=1e-6)
+
+
+def test_emmr_shrinks_once_new_trials_stop_moving_the_model_of_the_minimum() -> None:
+    rng = np.random.default_rng(0)
+    # five random trials, then a search closing in on the minimum at 0.3 from both sides
+    xs = list(rng.uniform(0, 1, 5)) + [0.3 + 0.4 / (k + 1) ** 2 * (-1) ** k for k in range(25)]
+    evaluator = EMMREvaluator(seed=0)
+    early = [evaluator.evaluate(_trials(xs[:n]), StudyDirection.MINIMIZE) for n in (3, 4, 5, 6)]
+    late = [evaluator.evaluate(_trials(xs[:n]), StudyDirection.MINIMIZE) for n in (25, 28, 30)]
+    assert all(value >= 0 for value in early + late)
+    assert max(late) < min(early) / 10
+    maximized = EMMREvaluator(seed=0).evaluate(_trials(xs, lambda x: -((x - 0.3) ** 2)),
+                                               StudyDirection.MAXIMIZE)
+    assert math.isclose(maximized, EMMREvaluator(seed=0).evaluate(
+        _trials(xs), StudyDirection.MINIMIZE), rel_tol=1e-6)
+
+
+def test_emmr_says_go_on_while_it_cannot_judge() -> None:
+    go_on = sys.float_info.max * MARGIN_FOR_NUMARICAL_STABILITY
+    evaluator = EMMREvaluator(min_n_trials=3)
+    assert evaluator.evaluate(_trials([0.1, 0.5]), StudyDirection.MINIMIZE) == go_on
+    no_params = [pipetune.create_trial(value=float(i)) for i in range(3)]
+    with pytest.warns(UserWarning, match="share none"):
+        assert evaluator.evaluate(no_params, StudyDirection.MINIMIZE) == go_on
+    with pytest.raises(InvalidArgumentError, match="min_n_trials of EMMREvaluator"):
+        EMMREvaluator(min_n_trials=1)
+    with pytest.raises(InvalidArgumentError, match="delta"):
+        EMMREvaluator(delta=0)
+
+
+def test_emmr_with_the_median_error_stops_a_search_that_converged() -> None:
+    def objective(trial: pipetune.Trial) -> float:
+        return (trial.suggest_float("x", -5, 5) - 1) ** 2 + (trial.suggest_float("y", -5, 5)
+                                                             + 2) ** 2
+
+    study = pipetune.create_study(sampler=pipetune.samplers.GPSampler(seed=1))
+    terminator = Terminator(EMMREvaluator(seed=0), MedianErrorEvaluator(EMMREvaluator(seed=0)),
+                            min_n_trials=20)
+    study.optimize(objective, n_trials=100, callbacks=[TerminatorCallback(terminator)])
+    assert 20 <= len(study.trials) < 100 and study.best_value < 1e-3
 
 
 def test_best_value_stagnation_counts_the_trials_since_the_best() -> None:

@@ -6,7 +6,8 @@ id raises ``ArtifactNotFoundError`` (``exceptions.ArtifactNotFound``, Optuna's n
 
 A store is anything with ``open_reader(id)``, ``write(id, stream)`` and ``remove(id)``:
 ``FileSystemArtifactStore`` (a folder, written through pipetune's artifact files: atomic,
-ids checked as file names) or ``Boto3ArtifactStore`` (an S3 bucket; needs boto3), each
+ids checked as file names), ``Boto3ArtifactStore`` (an S3 bucket; needs boto3) or
+``GCSArtifactStore`` (a Google Cloud Storage bucket; needs google-cloud-storage), each
 possibly wrapped in ``Backoff`` to retry failed calls.
 pipetune's own tracking keeps a trial's files in its storage instead (``trial.log_artifact``,
 ``storage.list_artifacts``, served by ``pipetune server``); this module is for code written
@@ -16,6 +17,7 @@ against Optuna's artifact API, which addresses a file by its id in a store.
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import logging
 import mimetypes
@@ -31,8 +33,8 @@ from pipetune.errors import ArtifactNotFoundError, InvalidArgumentError, Missing
 from pipetune.storage.artifacts import ArtifactFiles, check_name
 
 __all__ = ["ArtifactMeta", "ArtifactStore", "Backoff", "Boto3ArtifactStore",
-           "FileSystemArtifactStore", "download_artifact", "get_all_artifact_meta",
-           "upload_artifact"]
+           "FileSystemArtifactStore", "GCSArtifactStore", "download_artifact",
+           "get_all_artifact_meta", "upload_artifact"]
 
 # The system attr of one artifact: this prefix and its id.
 ARTIFACT_ATTR_PREFIX = "artifacts:"
@@ -104,7 +106,10 @@ class FileSystemArtifactStore:
 
 class Boto3ArtifactStore:
     """Artifacts as objects named by their id in the S3 bucket ``bucket_name``, through a
-    boto3 client (``client``, else ``boto3.client("s3")``). Needs ``pip install boto3``."""
+    boto3 client (``client``, else ``boto3.client("s3")``). Needs ``pip install boto3``.
+    boto3 closes a stream it uploads, so ``write`` uploads a copy in memory and leaves the
+    caller's stream open; ``avoid_buf_copy=True`` uploads the stream itself (no copy; boto3
+    closes it)."""
 
     def __init__(self, bucket_name: str, client: Any = None, *,
                  avoid_buf_copy: bool = False) -> None:
@@ -118,7 +123,7 @@ class Boto3ArtifactStore:
             client = boto3.client("s3")
         self.bucket_name = bucket_name
         self.client = client
-        self.avoid_buf_copy = avoid_buf_copy  # kept for Optuna's signature: streams are read once
+        self.avoid_buf_copy = avoid_buf_copy
 
     def open_reader(self, artifact_id: str) -> BinaryIO:
         try:
@@ -132,10 +137,52 @@ class Boto3ArtifactStore:
         return body
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        self.client.upload_fileobj(content_body, self.bucket_name, artifact_id)
+        # boto3 closes the stream it uploads: it gets a copy, unless avoid_buf_copy spares the
+        # copy and lets the caller's stream be closed.
+        body = content_body if self.avoid_buf_copy else io.BytesIO(content_body.read())
+        self.client.upload_fileobj(body, self.bucket_name, artifact_id)
 
     def remove(self, artifact_id: str) -> None:
         self.client.delete_object(Bucket=self.bucket_name, Key=artifact_id)
+
+
+class GCSArtifactStore:
+    """Artifacts as blobs named by their id in the Google Cloud Storage bucket ``bucket_name``,
+    through a google-cloud-storage client (``client``, else ``google.cloud.storage.Client()``
+    with the default credentials). Needs ``pip install google-cloud-storage``."""
+
+    def __init__(self, bucket_name: str, client: Any = None) -> None:
+        if client is None:
+            try:
+                cloud_storage = importlib.import_module("google.cloud.storage")
+            except ImportError:
+                raise MissingDependencyError(
+                    "GCSArtifactStore needs google-cloud-storage: pip install "
+                    "google-cloud-storage (or pass client=, a storage client of your own)."
+                ) from None
+            client = cloud_storage.Client()
+        self.bucket_name = bucket_name
+        self.client = client
+        self.bucket = client.bucket(bucket_name)
+
+    def open_reader(self, artifact_id: str) -> BinaryIO:
+        blob = self.bucket.get_blob(artifact_id)
+        if blob is None:
+            raise ArtifactNotFoundError(
+                f"No artifact {artifact_id!r} in bucket {self.bucket_name!r}.")
+        return io.BytesIO(blob.download_as_bytes())
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        self.bucket.blob(artifact_id).upload_from_string(content_body.read())
+
+    def remove(self, artifact_id: str) -> None:
+        try:
+            self.bucket.delete_blob(artifact_id)
+        except Exception as error:
+            if type(error).__name__ == "NotFound":  # google.api_core.exceptions.NotFound
+                raise ArtifactNotFoundError(
+                    f"No artifact {artifact_id!r} in bucket {self.bucket_name!r}.") from None
+            raise
 
 
 class Backoff:

@@ -19,9 +19,10 @@ class BaseImportanceEvaluator(abc.ABC):
 
     ``evaluate`` reads the study's COMPLETE trials (pruned and failed ones have no final value
     and are left out), restricted to ``params`` when given, and returns a ParamImportances:
-    importances summing to 1 (unless the objective never varied, or ``normalize=False``), most
-    important first, with
-    their spread and a warning when the trials are too few to trust the order."""
+    importances summing to 1 (unless none explains anything, or ``normalize=False``), most
+    important first, with their spread and a warning when the trials are too few to trust the
+    order. With fewer than two such trials every param gets 0 (none at all: an empty result);
+    a param that kept one value in every trial gets 0."""
 
     @abc.abstractmethod
     def evaluate(self, study: Study, params: Sequence[str] | None = None, *,

@@ -17,7 +17,6 @@ from pipetune._trial_table import (
     objective_table,
 )
 from pipetune.distributions import CategoricalDistribution
-from pipetune.errors import InvalidArgumentError
 
 # Below this many COMPLETE trials per param an importance ranking is rough: a random forest
 # cannot separate a weak effect from noise with so few points.
@@ -43,6 +42,11 @@ class EncodedTrials:
     y: np.ndarray
     low: np.ndarray
     high: np.ndarray
+
+    @property
+    def comparable(self) -> bool:
+        """Whether there is anything to rank: two trials or more, and a param."""
+        return len(self.y) >= 2 and bool(self.names)
 
 
 def _encode_column(column: ParamColumn) -> tuple[np.ndarray, float, float]:
@@ -73,22 +77,17 @@ def _encode_column(column: ParamColumn) -> tuple[np.ndarray, float, float]:
 
 def encode(study: Any, params: Sequence[str] | None, target: Target | None,
            function: str) -> EncodedTrials:
-    """The COMPLETE trials with a finite target, encoded; raises with the fix when there are
-    fewer than two (nothing to compare) or no params."""
+    """The COMPLETE trials with a finite target, encoded (no params while there is no such
+    trial); raises with the fix when ``params`` names a param the trials do not have."""
     check_study(study, function)
     table = objective_table(study, function, params, target, DEFAULT_TARGET_NAME)
-    if len(table) < 2:
-        raise InvalidArgumentError(
-            f"{function} needs at least 2 COMPLETE trials with a finite value; study "
-            f"{study.study_name!r} has {len(table)}. Run more trials first.")
-    if not table.params:
-        raise InvalidArgumentError(
-            f"{function}: the trials of study {study.study_name!r} have no params to rank.")
-    columns = [_encode_column(table.columns[name]) for name in table.params]
-    x = np.column_stack([values for values, _, _ in columns])
+    names = table.params if len(table) else []
+    columns = [_encode_column(table.columns[name]) for name in names]
+    x = np.column_stack([values for values, _, _ in columns]) if columns \
+        else np.empty((len(table), 0))
     low = np.array([lo for _, lo, _ in columns])
     high = np.array([hi for _, _, hi in columns])
-    return EncodedTrials(list(table.params), x, table.target, low, high)
+    return EncodedTrials(list(names), x, table.target, low, high)
 
 
 class ParamImportances(dict):
@@ -114,23 +113,40 @@ class ParamImportances(dict):
         self.warning = warning
 
 
-def summarize(names: list[str], per_tree: np.ndarray, n_trials: int,
+def summarize(encoded: EncodedTrials, per_tree: np.ndarray | None,
               normalize: bool = True) -> ParamImportances:
-    """Averages per-tree importances (rows: trees, columns: params), normalizes the mean to
-    sum to 1 if asked (scaling the spread alike) and attaches the few-trials warning."""
-    mean = per_tree.mean(axis=0) if len(per_tree) else np.zeros(len(names))
-    std = per_tree.std(axis=0) if len(per_tree) else np.zeros(len(names))
+    """Averages per-tree importances (rows: trees, columns: params; None when the trials are
+    not ``comparable``: all 0), normalizes the mean to sum to 1 if asked (scaling the spread
+    alike) and attaches the warning saying how far to trust it. A param that kept one value
+    in every trial explains nothing: its importance is 0 whatever the model made of it."""
+    names, n_trials = encoded.names, len(encoded.y)
+    if per_tree is None or not len(per_tree):
+        per_tree = np.zeros((1, len(names)))
+    varies = np.ptp(encoded.x, axis=0) > 0 if n_trials else np.zeros(len(names), dtype=bool)
+    per_tree = np.where(varies, per_tree, 0.0)
+    mean, std = per_tree.mean(axis=0), per_tree.std(axis=0)
     total = mean.sum()
-    warning = None
-    if total > 0:
-        if normalize:
-            mean, std = mean / total, std / total
-    else:
-        warning = "The objective did not vary across these trials: no param explains anything."
-    needed = max(MIN_CONFIDENT_TRIALS, TRIALS_PER_PARAM * len(names))
-    if warning is None and n_trials < needed:
-        warning = (f"Only {n_trials} COMPLETE trials for {len(names)} params (about {needed} "
-                   "make a stable ranking): treat the order of params whose spreads overlap "
-                   "as unknown.")
+    if total > 0 and normalize:
+        mean, std = mean / total, std / total
     return ParamImportances(dict(zip(names, mean.tolist())), dict(zip(names, std.tolist())),
-                            n_trials, warning)
+                            n_trials, _warning(encoded, total))
+
+
+def _warning(encoded: EncodedTrials, total: float) -> str | None:
+    """Why the importances are not to be trusted, or None."""
+    names, n_trials = encoded.names, len(encoded.y)
+    if n_trials < 2:
+        return (f"{n_trials} COMPLETE trial(s) with a finite value: ranking params needs two or "
+                "more, so every param gets 0.")
+    if not names:
+        return None
+    if total == 0:
+        if np.ptp(encoded.y) == 0:
+            return "The objective did not vary across these trials: no param explains anything."
+        return ("No param explains the objective's variation: too few trials for the model, or "
+                "params that never changed.")
+    needed = max(MIN_CONFIDENT_TRIALS, TRIALS_PER_PARAM * len(names))
+    if n_trials < needed:
+        return (f"Only {n_trials} COMPLETE trials for {len(names)} params (about {needed} make "
+                "a stable ranking): treat the order of params whose spreads overlap as unknown.")
+    return None

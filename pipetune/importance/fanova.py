@@ -108,4 +108,5 @@ class FanovaImportanceEvaluator(ForestImportanceEvaluator):
     def evaluate(self, study: Study, params: Sequence[str] | None = None, *,
                  target: Target | None = None, normalize: bool = True) -> ParamImportances:
         encoded = encode(study, params, target, "FanovaImportanceEvaluator")
-        return summarize(encoded.names, self.per_tree(encoded), len(encoded.y), normalize)
+        return summarize(encoded, self.per_tree(encoded) if encoded.comparable else None,
+                         normalize)

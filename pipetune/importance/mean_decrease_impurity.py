@@ -36,10 +36,12 @@ class MeanDecreaseImpurityImportanceEvaluator(ForestImportanceEvaluator):
     def evaluate(self, study: Study, params: Sequence[str] | None = None, *,
                  target: Target | None = None, normalize: bool = True) -> ParamImportances:
         encoded = encode(study, params, target, "MeanDecreaseImpurityImportanceEvaluator")
+        if not encoded.comparable:
+            return summarize(encoded, None, normalize)
         ensemble = require("sklearn.ensemble", "importance")
         forest = ensemble.RandomForestRegressor(
             n_estimators=self.n_trees, max_depth=self.max_depth,
             min_samples_leaf=self.min_samples_leaf, random_state=self.seed, n_jobs=1)
         forest.fit(encoded.x, encoded.y)
         per_tree = np.array([tree.feature_importances_ for tree in forest.estimators_])
-        return summarize(encoded.names, per_tree, len(encoded.y), normalize)
+        return summarize(encoded, per_tree, normalize)

@@ -88,6 +88,8 @@ class PedAnovaImportanceEvaluator(BaseImportanceEvaluator):
     def evaluate(self, study: Study, params: Sequence[str] | None = None, *,
                  target: Target | None = None, normalize: bool = True) -> ParamImportances:
         encoded = encode(study, params, target, "PedAnovaImportanceEvaluator")
+        if not encoded.comparable:
+            return summarize(encoded, None, normalize)
         maximize = target is None and study.directions[0] == StudyDirection.MAXIMIZE
         order = np.argsort(-encoded.y if maximize else encoded.y, kind="stable")
         n = len(order)
@@ -108,4 +110,4 @@ class PedAnovaImportanceEvaluator(BaseImportanceEvaluator):
                 if self.evaluate_on_local else np.full(_GRID, 1.0 / _GRID)
             importances[j] = float(p_region @ (p_top / p_region - 1.0) ** 2)
         importances *= (n_top / n_region) ** 2
-        return summarize(encoded.names, importances[None, :], n, normalize)
+        return summarize(encoded, importances[None, :], normalize)

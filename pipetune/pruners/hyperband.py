@@ -71,7 +71,8 @@ class HyperbandPruner(BasePruner):
 
     ``max_resource="auto"`` is the last reported step of the lowest-numbered COMPLETE trial;
     until one completes nothing is pruned. Multi-objective studies, NaN and ``bootstrap_count``
-    are handled as in ``SuccessiveHalvingPruner``.
+    are handled as in ``SuccessiveHalvingPruner``; a ``bootstrap_count`` takes an int
+    ``max_resource``, as the brackets' rungs are not known before.
     """
 
     def __init__(self, min_resource: int = 1, max_resource: int | Literal["auto"] = "auto",
@@ -91,6 +92,12 @@ class HyperbandPruner(BasePruner):
         self._max_resource = max_resource
         self._reduction_factor = check_int(owner, "reduction_factor", reduction_factor, 2)
         self._bootstrap_count = check_int(owner, "bootstrap_count", bootstrap_count, 0)
+        if self._bootstrap_count and max_resource == "auto":
+            raise InvalidArgumentError(
+                f"{owner} cannot bootstrap its rungs with max_resource='auto': the brackets are "
+                "not known before a trial completes, so the first trials would pass their rungs. "
+                "Give max_resource an int (the last step a trial reports) or drop "
+                "bootstrap_count.")
         self._lock = threading.Lock()
         self._by_max: dict[int, _Brackets] = {}
         self._latest: _Brackets | None = None

@@ -23,15 +23,17 @@ if TYPE_CHECKING:
 
 class PatientPruner(BasePruner):
     """Prunes only a trial that has stopped improving, and then only if ``wrapped_pruner``
-    agrees (with ``None``, stagnation alone prunes) — early stopping with patience, as in
-    Keras' ``EarlyStopping``, combined with any other rule.
+    agrees (with ``None``, stagnation alone prunes): early stopping with patience, combined
+    with any other rule. The rule is Optuna's, so studies moved over prune alike.
 
-    With the trial's values in step order, the last ``patience`` reports are its *recent*
+    With the trial's values in step order, its last ``patience + 1`` reports are its *recent*
     values and all before them its *earlier* ones. The trial has stagnated when it has more than
-    ``patience`` reports and the best recent value does not beat the best earlier one by more
-    than ``min_delta`` (lower is better when minimizing, higher when maximizing); with
-    ``patience=0`` every trial counts as stagnated. NaN values are skipped, and a trial whose
-    latest value is NaN is pruned at once. One objective only.
+    ``patience + 1`` reports and even its best recent value is worse than its best earlier one
+    by more than ``min_delta`` (a tolerance: lower is better when minimizing, higher when
+    maximizing). A trial that holds its best value, or comes back within ``min_delta`` of it,
+    is kept. NaN values are skipped (with only NaN among the recent or the earlier values
+    nothing has stagnated), and a trial whose latest value is NaN is pruned at once. Patience
+    counts reports, not step numbers. One objective only.
     """
 
     def __init__(self, wrapped_pruner: BasePruner | None, patience: int,
@@ -63,22 +65,18 @@ class PatientPruner(BasePruner):
         return True if self._wrapped is None else bool(self._wrapped.prune(view, trial))
 
     def stagnated(self, view: StudyView, trial: FrozenTrial) -> bool:
-        """Whether ``trial`` has gone ``patience`` reports without improving by ``min_delta``."""
-        values = trial.intermediate_values
-        if len(values) <= self._patience:
-            return False
-        if self._patience == 0:
-            return True
+        """Whether the last ``patience + 1`` reports of ``trial`` all fell short of its best
+        earlier value by more than ``min_delta``."""
         signs = loss_signs(view.directions)
         losses = []
-        for step in sorted(values):
-            converted = to_losses(values[step], signs)
+        for step in sorted(trial.intermediate_values):
+            converted = to_losses(trial.intermediate_values[step], signs)
             losses.append(math.nan if converted is None else converted[0])
-        split = len(losses) - self._patience
+        split = len(losses) - (self._patience + 1)
+        if split <= 0:
+            return False  # not enough reports to run out of patience
         earlier = [v for v in losses[:split] if not math.isnan(v)]
         recent = [v for v in losses[split:] if not math.isnan(v)]
-        if not earlier:
-            return False  # nothing to improve on yet
-        if not recent:
-            return True
-        return not min(recent) < min(earlier) - self._min_delta
+        if not earlier or not recent:
+            return False
+        return min(recent) > min(earlier) + self._min_delta

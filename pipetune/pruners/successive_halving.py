@@ -90,8 +90,10 @@ class SuccessiveHalvingPruner(BasePruner):
     reduction_factor)`` of them are strictly better; otherwise it is pruned. So the decision is
     taken once per rung, when the trial gets there, as in ASHA; call ``should_prune`` after every
     ``report``. Nothing is written anywhere: the rung values are derived from intermediate values,
-    so every process sharing the study decides alike. A rung with fewer than
-    ``bootstrap_count`` trials (itself included) prunes nobody.
+    so every process sharing the study decides alike. A rung goes on nobody until more than
+    ``bootstrap_count`` trials (itself included) reached it: the first ones reaching it stop
+    there and set the bar for the later ones. That needs the rungs from the start, so a
+    ``bootstrap_count`` takes an int ``min_resource``.
 
     ``min_resource="auto"`` is ``max(1, last_step // 100)`` of the lowest-numbered COMPLETE
     trial; until a trial completes nothing is pruned. With several objectives the trials at a
@@ -113,6 +115,11 @@ class SuccessiveHalvingPruner(BasePruner):
         self._reduction_factor = check_int(owner, "reduction_factor", reduction_factor, 2)
         self._rate = check_int(owner, "min_early_stopping_rate", min_early_stopping_rate, 0)
         self._bootstrap_count = check_int(owner, "bootstrap_count", bootstrap_count, 0)
+        if self._bootstrap_count and min_resource == "auto":
+            raise InvalidArgumentError(
+                f"{owner} cannot bootstrap its rungs with min_resource='auto': the rungs are not "
+                "known before a trial completes, so the first trials would pass them. Give "
+                "min_resource an int (e.g. min_resource=1) or drop bootstrap_count.")
         self._cap: int | None = None
         self._member: Callable[[int], bool] | None = None
         self._index: FinishedIndex[_RungValues] = FinishedIndex()
@@ -201,15 +208,15 @@ class SuccessiveHalvingPruner(BasePruner):
         if len(mine) == 1:
             finished = state.single_at(k)
             n = 1 + len(finished) + len(at_rung)
-            if n < self._bootstrap_count:
-                return True
+            if n <= self._bootstrap_count:
+                return False
             better = bisect.bisect_left(finished, mine[0])
             better += sum(1 for _, losses in at_rung if losses[0] < mine[0])
             return better < max(1, n // self._reduction_factor)
         rows, numbers = state.rows_at(k)
         n = 1 + len(rows) + len(at_rung)
-        if n < self._bootstrap_count:
-            return True
+        if n <= self._bootstrap_count:
+            return False
         k_promote = max(1, n // self._reduction_factor)
         points = np.vstack([rows] + [np.array([losses]) for _, losses in at_rung]
                            + [np.array([mine])])

@@ -22,10 +22,10 @@ logger = logging.getLogger("pipetune")
 class QMCSampler(BaseSampler):
     """Trial ``n`` takes the ``n``-th point of one scrambled sequence over the search space.
 
-    The space is the params of the lowest-numbered completed trial; params outside it
-    (conditional or added later) and the trials before it come from ``independent_sampler``
-    (random by default). Use one ``seed`` in every process sharing a study so they walk the
-    same sequence.
+    The space is the params of the lowest-numbered completed trial (before one completes, those
+    the running trials have); params outside it (conditional or added later) and the first
+    trial come from ``independent_sampler`` (random by default). Use one ``seed`` in every
+    process sharing a study so they walk the same sequence.
 
     ``warn_asynchronous_seeding`` logs a warning when a scrambled sequence gets no seed (so
     processes sharing the study would walk different sequences); ``warn_independent_sampling``
@@ -56,9 +56,16 @@ class QMCSampler(BaseSampler):
         # Read from the view, not kept: a sampler may serve several studies, and every process
         # reading a study finds the same lowest-numbered COMPLETE trial.
         first = next((t for t in view.trials if t.state == TrialState.COMPLETE), None)
-        if first is None:
-            return {}
-        return {name: d for name, d in sorted(first.distributions.items()) if not d.single()}
+        if first is not None:
+            space = dict(first.distributions)
+        else:
+            # Until a trial completes, the params that running trials (in parallel, or asked
+            # ahead) already have: the trials started meanwhile join the sequence at once.
+            space = {}
+            for running in view.trials:
+                if running.state == TrialState.RUNNING:
+                    space.update(running.distributions)
+        return {name: d for name, d in sorted(space.items()) if not d.single()}
 
     def sample_relative(self, view, trial: FrozenTrial,
                         search_space: dict[str, Distribution]) -> dict[str, Any]:

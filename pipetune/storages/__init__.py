@@ -36,6 +36,7 @@ from pipetune.storage.journal import (
     JournalStorage,
 )
 from pipetune.storage.sql import SQLStorage
+from pipetune.storage.sql.schema import SCHEMA_VERSION
 from pipetune.storages import journal
 
 if TYPE_CHECKING:
@@ -108,8 +109,9 @@ class RDBStorage(SQLStorage):
 
     ``skip_compatibility_check`` and ``skip_table_creation`` are accepted and change nothing:
     pipetune upgrades an older schema of its own when it opens it, refuses a newer one, and
-    creates missing tables. Optuna's own databases are copied over with ``pipetune import
-    optuna``.
+    creates missing tables, so ``upgrade()`` has nothing left to do and
+    ``get_current_version()`` is ``get_head_version()``. Optuna's own databases are copied
+    over with ``pipetune import optuna``.
     """
 
     def __init__(self, url: str, engine_kwargs: dict[str, Any] | None = None,
@@ -137,6 +139,18 @@ class RDBStorage(SQLStorage):
         self.heartbeat_stale_trial_callback = None \
             if isinstance(callback, RetryHeartbeatStaleTrialCallback) else callback
         super().__init__(sql_url(url), engine_kwargs=engine_kwargs)
+
+    def upgrade(self) -> None:
+        """Nothing to do: opening the storage already brought its schema up to date (an
+        older pipetune schema is upgraded when opened, a newer one refused)."""
+
+    def get_current_version(self) -> str:
+        """The version of the storage's schema: pipetune's, which opening made the latest."""
+        return self.get_head_version()
+
+    def get_head_version(self) -> str:
+        """The version of the schema this pipetune writes."""
+        return str(SCHEMA_VERSION)
 
     def _liveness_attrs(self) -> dict[str, Any]:
         if self.liveness is None:

@@ -1,12 +1,10 @@
 """Stopping a whole study once more trials are not worth running, under Optuna's names:
 ``Terminator`` weighs how much the study may still improve (``RegretBoundEvaluator``, a
-Gaussian-process bound after Makarova et al. 2022, or ``BestValueStagnationEvaluator``)
+Gaussian-process bound after Makarova et al. 2022; ``EMMREvaluator``, the change in expected
+minimum simple regret after Ishibashi et al. 2023; or ``BestValueStagnationEvaluator``)
 against how precisely the objective is known (``CrossValidationErrorEvaluator`` with
 ``report_cross_validation_scores``, ``StaticErrorEvaluator``, ``MedianErrorEvaluator``), and
 ``TerminatorCallback`` stops ``optimize`` when it says so.
-
-Optuna's ``EMMREvaluator`` (the expected-minimum-model-regret criterion of Ishibashi et al.
-2023) is not implemented.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from pipetune.terminator.erroreval import (
     StaticErrorEvaluator,
     report_cross_validation_scores,
 )
+from pipetune.terminator.improvement.emmr import EMMREvaluator
 from pipetune.terminator.improvement.evaluator import (
     BaseImprovementEvaluator,
     BestValueStagnationEvaluator,
@@ -26,6 +25,6 @@ from pipetune.terminator.improvement.evaluator import (
 from pipetune.terminator.terminator import BaseTerminator, Terminator, TerminatorCallback
 
 __all__ = ["BaseErrorEvaluator", "BaseImprovementEvaluator", "BaseTerminator",
-           "BestValueStagnationEvaluator", "CrossValidationErrorEvaluator",
+           "BestValueStagnationEvaluator", "CrossValidationErrorEvaluator", "EMMREvaluator",
            "MedianErrorEvaluator", "RegretBoundEvaluator", "StaticErrorEvaluator", "Terminator",
            "TerminatorCallback", "report_cross_validation_scores"]

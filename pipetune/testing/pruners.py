@@ -71,8 +71,9 @@ def falling(level: float, steps: Sequence[int] = STEPS, nan_at: Sequence[int] = 
     return Curve({s: NAN if s in nan_at else level + 2.0 / (s + 1) for s in steps}, state)
 
 
-def flat(level: float, steps: Sequence[int] = STEPS) -> Curve:
-    return Curve({s: level for s in steps})
+def rising(level: float, steps: Sequence[int] = STEPS) -> Curve:
+    """A curve getting worse from ``level``, as a run that diverges or overfits does."""
+    return Curve({s: level + 0.1 * s for s in steps})
 
 
 # Finished trials of every kind a pruner meets. Order matters: "auto" resources come from the
@@ -88,7 +89,7 @@ HISTORY = (
     falling(4.0), falling(5.0), falling(6.0),
 )
 BEST = falling(-1.0)  # better than every trial of HISTORY at every step
-WORST = flat(100.0)  # worse than every finite value of HISTORY, and not improving
+WORST = rising(100.0)  # worse than every finite value of HISTORY, and getting worse
 CANDIDATES = (
     falling(3.2), falling(4.5, steps=(0, 2, 5, 9, 11)), falling(2.2, nan_at=(3,)),
     WORST, falling(1.5), falling(5.5, steps=(1, 4, 8)), WORST, BEST,

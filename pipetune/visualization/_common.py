@@ -16,7 +16,7 @@ import numpy as np
 from pipetune._imports import require
 from pipetune._trial_table import ObjectiveTable, ParamColumn, Target, objective_table
 from pipetune.datatypes import StudyDirection, TrialState
-from pipetune.errors import InvalidArgumentError, MissingDependencyError
+from pipetune.errors import MissingDependencyError
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -35,6 +35,11 @@ CHAR_WIDTH = 0.6
 AXIS_TITLE_SIZE = 14  # px, plotly's default
 # Why a figure of the COMPLETE trials' values is empty.
 NO_COMPLETE = "No COMPLETE trials yet."
+# Trials that break a constraint (``Trial.set_constraint``) are drawn in this grey, apart from
+# the others, under these trace names.
+INFEASIBLE_COLOR = "#cccccc"
+FEASIBLE_NAME = "Feasible Trial"
+INFEASIBLE_NAME = "Infeasible Trial"
 STATE_COLORS = {TrialState.COMPLETE: "#1f77b4", TrialState.PRUNED: "#ff7f0e",
                 TrialState.FAIL: "#d62728", TrialState.RUNNING: "#2ca02c",
                 TrialState.WAITING: "#7f7f7f"}
@@ -222,14 +227,15 @@ def default_params(study: Any, names: list[str], target: Target | None, count: i
     from pipetune.importance import FanovaImportanceEvaluator, get_param_importances
 
     try:
-        ranked = list(get_param_importances(
+        importances = get_param_importances(
             study, evaluator=FanovaImportanceEvaluator(n_trees=16, max_depth=8), params=names,
-            target=target))
-        how = "the most important"
-    except (InvalidArgumentError, MissingDependencyError) as error:
-        ranked = names
-        why = ("needs scikit-learn" if isinstance(error, MissingDependencyError)
-               else "needs 2 trials")
-        how = f"the first (ranking by importance {why})"
+            target=target)
+    except MissingDependencyError:
+        ranked, how = names, "the first (ranking by importance needs scikit-learn)"
+    else:
+        if importances.n_trials < 2:
+            ranked, how = names, "the first (ranking by importance needs 2 trials)"
+        else:
+            ranked, how = list(importances), "the most important"
     return ranked[:count], (f"{count} of {len(names)} params shown, {how}: "
                             "choose others with params")

@@ -9,8 +9,11 @@ import numpy as np
 
 from pipetune._trial_table import DEFAULT_TARGET_NAME, ObjectiveTable, ParamColumn, Target
 from pipetune.datatypes import StudyDirection
-from pipetune.errors import InvalidArgumentError
 from pipetune.visualization._common import (
+    FEASIBLE_NAME,
+    INFEASIBLE_COLOR,
+    INFEASIBLE_NAME,
+    NO_COMPLETE,
     WEBGL_ABOVE,
     empty_figure,
     go_module,
@@ -28,9 +31,10 @@ _GRID = 100  # interpolation points per axis of a single panel
 _PANEL_GRID = 50  # ... and of each panel of a grid: a quarter of the points to send and draw
 _MAX_SURFACE_POINTS = 1000  # above: average the trials in _BINS x _BINS cells first
 _BINS = 30
-# the trials as dots over the surface; faint when so many that they would hide it
-_DOTS = {"color": "black", "size": 4, "opacity": 0.6}
-_FAINT_DOTS = {"color": "black", "size": 2, "opacity": 0.2}
+# the trials as black dots over the surface (infeasible ones grey); faint when so many that
+# they would hide it
+_DOTS = {"size": 4, "opacity": 0.6}
+_FAINT_DOTS = {"size": 2, "opacity": 0.2}
 
 
 def _grid_axis(column: ParamColumn, scaled: np.ndarray, size: int
@@ -152,15 +156,38 @@ def _contour_panel(table: ObjectiveTable) -> Any:
             traces.append(go.Contour(x=axis_x, y=axis_y, z=z, coloraxis="coloraxis",
                                      connectgaps=False, contours={"coloring": "heatmap"},
                                      line={"width": 0.5}, hoverinfo="skip"))
-        traces.append(scatter_class(len(rows))(
-            x=x.coords[rows], y=y.coords[rows], mode="markers",
-            marker=_DOTS if len(rows) <= WEBGL_ABOVE else _FAINT_DOTS,
-            customdata=np.column_stack([table.numbers[rows], table.target[rows]]),
-            hovertemplate=f"trial %{{customdata[0]}}<br>{x.name}: %{{x}}<br>{y.name}: "
-                          f"%{{y}}<br>{table.target_name}: %{{customdata[1]:.6g}}<extra></extra>"))
+        marker = _DOTS if len(rows) <= WEBGL_ABOVE else _FAINT_DOTS
+
+        def dots(chosen: np.ndarray, name: str, color: str, note: str) -> Any:
+            return scatter_class(len(rows))(
+                x=x.coords[chosen], y=y.coords[chosen], mode="markers", name=name,
+                marker={**marker, "color": color, "line": {"width": 0.5, "color": "black"}},
+                customdata=np.column_stack([table.numbers[chosen], table.target[chosen]]),
+                hovertemplate=f"trial %{{customdata[0]}}{note}<br>{x.name}: %{{x}}<br>"
+                              f"{y.name}: %{{y}}<br>{table.target_name}: "
+                              "%{customdata[1]:.6g}<extra></extra>")
+
+        feasible = table.feasible[rows]
+        traces.append(dots(rows[feasible], FEASIBLE_NAME, "black", ""))
+        if not feasible.all():
+            traces.append(dots(rows[~feasible], INFEASIBLE_NAME, INFEASIBLE_COLOR,
+                               " (infeasible)"))
         return traces
 
     return draw
+
+
+def why_empty(table: ObjectiveTable, params: Sequence[str] | None) -> str | None:
+    """Why a contour plot of ``table`` has nothing to draw (no COMPLETE trial, fewer than two
+    params to pair), or None when it has something."""
+    if not len(table):
+        return NO_COMPLETE
+    if len(table.params) >= 2:
+        return None
+    if params is None:
+        return "A contour plot needs trials with two or more params."
+    return (f"A contour plot pairs two or more params; params={list(table.params)} gives "
+            f"{len(table.params)}: add another, e.g. params=['lr', 'n_layers'].")
 
 
 def plot_contour(study: Study, params: Sequence[str] | None = None, *,
@@ -170,17 +197,13 @@ def plot_contour(study: Study, params: Sequence[str] | None = None, *,
     (drawn as dots), to see how two params interact; with more than two params (default: the
     ``DEFAULT_N_PARAMS`` most important, the title says which), a grid of every pair. Log
     params are interpolated and drawn on a log scale; categorical params at their choices.
-    Needs at least two params."""
+    Trials that break a constraint are grey dots. With fewer than two params, an empty figure
+    says why."""
     table = plot_table(study, "plot_contour", params, target, target_name)
     title = "Contour Plot"
-    if params is not None and len(table.params) < 2:
-        raise InvalidArgumentError(
-            f"plot_contour needs two or more params to pair up. Got {list(table.params)}: add "
-            "another, e.g. params=['lr', 'n_layers'].")
-    if not len(table):
-        return empty_figure(title, "No COMPLETE trials yet.")
-    if len(table.params) < 2:
-        return empty_figure(title, "A contour plot needs trials with two or more params.")
+    reason = why_empty(table, params)
+    if reason is not None:
+        return empty_figure(title, reason)
     good_low = target is None and study.directions[0] == StudyDirection.MINIMIZE
     coloraxis = {"colorscale": "Blues", "reversescale": good_low,
                  "colorbar": {"title": {"text": table.target_name}}}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipetune._attrs import constraints_of
+from pipetune._attrs import is_feasible
 from pipetune._hypervolume import hypervolume
 from pipetune._numbers import real_number
 from pipetune._trial_table import check_study, completed
@@ -56,9 +56,8 @@ def hypervolume_history(study: Study, reference_point: Sequence[float]) -> Hyper
     trial_numbers, volumes = [], []
     for trial in completed(study):
         point = np.asarray(trial.values, dtype=float) * signs
-        feasible = all(v <= 0 for v in constraints_of(trial.system_attrs).values())
-        if feasible and np.isfinite(point).all() and (point < reference).all() \
-                and not (front <= point).all(axis=1).any():
+        if is_feasible(trial.system_attrs) and np.isfinite(point).all() \
+                and (point < reference).all() and not (front <= point).all(axis=1).any():
             front = np.vstack([front[~(point <= front).all(axis=1)], point])
             volume = hypervolume(front, reference)
         trial_numbers.append(trial.number)

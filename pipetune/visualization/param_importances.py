@@ -50,6 +50,8 @@ def importance_series(study: Study, evaluator: BaseImportanceEvaluator | None = 
         return "Importances need at least 2 COMPLETE trials."
     if not any(t.params for t in trials):
         return "The trials have no params."
+    if params is not None and not len(params):
+        return "No params to rank: params=[] names none."
     if target is None and len(study.directions) > 1:
         return [(f"Objective {i}", get_param_importances(
             study, evaluator=evaluator, params=params, target=functools.partial(_objective, i)))

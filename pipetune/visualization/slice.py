@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pipetune._trial_table import DEFAULT_TARGET_NAME, Target
 from pipetune.visualization._common import (
+    INFEASIBLE_COLOR,
     empty_figure,
     grid_size,
     param_axis,
@@ -30,7 +31,8 @@ def plot_slice(study: Study, params: Sequence[str] | None = None, *,
     which) of the target value against that param's value, coloured by trial number (late
     trials dark): where the good values of each param lie and whether the sampler has narrowed
     in on them. Log params get a log axis, categorical ones their choices; a trial lacking a
-    conditional param is left out of that param's panel only."""
+    conditional param is left out of that param's panel only. Each panel's trace is named after
+    its param; trials that break a constraint are grey, in a trace "<param> (infeasible)"."""
     table = plot_table(study, "plot_slice", params, target, target_name)
     title = "Slice Plot"
     if not len(table):
@@ -47,17 +49,21 @@ def plot_slice(study: Study, params: Sequence[str] | None = None, *,
         column = table.columns[name]
         row, col = divmod(i, cols)
         present = column.present
-        x = column.coords[present]
-        scatter = scatter_class(len(x))
-        figure.add_trace(scatter(
-            x=x, y=table.target[present], mode="markers", name=name,
-            marker={"color": table.numbers[present], "colorscale": "Blues", "size": 6,
-                    "line": {"width": 0.5, "color": "grey"},
-                    "showscale": i == 0, "colorbar": {"title": {"text": "Trial"}}},
-            customdata=table.numbers[present], text=column.display()[present],
-            hovertemplate=f"trial %{{customdata}}<br>{name}: %{{text}}<br>"
-                          f"{table.target_name}: %{{y:.6g}}<extra></extra>"),
-            row=row + 1, col=col + 1)
+        scatter = scatter_class(int(present.sum()))
+        for rows, grey, note in ((present & table.feasible, False, ""),
+                                 (present & ~table.feasible, True, " (infeasible)")):
+            if grey and not rows.any():
+                continue
+            figure.add_trace(scatter(
+                x=column.coords[rows], y=table.target[rows], mode="markers", name=name + note,
+                marker={"color": INFEASIBLE_COLOR if grey else table.numbers[rows],
+                        "colorscale": "Blues", "size": 6, "line": {"width": 0.5, "color": "grey"},
+                        "showscale": i == 0 and not grey,
+                        "colorbar": {"title": {"text": "Trial"}}},
+                customdata=table.numbers[rows], text=column.display()[rows],
+                hovertemplate=f"trial %{{customdata}}{note}<br>{name}: %{{text}}<br>"
+                              f"{table.target_name}: %{{y:.6g}}<extra></extra>"),
+                row=row + 1, col=col + 1)
         figure.update_xaxes(param_axis(column, panel_width), row=row + 1, col=col + 1)
         if col == 0:
             figure.update_yaxes(title={"text": table.target_name}, row=row + 1, col=1)

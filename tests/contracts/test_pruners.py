@@ -87,7 +87,7 @@ class TestAutoHyperbandPruner(PrunerContract):
 
 
 class TestPatientPruner(PrunerContract):
-    warmup_steps = 2  # the wrapped pruner's
+    warmup_steps = 3  # patience 2: four reports (steps 0 to 3) before a trial can stagnate
     startup_trials = 3
 
     @pytest.fixture
@@ -96,7 +96,7 @@ class TestPatientPruner(PrunerContract):
 
 
 class TestPatientPrunerAlone(PrunerContract):
-    warmup_steps = 2  # patience 2: three reports (steps 0 to 2) before a trial can stagnate
+    warmup_steps = 3  # patience 2: four reports (steps 0 to 3) before a trial can stagnate
     startup_trials = 0
 
     @pytest.fixture

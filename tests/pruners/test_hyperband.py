@@ -121,9 +121,27 @@ def test_bracket_of_checks_its_argument():
         HyperbandPruner(1, 9).bracket_of(-1)
 
 
-@pytest.mark.parametrize("pruner", [HyperbandPruner(), HyperbandPruner(1, 29, bootstrap_count=2)])
-def test_end_to_end_prunes_bad_curves_and_keeps_the_best(pruner, end_to_end):
-    end_to_end(pruner, n_trials=40)
+def test_end_to_end_prunes_bad_curves_and_keeps_the_best(end_to_end):
+    end_to_end(HyperbandPruner(), n_trials=40)
+
+
+def test_bootstrap_count_stops_the_first_trials_of_each_bracket_at_its_first_rung():
+    pruner = HyperbandPruner(1, 27, bootstrap_count=2)  # brackets' first rungs: 1, 3, 9, none
+    study = pipetune.create_study(pruner=pruner, sampler=pipetune.samplers.RandomSampler(seed=0))
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(28):
+            trial.report(x + 1.0 / (step + 1), step)
+            if trial.should_prune():
+                raise pipetune.TrialPruned()
+        return x
+
+    study.optimize(objective, n_trials=30)
+    for bracket in range(3):
+        first_two = [t for t in study.trials if pruner.bracket_of(t.number) == bracket][:2]
+        assert [(t.state, t.last_step) for t in first_two] == \
+            [(pipetune.TrialState.PRUNED, 3 ** bracket)] * 2
 
 
 def test_threads_on_a_sqlite_study_share_one_pruner(storage):

@@ -29,32 +29,35 @@ def verdict(history, pruner, values, directions=("minimize",)):
 
 
 @pytest.mark.parametrize("values, patience, expected", [
-    ([5, 4, 3, 3, 3], 2, True),     # best of the last two (3) does not beat the best before (3)
-    ([5, 4, 3, 3, 3], 3, False),    # last three reached 3, better than 4 before them
-    ([5, 4, 3, 3, 2], 2, False),    # improved at the last step
-    ([5, 6, 7], 2, True),           # only got worse
-    ([5, 6, 7], 3, False),          # not enough reports yet to run out of patience
-    ([5, 4, 6, 7, 8], 3, True),     # 4 two steps in, nothing better for three reports
-    ([5], 0, True),                 # no patience at all
+    ([5, 4, 3, 4, 4], 1, True),     # the last two (4, 4) are worse than the best before (3)
+    ([5, 4, 3, 4, 4], 2, False),    # the last three include the best, 3
+    ([5, 4, 3, 3, 3], 1, False),    # holding the best value is not falling short of it
+    ([5, 6, 7], 1, True),           # only got worse
+    ([5, 6, 7], 2, False),          # not enough reports yet to run out of patience
+    ([5, 4, 6, 7, 8], 2, True),     # 4 at the second report, nothing as good for three
+    ([5, 4, 6, 7, 3], 2, False),    # improved at the last report
+    ([5], 0, False),                # a first report has nothing to fall short of
+    ([5, 6], 0, True),              # no patience: one report worse than the best prunes
 ])
 def test_patience_counts_reports_without_improvement(history, values, patience, expected):
     assert verdict(history, PatientPruner(None, patience), values) is expected
 
 
 def test_patience_counts_reports_not_step_numbers(history):
-    values = {0: 5.0, 10: 4.0, 50: 4.0, 90: 4.0}
+    values = {0: 4.0, 10: 5.0, 50: 5.0, 90: 5.0}
     assert verdict(history, PatientPruner(None, 2), values)
     assert not verdict(history, PatientPruner(None, 3), values)
 
 
-def test_min_delta_is_the_improvement_that_counts(history):
-    values = [10.0, 9.0, 8.5, 8.2]
-    assert not verdict(history, PatientPruner(None, 2, min_delta=0.5), values)  # 9 -> 8.2
-    assert verdict(history, PatientPruner(None, 2, min_delta=0.8), values)
-    assert verdict(history, PatientPruner(None, 2, min_delta=1.0), values)
+def test_min_delta_is_a_tolerance(history):
+    values = [8.0, 9.0, 8.5, 8.6]  # the best before the last two is 8; they are 0.5 worse
+    assert verdict(history, PatientPruner(None, 1), values)
+    assert verdict(history, PatientPruner(None, 1, min_delta=0.4), values)
+    assert not verdict(history, PatientPruner(None, 1, min_delta=0.5), values)
+    assert not verdict(history, PatientPruner(None, 1, min_delta=1.0), values)
 
 
-def test_maximize_counts_increases_as_improvement(history):
+def test_maximize_counts_decreases_as_falling_short(history):
     rising, falling = [1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]
     assert not verdict(history, PatientPruner(None, 2), rising, ["maximize"])
     assert verdict(history, PatientPruner(None, 2), falling, ["maximize"])
@@ -62,7 +65,7 @@ def test_maximize_counts_increases_as_improvement(history):
 
 
 def test_the_wrapped_pruner_decides_once_patience_ran_out(history):
-    stuck = [5.0, 4.0, 4.0, 4.0]
+    stuck = [4.0, 5.0, 5.0, 5.0]
     improving = [5.0, 4.0, 3.0, 2.0]
     no, yes = Always(False), Always(True)
     assert not verdict(history, PatientPruner(no, 2), stuck)
@@ -74,15 +77,16 @@ def test_the_wrapped_pruner_decides_once_patience_ran_out(history):
 def test_nan_is_skipped_and_a_latest_nan_is_pruned(history):
     assert verdict(history, PatientPruner(Always(False), 10), [1.0, math.nan])
     # A NaN in the middle neither improves nor breaks the count.
-    assert not verdict(history, PatientPruner(None, 2), [5.0, math.nan, 4.0])
-    assert verdict(history, PatientPruner(None, 2), [4.0, math.nan, 4.5])
-    # Only NaN before the window: nothing to stagnate against.
-    assert not verdict(history, PatientPruner(None, 2), [math.nan, 4.0, 4.5])
+    assert not verdict(history, PatientPruner(None, 1), [5.0, math.nan, 4.0])
+    assert verdict(history, PatientPruner(None, 1), [4.0, math.nan, 4.5])
+    # Only NaN before the window: nothing to fall short of.
+    assert not verdict(history, PatientPruner(None, 1), [math.nan, 4.0, 4.5])
 
 
 def test_infinity_is_an_ordinary_value(history):
-    assert not verdict(history, PatientPruner(None, 1), [math.inf, 3.0])
-    assert verdict(history, PatientPruner(None, 1), [math.inf, math.inf])
+    assert not verdict(history, PatientPruner(None, 0), [math.inf, 3.0])
+    assert verdict(history, PatientPruner(None, 0), [3.0, math.inf])
+    assert not verdict(history, PatientPruner(None, 0), [math.inf, math.inf])
 
 
 def test_no_reports_no_pruning(history):
@@ -105,23 +109,23 @@ def test_bad_arguments_are_named(args, name):
         PatientPruner(*args)
 
 
-def plateau_objective(trial):
-    """Falls towards x, then flattens after step 40 * (1 - x): the small-x (good) runs keep
-    improving through all 30 steps; others plateau and run out of patience."""
+def overfitting_objective(trial):
+    """Falls towards x until step 40 * (1 - x), then rises again (overfitting): the small-x
+    (good) runs keep improving through all 30 steps; others turn and run out of patience."""
     x = trial.suggest_float("x", 0.0, 1.0)
-    plateau = int(40 * (1 - x))
+    turn = int(40 * (1 - x))
     for step in range(30):
-        value = x + 1.0 / (min(step, plateau) + 1)
+        value = x + 1.0 / (min(step, turn) + 1) + 0.01 * max(0, step - turn)
         trial.report(value, step)
         if trial.should_prune():
             raise pipetune.TrialPruned()
     return value
 
 
-@pytest.mark.parametrize("pruner", [PatientPruner(None, 3),
-                                    PatientPruner(MedianPruner(n_startup_trials=3), 2)])
-def test_end_to_end_prunes_stalled_curves_and_keeps_the_best(pruner, end_to_end):
-    study = end_to_end(pruner, objective=plateau_objective)
+@pytest.mark.parametrize("pruner, patience", [
+    (PatientPruner(None, 3), 3), (PatientPruner(MedianPruner(n_startup_trials=3), 2), 2)])
+def test_end_to_end_prunes_turned_curves_and_keeps_the_best(pruner, patience, end_to_end):
+    study = end_to_end(pruner, objective=overfitting_objective)
     for trial in study.get_trials(states=[pipetune.TrialState.PRUNED]):
-        # Pruned only after the plateau had lasted the patience (at least 2 reports).
-        assert trial.last_step >= int(40 * (1 - trial.params["x"])) + 2
+        # Pruned only once patience + 1 reports after the turn were all worse than it.
+        assert trial.last_step >= int(40 * (1 - trial.params["x"])) + patience + 1

@@ -89,12 +89,23 @@ def test_pruned_and_running_trials_compete_failed_ones_do_not(history):
                                                               + [candidate]), candidate)
 
 
-def test_bootstrap_count_protects_a_sparse_rung(history):
-    others = [at_rung_one(history, n, 0.0) for n in range(4)]
-    candidate = at_rung_one(history, 4, 1.0, state="RUNNING")
-    view = history.view(others + [candidate])
-    assert not SuccessiveHalvingPruner(**ASHA, bootstrap_count=6).prune(view, candidate)
-    assert SuccessiveHalvingPruner(**ASHA, bootstrap_count=5).prune(view, candidate)
+def test_bootstrap_count_stops_the_first_trials_at_a_rung(history):
+    """Until more than bootstrap_count trials reached a rung, none goes on from it, however
+    good; then the usual top share does."""
+    others = [at_rung_one(history, n, 1.0, state="PRUNED") for n in range(4)]
+    best = at_rung_one(history, 4, 0.0, state="RUNNING")
+    view = history.view(others + [best])
+    assert SuccessiveHalvingPruner(**ASHA, bootstrap_count=5).prune(view, best)
+    assert not SuccessiveHalvingPruner(**ASHA, bootstrap_count=4).prune(view, best)
+    lone = at_rung_one(history, 0, 0.0, state="RUNNING")
+    assert SuccessiveHalvingPruner(**ASHA, bootstrap_count=1).prune(history.view([lone]), lone)
+
+
+@pytest.mark.parametrize("make", [lambda: SuccessiveHalvingPruner(bootstrap_count=1),
+                                  lambda: HyperbandPruner(bootstrap_count=1)])
+def test_bootstrap_count_needs_known_rungs(make):
+    with pytest.raises(InvalidArgumentError, match="bootstrap_count"):
+        make()
 
 
 def test_min_early_stopping_rate_moves_the_first_rung(history):

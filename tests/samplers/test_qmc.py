@@ -89,3 +89,14 @@ def test_an_unseeded_scrambled_sequence_warns_that_workers_will_differ(caplog):
     assert "seed" not in caplog.text
     QMCSampler()
     assert "no seed" in caplog.text
+
+
+def test_trials_asked_before_any_completes_join_the_sequence():
+    """A trial started while the first one still runs takes its point of the sequence for the
+    params the running one has (unscrambled Sobol: point 1 is the centre)."""
+    study = pipetune.create_study(sampler=QMCSampler(scramble=False))
+    first = study.ask()
+    first.suggest_float("x", 0.0, 1.0)
+    first.suggest_float("y", 0.0, 1.0)
+    second = study.ask()
+    assert (second.suggest_float("x", 0.0, 1.0), second.suggest_float("y", 0.0, 1.0)) == (0.5, 0.5)

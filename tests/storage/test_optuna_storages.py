@@ -95,6 +95,16 @@ def test_retry_callbacks_refuse_what_pipetune_cannot_do() -> None:
         storages.RetryFailedTrialCallback(max_retry=-1)
 
 
+def test_rdb_storage_shows_its_engine_and_is_always_upgraded(sqlite_url: str) -> None:
+    storage = storages.RDBStorage(sqlite_url)
+    with storage.engine.connect() as connection:  # queries of one's own
+        assert connection.exec_driver_sql("SELECT count(*) FROM studies").scalar() == 0
+    storage.upgrade()  # opening did it already
+    assert storage.get_current_version() == storage.get_head_version()
+    with pytest.raises(ValueError, match="engine_kwargs=.*pool_size.*no pool settings"):
+        storages.RDBStorage("sqlite:///:memory:", engine_kwargs={"pool_size": 5})
+
+
 def test_rdb_storage_opens_postgresql_urls_with_pipetunes_driver(postgres_url: str) -> None:
     study = pipetune.create_study(storage=storages.RDBStorage(postgres_url))
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)

@@ -92,8 +92,23 @@ def test_contour_is_one_panel_for_two_params_and_a_grid_for_more(
     assert isinstance(axes, Axes) and axes.get_xscale() == "log"
     grid = mpl_plots.plot_contour(conditional_study, params=["lr", "n_layers", "optimizer"])
     assert grid.shape == (3, 3) and not grid[1, 1].axison
-    with pytest.raises(InvalidArgumentError, match="two or more params"):
-        mpl_plots.plot_contour(conditional_study, params=["lr"])
+    one = mpl_plots.plot_contour(conditional_study, params=["lr"])
+    assert "two or more params" in one.texts[0].get_text() and not one.collections
+
+
+def test_contour_and_slice_draw_infeasible_trials_grey(new_study) -> None:
+    study = new_study()
+    space = {"x": pipetune.FloatDistribution(0, 1), "y": pipetune.FloatDistribution(0, 1)}
+    for i, violation in enumerate([-1.0, 1.0, 0.0, 2.0]):  # <= 0: the constraint holds
+        study.add_trial(pipetune.create_trial(
+            value=float(i), params={"x": i / 4, "y": 1 - i / 4}, distributions=space,
+            constraints={"c": violation}))
+    for axes, names in ((mpl_plots.plot_contour(study, params=["x", "y"]),
+                         ("Feasible Trial", "Infeasible Trial")),
+                        (mpl_plots.plot_slice(study, params=["x"]), ("x", "x (infeasible)"))):
+        dots = {c.get_label(): c for c in axes.collections}
+        assert [p[0] for p in dots[names[0]].get_offsets()] == [0.0, 0.5]
+        assert [p[0] for p in dots[names[1]].get_offsets()] == [0.25, 0.75]
 
 
 def test_rank_colours_the_best_trial_zero(conditional_study: pipetune.Study) -> None:

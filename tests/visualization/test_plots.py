@@ -190,9 +190,28 @@ def test_contour_of_more_params_is_a_grid_of_pairs(conditional_study):
     assert titled == {"lr", "n_layers", "optimizer"}  # each named once per direction
 
 
-def test_contour_needs_two_params(conditional_study):
-    with pytest.raises(InvalidArgumentError, match="two or more params"):
-        plot_contour(conditional_study, params=["lr"])
+def test_contour_of_one_param_is_an_empty_figure_saying_how_to_fix_it(conditional_study):
+    figure = plot_contour(conditional_study, params=["lr"])
+    assert not figure.data
+    assert "two or more params" in figure.layout.annotations[0].text
+    assert "add another" in figure.layout.annotations[0].text
+
+
+def test_contour_and_slice_draw_infeasible_trials_grey(new_study):
+    study = new_study()
+    space = {"x": FloatDistribution(0, 1), "y": FloatDistribution(0, 1)}
+    for i, violation in enumerate([-1.0, 1.0, 0.0, 2.0]):  # <= 0: the constraint holds
+        study.add_trial(pipetune.create_trial(
+            value=float(i), params={"x": i / 4, "y": 1 - i / 4}, distributions=space,
+            constraints={"c": violation}))
+    for figure, names in ((plot_contour(study, params=["x", "y"]),
+                           ("Feasible Trial", "Infeasible Trial")),
+                          (plot_slice(study, params=["x"]), ("x", "x (infeasible)"))):
+        dots = {t.name: t for t in figure.data if t.type == "scatter"}
+        assert list(dots[names[0]].x) == [0.0, 0.5]
+        infeasible = dots[names[1]]
+        assert list(infeasible.x) == [0.25, 0.75] and infeasible.marker.color == "#cccccc"
+        assert "(infeasible)" in infeasible.hovertemplate
 
 
 def test_rank_colours_the_best_trial_zero(conditional_study):
@@ -245,6 +264,11 @@ def test_importance_plot_ranks_top_first_and_shows_spread(conditional_study):
 def test_importance_plot_of_several_objectives_has_a_bar_per_objective(multi_objective_study):
     figure = plot_param_importances(multi_objective_study)
     assert [trace.name for trace in figure.data] == ["Objective 0", "Objective 1"]
+
+
+def test_importance_plot_of_no_params_is_an_empty_figure(conditional_study):
+    figure = plot_param_importances(conditional_study, params=[])
+    assert not figure.data and "params=[]" in figure.layout.annotations[0].text
 
 
 def test_plots_refuse_what_is_not_a_study():

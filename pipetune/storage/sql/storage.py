@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, create_engine, event, func, insert, or_, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -216,6 +216,12 @@ class SQLStorage(SQLTracking, BaseStorage):
             kwargs.setdefault("max_overflow", -1)
         try:
             self._engine = create_engine(parsed, **kwargs)
+        except TypeError as error:  # an engine_kwargs argument the engine or its pool refuses
+            raise InvalidArgumentError(
+                f"Cannot open the storage {self.url} with engine_kwargs={engine_kwargs!r}: "
+                f"{error} Leave out the argument it names (an in-memory SQLite database has "
+                "one connection, shared by every thread, and takes no pool settings)."
+            ) from None
         except (ArgumentError, ImportError, SQLAlchemyError) as error:
             raise StorageURLError(
                 f"Cannot open the storage {self.url}: {error}. For PostgreSQL install the "
@@ -275,6 +281,13 @@ class SQLStorage(SQLTracking, BaseStorage):
             cursor.execute(f"SET synchronous_commit TO {setting}")
             cursor.close()
             dbapi_connection.commit()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine of the database, for queries of your own. Read pipetune's
+        tables through it, do not write them: their layout is pipetune's and changes between
+        versions."""
+        return self._engine
 
     def connect_url(self) -> str:
         """The whole URL of this storage, password and options included: what opens it

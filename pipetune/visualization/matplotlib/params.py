@@ -13,9 +13,15 @@ import numpy as np
 
 from pipetune._trial_table import DEFAULT_TARGET_NAME, ObjectiveTable, ParamColumn, Target
 from pipetune.datatypes import StudyDirection
-from pipetune.errors import InvalidArgumentError
-from pipetune.visualization._common import NO_COMPLETE, grid_size, plot_table
-from pipetune.visualization.contour import interpolate
+from pipetune.visualization._common import (
+    FEASIBLE_NAME,
+    INFEASIBLE_COLOR,
+    INFEASIBLE_NAME,
+    NO_COMPLETE,
+    grid_size,
+    plot_table,
+)
+from pipetune.visualization.contour import interpolate, why_empty
 from pipetune.visualization.matplotlib._axes import (
     GOOD_HIGH_CMAP,
     GOOD_LOW_CMAP,
@@ -74,7 +80,8 @@ def plot_slice(study: Study, params: Sequence[str] | None = None, *,
                target: Target | None = None,
                target_name: str = DEFAULT_TARGET_NAME) -> Axes | np.ndarray:
     """``pipetune.visualization.plot_slice`` as matplotlib axes: the target against each param
-    on its own, coloured by trial number; one axes for one param, else an array of them."""
+    on its own, coloured by trial number (grey: breaks a constraint); one axes for one param,
+    else an array of them."""
     table = plot_table(study, "plot_slice", params, target, target_name)
     title = "Slice Plot"
     if not len(table):
@@ -90,9 +97,15 @@ def plot_slice(study: Study, params: Sequence[str] | None = None, *,
     for panel, name in zip(panels, table.params):
         column = table.columns[name]
         present = column.present
-        points = panel.scatter(column.coords[present], table.target[present],
-                               c=table.numbers[present], cmap="Blues", s=20,
-                               edgecolors="grey", linewidths=0.5)
+        feasible = present & table.feasible
+        points = panel.scatter(column.coords[feasible], table.target[feasible],
+                               c=table.numbers[feasible], cmap="Blues", s=20,
+                               edgecolors="grey", linewidths=0.5, label=name)
+        infeasible = present & ~table.feasible
+        if infeasible.any():
+            panel.scatter(column.coords[infeasible], table.target[infeasible],
+                          color=INFEASIBLE_COLOR, s=20, edgecolors="grey", linewidths=0.5,
+                          label=f"{name} (infeasible)")
         scale_param_axis(panel, column, "x")
     for panel in grid[:, 0]:
         panel.set_ylabel(table.target_name)
@@ -104,20 +117,15 @@ def plot_contour(study: Study, params: Sequence[str] | None = None, *,
                  target: Target | None = None,
                  target_name: str = DEFAULT_TARGET_NAME) -> Axes | np.ndarray:
     """``pipetune.visualization.plot_contour`` as matplotlib axes: the target interpolated
-    over two params, the trials as dots; for more params, an n x n array of axes, one per
-    pair."""
+    over two params, the trials as dots (grey: breaks a constraint); for more params, an n x n
+    array of axes, one per pair; with fewer than two, empty axes say why."""
     from matplotlib.colors import Normalize
 
     table = plot_table(study, "plot_contour", params, target, target_name)
     title = "Contour Plot"
-    if params is not None and len(table.params) < 2:
-        raise InvalidArgumentError(
-            f"plot_contour needs two or more params to pair up. Got {list(table.params)}: add "
-            "another, e.g. params=['lr', 'n_layers'].")
-    if not len(table):
-        return empty_axes(title, NO_COMPLETE)
-    if len(table.params) < 2:
-        return empty_axes(title, "A contour plot needs trials with two or more params.")
+    reason = why_empty(table, params)
+    if reason is not None:
+        return empty_axes(title, reason)
     good_low = target is None and study.directions[0] == StudyDirection.MINIMIZE
     cmap = GOOD_LOW_CMAP if good_low else GOOD_HIGH_CMAP
     norm = Normalize(float(table.target.min()), float(table.target.max()))
@@ -129,7 +137,13 @@ def plot_contour(study: Study, params: Sequence[str] | None = None, *,
             axis_x, axis_y, z = surface
             axes.contourf(axis_x, axis_y, np.ma.masked_invalid(z), levels=15, cmap=cmap,
                           norm=norm)
-        axes.scatter(x.coords[rows], y.coords[rows], color="black", s=8, alpha=0.6)
+        feasible = table.feasible[rows]
+        axes.scatter(x.coords[rows[feasible]], y.coords[rows[feasible]], color="black", s=8,
+                     alpha=0.6, label=FEASIBLE_NAME)
+        if not feasible.all():
+            axes.scatter(x.coords[rows[~feasible]], y.coords[rows[~feasible]],
+                         color=INFEASIBLE_COLOR, s=10, edgecolors="black", linewidths=0.5,
+                         label=INFEASIBLE_NAME)
         scale_param_axis(axes, x, "x")
         scale_param_axis(axes, y, "y")
         return pyplot().cm.ScalarMappable(norm=norm, cmap=cmap)
