@@ -14,18 +14,20 @@ BENCH_ARGS ?=
 # `make test NEEDS_BROWSER=0` skips that (the browser tests then skip, or fail under CI=true).
 NEEDS_BROWSER ?= 1
 CHROMIUM := /usr/bin/chromium
+# The Spark tests (backend="spark", SparkTrials) start a local Spark, which needs a Java
+# runtime: `make test` installs Debian's headless JRE when there is no `java` (the `java` target).
 
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
 STAMP = $(VENV)/.installed-$(1)-$(PYPROJECT_HASH)
 
-.PHONY: demo test bench browser clean distclean
+.PHONY: demo test bench browser java clean distclean
 
 demo: $(call STAMP,examples)
 	$(PY) examples/dc_taxi/demo.py
 
 # Lint and type checks come first: a lint or type error fails the run before the tests start.
-test: $(call STAMP,test) $(if $(filter 1,$(NEEDS_BROWSER)),browser)
-	$(PY) -m ruff check pipetune tests benchmarks examples docs/images
+test: $(call STAMP,test) $(if $(filter 1,$(NEEDS_BROWSER)),browser) java
+	$(PY) -m ruff check pipetune tests benchmarks examples docs/images deploy
 	$(PY) -m mypy pipetune
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -53,6 +55,16 @@ browser:
 	else \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$sudo apt-get install -y chromium || { $$sudo apt-get update && $$sudo apt-get install -y chromium; }; \
+	fi
+
+# Installs a Java runtime only when none is found; a machine without apt gets a warning.
+java:
+	@if command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "warning: java is missing and apt-get is unavailable; Spark tests will not run" >&2; \
+	else \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo apt-get install -y default-jre-headless || { $$sudo apt-get update && $$sudo apt-get install -y default-jre-headless; }; \
 	fi
 
 # Build and test leftovers. Keeps .venv and your results (pipetune.db, pipetune-artifacts/,

@@ -57,6 +57,9 @@ PIPELINE_STAGES_ATTR = "pipeline_stages"
 HYPEROPT_STATUS_ATTR = "hyperopt_status"
 # ``pipetune.compat.hyperopt``: the loss of a trial that did not complete (its value otherwise).
 HYPEROPT_LOSS_ATTR = "hyperopt_loss"
+# ``pipetune.compat.hyperopt``: the attachments the objective returned, name -> [encoding, text]
+# ("base64" for bytes, "str" for text).
+HYPEROPT_ATTACHMENTS_ATTR = "hyperopt_attachments"
 
 # The constraint values of a trial, feasible when every one is <= 0 (Optuna's keys, so studies
 # move over as they are): a list under ``constraints`` (a sampler's ``constraints_func``) and

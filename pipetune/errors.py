@@ -24,8 +24,10 @@ Every error a user can cause is one of these, named for what the caller does nex
     └── MissingDependencyError (ImportError)     pip install the named extra
 
 ``TrialPruned`` is not an error: the objective raises it to end a trial early. The Hyperopt
-layer (``pipetune.compat.hyperopt``) adds two leaves under Hyperopt's names:
-``AllTrialsFailedError`` (an ObjectiveError) and ``DuplicateLabelError`` (a ParamConflictError).
+layer (``pipetune.compat.hyperopt``, whose ``exceptions`` module gives them Hyperopt's names)
+adds leaves: ``AllTrialsFailedError``, ``InvalidResultStatusError`` and ``InvalidLossError``
+(ObjectiveErrors), ``DuplicateLabelError`` (a ParamConflictError), and
+``InvalidAnnotatedParameterError`` and ``InvalidTrialError`` (InvalidArgumentErrors).
 """
 
 from __future__ import annotations

@@ -237,7 +237,10 @@ class Study:
         ``backend="ray"`` runs each objective call as a Ray task with ``resources_per_trial``
         (e.g. ``{"cpu": 1, "gpu": 1}``) on the cluster ``ray.init`` joins, up to ``n_jobs``
         at once (-1: as many as the cluster holds); the study needs a storage the cluster can
-        reach (see ``pipetune.execution.ray_backend``).
+        reach (see ``pipetune.execution.ray_backend``). ``backend="spark"`` runs each as a
+        Spark task on the executors of the active SparkSession (else of a local Spark), up to
+        ``n_jobs`` at once (-1: the cluster's default parallelism), with the same need (see
+        ``pipetune.execution.spark_backend``).
         """
         from pipetune.execution.optimize import run_optimize
 

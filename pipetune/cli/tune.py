@@ -353,9 +353,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def _backend_options(args: argparse.Namespace, config: StudyConfig) -> dict[str, Any]:
     """``optimize``'s backend arguments: on Ray, each trial's task holds one CPU and the GPUs
-    the script asks for (Ray then sets CUDA_VISIBLE_DEVICES for it)."""
+    the script asks for (Ray then sets CUDA_VISIBLE_DEVICES for it); on Spark, one task slot
+    of an executor."""
     if args.backend == "thread":
         return {}
+    if args.backend == "spark":
+        if config.launch.gpus_per_trial:
+            # Each of an executor's Python workers would hand out the same GPUs.
+            raise InvalidArgumentError(
+                f"gpus_per_trial: {config.launch.gpus_per_trial} cannot be given to trials on "
+                "Spark (--backend spark): run GPU trials with --backend ray or thread.")
+        return {"backend": "spark"}
     return {"backend": "ray",
             "resources_per_trial": {"cpu": 1, "gpu": config.launch.gpus_per_trial}}
 
@@ -404,10 +412,12 @@ def add_tune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue a study that already has trials: up to its max_trials, "
                              "or --n-trials more")
-    parser.add_argument("--backend", choices=("thread", "ray"), default="thread",
+    parser.add_argument("--backend", choices=("thread", "ray", "spark"), default="thread",
                         help="where trials run: threads of this process launching the script "
-                             "(default), or Ray tasks on the cluster of RAY_ADDRESS (a local "
-                             "one when unset), one CPU and gpus_per_trial GPUs each")
+                             "(default), Ray tasks on the cluster of RAY_ADDRESS (a local "
+                             "one when unset), one CPU and gpus_per_trial GPUs each, or Spark "
+                             "tasks (on the cluster of spark-submit when it runs this "
+                             "command, else on a local Spark)")
 
 
 def add_logs_options(parser: argparse.ArgumentParser) -> None:

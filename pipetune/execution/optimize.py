@@ -132,21 +132,25 @@ def _optimize(run: RunInterface, func: Callable[[Trial], Any], *, n_trials: int 
     if not callable(func):
         raise InvalidArgumentError(
             f"Study.optimize needs a callable objective taking a trial. Got {func!r}.")
-    if backend not in ("thread", "ray"):
+    if backend not in ("thread", "ray", "spark"):
         raise InvalidArgumentError(
-            f"The 'backend' argument of Study.optimize must be 'thread' or 'ray'. Got {backend!r}.")
-    if backend == "thread" and resources_per_trial is not None:
+            "The 'backend' argument of Study.optimize must be 'thread', 'ray' or 'spark'. "
+            f"Got {backend!r}.")
+    if backend != "ray" and resources_per_trial is not None:
         raise InvalidArgumentError(
             "The 'resources_per_trial' argument of Study.optimize applies to backend='ray' "
             "only; drop it or pass backend='ray'.")
     requested_jobs = n_jobs
     n_jobs, catch_types, callbacks = _check_arguments(n_trials, timeout, n_jobs, catch, callbacks)
     criteria = _check_criteria(stop_when, run.directions)
-    if backend == "ray":
-        from pipetune.execution.ray_backend import check_resources, storage_reference
+    if backend != "thread":
+        from pipetune.execution.tasks import storage_reference
 
-        check_resources(resources_per_trial)
-        storage_reference(run.storage)  # refuse an in-memory storage before starting Ray
+        if backend == "ray":
+            from pipetune.execution.ray_backend import check_resources
+
+            check_resources(resources_per_trial)
+        storage_reference(run.storage, backend)  # refused before starting a cluster
     run.stop_requested = False
     call = OptimizeRun(run, n_trials, timeout, show_progress_bar, criteria)
     try:
@@ -154,6 +158,11 @@ def _optimize(run: RunInterface, func: Callable[[Trial], Any], *, n_trials: int 
             from pipetune.execution.ray_backend import run_ray
 
             run_ray(call, func, requested_jobs, catch_types, callbacks, resources_per_trial)
+            return call.result()
+        if backend == "spark":
+            from pipetune.execution.spark_backend import run_spark
+
+            run_spark(call, func, requested_jobs, catch_types, callbacks)
             return call.result()
         if n_jobs == 1:
             _worker(call, func, catch_types, callbacks)

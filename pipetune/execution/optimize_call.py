@@ -1,8 +1,8 @@
 """One ``optimize`` call as the loops running it share it: how many trials it may still
 start, what they did, the best trial seen, the progress bar and the stopping criteria
 (``OptimizeRun``); why it stopped (``StopReason``) and what it did (``OptimizeResult``, which
-``Study.optimize`` returns). Shared by the thread pool (``optimize``) and the Ray driver
-(``ray_backend``)."""
+``Study.optimize`` returns). Shared by the thread pool (``optimize``) and the driver of the task
+backends (``tasks``)."""
 
 from __future__ import annotations
 

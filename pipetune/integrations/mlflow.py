@@ -81,15 +81,22 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 
 class _Exporter:
-    """Finds or creates the runs of one study in one MLflow tracking store."""
+    """Finds or creates the runs of one study in one MLflow tracking store. Given
+    ``parent_run_id``, that run (one the caller owns, such as ``mlflow.active_run()``'s)
+    stands for the study: trials become its children and it is never ended here."""
 
-    def __init__(self, tracking_uri: str | None, experiment_name: str | None) -> None:
+    def __init__(self, tracking_uri: str | None, experiment_name: str | None,
+                 parent_run_id: str | None = None) -> None:
         self._client = MlflowClient(tracking_uri=tracking_uri)
         self._experiment_name = experiment_name
         self._lock = threading.Lock()
         self._experiment_id: str | None = None
         self._parent_id: str | None = None
         self._children: dict[int, tuple[str, str]] | None = None  # number -> (run id, state)
+        self._owns_parent = parent_run_id is None
+        if parent_run_id is not None:
+            self._experiment_id = self._client.get_run(parent_run_id).info.experiment_id
+            self._parent_id = parent_run_id
 
     # -- the parent run ------------------------------------------------------------------------
 
@@ -115,20 +122,23 @@ class _Exporter:
     def parent(self, study: Study) -> str:
         """The study's parent run id, created (with its settings) on first export."""
         with self._lock:
-            if self._parent_id is not None:
+            if self._parent_id is not None and self._children is not None:
                 return self._parent_id
             experiment_id = self._experiment(study)
-            found = self._search(experiment_id, f"tags.\"{STUDY_TAG}\" = {_quote(study.study_name)}"
-                                 f" and tags.\"{ROLE_TAG}\" = 'study'")
-            if found:
-                self._parent_id = found[0].info.run_id
-            else:
-                self._parent_id = self._create_parent(study, experiment_id)
+            if self._parent_id is None:
+                found = self._search(
+                    experiment_id, f"tags.\"{STUDY_TAG}\" = {_quote(study.study_name)}"
+                                   f" and tags.\"{ROLE_TAG}\" = 'study'")
+                if found:
+                    self._parent_id = found[0].info.run_id
+                else:
+                    self._parent_id = self._create_parent(study, experiment_id)
             self._children = {
                 int(run.data.tags[TRIAL_TAG]): (run.info.run_id, run.data.tags.get(STATE_TAG, ""))
                 for run in self._search(
                     experiment_id, f"tags.\"{STUDY_TAG}\" = {_quote(study.study_name)} and "
-                                   f"tags.\"{ROLE_TAG}\" = 'trial'")}
+                                   f"tags.\"{ROLE_TAG}\" = 'trial' and "
+                                   f"tags.\"{PARENT_TAG}\" = {_quote(self._parent_id)}")}
             return self._parent_id
 
     def _create_parent(self, study: Study, experiment_id: str) -> str:
@@ -173,7 +183,7 @@ class _Exporter:
         self._client.log_batch(parent_id, metrics=metrics)
         end = max((t.datetime_complete for t in trials if t.datetime_complete), default=None)
         running = any(not t.state.is_finished() for t in trials)
-        if not running:
+        if not running and self._owns_parent:
             self._client.set_terminated(parent_id, "FINISHED", end_time=_ms(end))
 
     # -- child runs ----------------------------------------------------------------------------
@@ -252,11 +262,16 @@ class MLflowCallback:
         tracking_uri: MLflow's tracking URI (default: MLflow's own default, e.g.
             ``$MLFLOW_TRACKING_URI`` or ``./mlruns``).
         experiment_name: the MLflow experiment (default: the study's pipetune experiment).
+        parent_run_id: a run of yours to nest the trials under instead of a parent run of
+            the study's own, e.g. ``mlflow.active_run().info.run_id`` inside
+            ``mlflow.start_run()``; it gets the metrics ``n_trials`` and ``best_value`` and
+            is left for you to end.
     """
 
     def __init__(self, tracking_uri: str | None = None,
-                 experiment_name: str | None = None) -> None:
-        self._exporter = _Exporter(tracking_uri, experiment_name)
+                 experiment_name: str | None = None, *,
+                 parent_run_id: str | None = None) -> None:
+        self._exporter = _Exporter(tracking_uri, experiment_name, parent_run_id)
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         self._exporter.export_trial(study, trial)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from pipetune.distributions import CategoricalDistribution, Distribution, FloatDistribution
 from pipetune.samplers.tpe.parzen import Axis
@@ -104,7 +103,10 @@ class UnitSpace:
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` points of a scrambled Sobol sequence (more even than uniform draws, so fewer
         of them cover the cube), snapped."""
-        sobol = scipy.stats.qmc.Sobol(self.dim, scramble=True, seed=rng)
+        # scipy.stats takes a third of a second to import: only a GP that samples pays it.
+        from scipy.stats import qmc
+
+        sobol = qmc.Sobol(self.dim, scramble=True, seed=rng)
         points = sobol.random_base2(max(0, math.ceil(math.log2(max(n, 1)))))[:n]
         points[:, self.categorical] *= self.n_choices[self.categorical]
         points[:, self.categorical] = np.floor(points[:, self.categorical])

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
-from pipetune.errors import StorageURLError
+from pipetune.errors import ConfigError, StorageURLError
 from pipetune.storage.base import BaseStorage, TrackingStorage
 from pipetune.storage.memory import InMemoryStorage
 
-__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "BaseStorage", "InMemoryStorage", "TrackingStorage",
-           "default_storage_url", "get_storage", "sql_url"]
+__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "TOKEN_ENV", "TOKEN_FILE_ENV", "BaseStorage",
+           "InMemoryStorage", "TrackingStorage", "default_storage_url", "get_storage",
+           "remote_token", "sql_url"]
 
 # The storage the ``pipetune`` command uses unless told another, and where ``start_run``
 # records a run given none: ``$PIPETUNE_STORAGE``, else this file in the working folder.
@@ -23,8 +25,11 @@ _open_lock = threading.Lock()
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
 _HTTP_SCHEMES = ("http", "https")
 _JOURNAL_SCHEME = "journal"
-# The bearer token a remote storage (``http://host:port``) sends, read when it is first opened.
+# The bearer token a remote storage (``http://host:port``) sends, read when it is first opened:
+# the variable itself, or the file the second one names (a container's mounted secret, so that
+# the token is in no environment or command line).
 TOKEN_ENV = "PIPETUNE_TOKEN"
+TOKEN_FILE_ENV = "PIPETUNE_TOKEN_FILE"
 
 
 def default_storage_url() -> str:
@@ -35,7 +40,7 @@ def default_storage_url() -> str:
 def get_storage(storage: str | BaseStorage | None, *, create: bool = True) -> BaseStorage:
     """The storage named by ``storage``: a backend object as is, None for a new in-memory one,
     or a URL (``sqlite:///file.db``, ``postgresql://...``, ``http://host:port`` for a
-    ``pipetune server``, with the token in ``$PIPETUNE_TOKEN`` and, for ``https://``, the CA
+    ``pipetune server``, with the token of ``remote_token`` and, for ``https://``, the CA
     bundle in ``$PIPETUNE_CA_BUNDLE``; a SQL URL may end in ``?durability=full`` for commits that
     wait for the disk; ``journal:///file.log`` for a journal file). One process shares one
     backend (and its connection pool) per URL. With ``create=False`` (what reading calls
@@ -58,7 +63,7 @@ def get_storage(storage: str | BaseStorage | None, *, create: bool = True) -> Ba
                 from pipetune.storage.remote import CA_BUNDLE_ENV, RemoteStorage
 
                 _open_storages[storage] = RemoteStorage(
-                    storage, token=os.environ.get(TOKEN_ENV) or None,
+                    storage, token=remote_token(),
                     ca_bundle=os.environ.get(CA_BUNDLE_ENV) or None)
             return _open_storages[storage]
     if scheme not in _SQL_SCHEMES:
@@ -74,6 +79,34 @@ def get_storage(storage: str | BaseStorage | None, *, create: bool = True) -> Ba
 
             _open_storages[storage] = SQLStorage(storage, create=create)
         return _open_storages[storage]
+
+
+def remote_token() -> str | None:
+    """The bearer token for a ``pipetune server``: ``$PIPETUNE_TOKEN``, or the one token in the
+    file ``$PIPETUNE_TOKEN_FILE`` names (a secret mounted into a container: the same bare-token
+    file the server's ``--token-file`` reads as a write token), else None. Setting both, or a
+    file that is unreadable or holds anything but one token, is a ConfigError."""
+    token, path = os.environ.get(TOKEN_ENV), os.environ.get(TOKEN_FILE_ENV)
+    if not path:
+        return token or None
+    if token:
+        raise ConfigError(
+            f"Both ${TOKEN_ENV} and ${TOKEN_FILE_ENV} are set: unset one, so that it is clear "
+            "which token the pipetune server gets.")
+    try:
+        words = Path(path).read_text().split()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError(
+            f"Cannot read the token file ${TOKEN_FILE_ENV}={path!r}: {reason}. Point it at a "
+            "file this user can read.") from None
+    if len(words) != 1:
+        raise ConfigError(
+            f"The token file ${TOKEN_FILE_ENV}={path!r} must hold one bare token (a write "
+            f"token for workers), nothing else. It holds {len(words)} words: for a server "
+            "token file of 'write <token>' lines, give the client a file of its write token "
+            f"alone, or set ${TOKEN_ENV}.")
+    return words[0]
 
 
 def sql_url(url: str) -> str:

@@ -376,7 +376,7 @@ def test_hp_domains_follow_hyperopt_conventions():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: hp.uniform("x", 1, 0), r"hp.uniform\('x', 1, 0\).*low <= high"),
+    (lambda: hp.uniform("x", 1, 0), r"hp.uniform\('x', 1, 0\).*low < high"),
     (lambda: hp.randint("n", 3, 3), "low < high"),
     (lambda: hp.normal("w", 0, 0), "sigma must be > 0"),
     (lambda: hp.quniform("q", 0, 1, -1), "q must be > 0"),

@@ -100,6 +100,33 @@ def _durability(parsed: URL) -> str:
     return level
 
 
+def _with_password_of_file(parsed: URL, path: Any, shown: str) -> URL:
+    """``parsed`` with the password read from ``?password_file=`` (a secret mounted into a
+    container, such as the file the PostgreSQL image's ``POSTGRES_PASSWORD_FILE`` names), so
+    that the password is in no URL, command line or environment. The file holds the password
+    alone; a trailing newline is dropped."""
+    if parsed.get_backend_name() == "sqlite" or not isinstance(path, str) or not path:
+        raise StorageURLError(
+            f"The option password_file of the storage URL {shown} names one file holding the "
+            "password of a PostgreSQL user: 'postgresql://user@host:5432/db?password_file="
+            "/run/secrets/db_password'. SQLite takes no password; give the option once.")
+    if parsed.password is not None:
+        raise StorageURLError(
+            f"The storage URL {shown} gives a password and a password_file: drop one.")
+    try:
+        password = pathlib.Path(path).read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise StorageURLError(
+            f"Cannot read the password_file {path!r} of the storage URL {shown}: {reason}. "
+            "Point it at a file this user can read.") from None
+    if not password:
+        raise StorageURLError(
+            f"The password_file {path!r} of the storage URL {shown} is empty: write the "
+            "database user's password into it.")
+    return parsed.difference_update_query(["password_file"]).set(password=password)
+
+
 def _switch_to_wal(cursor: Any) -> None:
     """Puts the database in WAL mode. Switching needs an exclusive lock and SQLite answers
     "database is locked" at once, without the busy handler, when another connection holds the
@@ -170,6 +197,9 @@ class SQLStorage(SQLTracking, BaseStorage):
         self.url = parsed.render_as_string(hide_password=True)
         self.durability = _durability(parsed)
         parsed = parsed.difference_update_query(["durability"])  # pipetune's, not the driver's
+        self._password_file = parsed.query.get("password_file")
+        if self._password_file is not None:
+            parsed = _with_password_of_file(parsed, self._password_file, self.url)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
         self._read_only: str | None = None  # why this storage takes no writes, if it does not
         read_only_connect = None
@@ -292,8 +322,11 @@ class SQLStorage(SQLTracking, BaseStorage):
     def connect_url(self) -> str:
         """The whole URL of this storage, password and options included: what opens it
         again in another process (a Ray task)."""
-        return self._engine.url.update_query_dict({"durability": self.durability}) \
-            .render_as_string(hide_password=False)
+        url = self._engine.url.update_query_dict({"durability": self.durability})
+        if self._password_file is not None:  # the other process reads the file, as this one did
+            url = url._replace(password=None).update_query_dict(
+                {"password_file": self._password_file})
+        return url.render_as_string(hide_password=False)
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[Connection]:
