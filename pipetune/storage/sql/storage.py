@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import pathlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, and_, create_engine, event, func, insert, or_, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -60,16 +59,14 @@ from pipetune.storage.sql.statements import (
     WriteStatements,
 )
 from pipetune.storage.sql.tracking import SQLTracking
+from pipetune.storage.sql.url_options import (
+    durability_of,
+    read_only_connect,
+    read_only_reason,
+    with_password_of_file,
+)
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
-# The ``?durability=`` of a storage URL: ``relaxed`` commits return before the disk has them
-# (SQLite in WAL mode with synchronous=NORMAL, PostgreSQL with synchronous_commit=off), ``full``
-# commits wait for it. Each database's default is the most relaxed level at which no process
-# crash loses a commit (DESIGN: a completed trial is never lost): on SQLite that is ``relaxed``
-# (only a power loss or an OS crash can undo the last commits), on PostgreSQL ``full`` (with
-# synchronous_commit=off a crash of the server process alone loses them). See docs/storage.md.
-DURABILITY_LEVELS = ("relaxed", "full")
-_DEFAULT_DURABILITY = {"sqlite": "relaxed", "postgresql": "full"}
 # Bound to the guarded statements (statements.py) that only touch unfinished trials.
 _UNFINISHED = {"running": int(TrialState.RUNNING), "waiting": int(TrialState.WAITING)}
 
@@ -82,49 +79,6 @@ def _to_json(key: str, value: Any) -> str:
             f"The attribute {key!r} must be JSON-serializable (str, number, bool, None, list, "
             f"dict). Got a {type(value).__name__}: convert it first, e.g. str(value)."
         ) from None
-
-
-def _durability(parsed: URL) -> str:
-    """The durability a storage URL asks for (see ``DURABILITY_LEVELS``), else its database's
-    default."""
-    default = _DEFAULT_DURABILITY.get(parsed.get_backend_name(), "full")
-    level = parsed.query.get("durability", default)
-    if level not in DURABILITY_LEVELS:
-        raise StorageURLError(
-            f"Unknown durability {level!r} in the storage URL "
-            f"{parsed.render_as_string(hide_password=True)}. Use ?durability=full (every "
-            "commit waits for the disk), ?durability=relaxed (commits return before the disk "
-            f"has them), or leave it out for this database's default, {default!r} (see "
-            "'Durability' in docs/storage.md)."
-        )
-    return level
-
-
-def _with_password_of_file(parsed: URL, path: Any, shown: str) -> URL:
-    """``parsed`` with the password read from ``?password_file=`` (a secret mounted into a
-    container, such as the file the PostgreSQL image's ``POSTGRES_PASSWORD_FILE`` names), so
-    that the password is in no URL, command line or environment. The file holds the password
-    alone; a trailing newline is dropped."""
-    if parsed.get_backend_name() == "sqlite" or not isinstance(path, str) or not path:
-        raise StorageURLError(
-            f"The option password_file of the storage URL {shown} names one file holding the "
-            "password of a PostgreSQL user: 'postgresql://user@host:5432/db?password_file="
-            "/run/secrets/db_password'. SQLite takes no password; give the option once.")
-    if parsed.password is not None:
-        raise StorageURLError(
-            f"The storage URL {shown} gives a password and a password_file: drop one.")
-    try:
-        password = pathlib.Path(path).read_text().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise StorageURLError(
-            f"Cannot read the password_file {path!r} of the storage URL {shown}: {reason}. "
-            "Point it at a file this user can read.") from None
-    if not password:
-        raise StorageURLError(
-            f"The password_file {path!r} of the storage URL {shown} is empty: write the "
-            "database user's password into it.")
-    return parsed.difference_update_query(["password_file"]).set(password=password)
 
 
 def _switch_to_wal(cursor: Any) -> None:
@@ -143,34 +97,6 @@ def _switch_to_wal(cursor: Any) -> None:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
-
-
-def _read_only_reason(path: str, asked: bool) -> str | None:
-    """Why the SQLite file at ``path`` must be opened read-only, or None: the URL asks for it
-    (``?mode=ro``), or the file or its folder cannot be written (a shared read-only mount,
-    another user's results), where a read-write open would fail even to read."""
-    folder = os.path.dirname(path)
-    if asked:
-        return "its URL asks for mode=ro"
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        return f"the file {path!r} is not writable"
-    if os.path.exists(path) and not os.access(folder, os.W_OK):
-        return f"its folder {folder!r} is not writable"
-    return None
-
-
-def _read_only_connect(path: str) -> Callable[[], sqlite3.Connection]:
-    """Opens connections to the SQLite file at ``path`` that can only read it.
-
-    A reader of a WAL database shares its ``-shm`` index, and creates it when missing; in a
-    folder nobody may write, and with no ``-wal`` left behind (the last writer checkpointed
-    it), the file is opened immutable instead: with no writer possible there, it holds
-    everything."""
-    folder = os.path.dirname(path)
-    immutable = not os.access(folder, os.W_OK) and not os.path.exists(f"{path}-wal")
-    uri = f"{pathlib.Path(path).as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
-    return lambda: sqlite3.connect(uri, uri=True, check_same_thread=False,
-                                   timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 class SQLStorage(SQLTracking, BaseStorage):
@@ -195,14 +121,14 @@ class SQLStorage(SQLTracking, BaseStorage):
                 "'postgresql://user@host:5432/db'."
             ) from None
         self.url = parsed.render_as_string(hide_password=True)
-        self.durability = _durability(parsed)
+        self.durability = durability_of(parsed)
         parsed = parsed.difference_update_query(["durability"])  # pipetune's, not the driver's
         self._password_file = parsed.query.get("password_file")
         if self._password_file is not None:
-            parsed = _with_password_of_file(parsed, self._password_file, self.url)
+            parsed = with_password_of_file(parsed, self._password_file, self.url)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
         self._read_only: str | None = None  # why this storage takes no writes, if it does not
-        read_only_connect = None
+        connect_read_only = None
         if self._is_sqlite and parsed.database not in (None, "", ":memory:"):
             path = os.path.abspath(parsed.database)
             folder = os.path.dirname(path)
@@ -212,14 +138,14 @@ class SQLStorage(SQLTracking, BaseStorage):
                     "exist. Create it first, or fix the path ('sqlite:///relative/file.db', "
                     "'sqlite:////absolute/file.db')."
                 )
-            self._read_only = _read_only_reason(path, parsed.query.get("mode") == "ro")
+            self._read_only = read_only_reason(path, parsed.query.get("mode") == "ro")
             parsed = parsed.difference_update_query(["mode"])  # pipetune's, as is durability
             if self._read_only is not None:
                 if not os.path.exists(path):
                     raise StorageURLError(
                         f"Cannot open the storage {self.url} read-only ({self._read_only}): "
                         f"{path!r} does not exist. Fix the path, or drop mode=ro to create it.")
-                read_only_connect = _read_only_connect(path)
+                connect_read_only = read_only_connect(path, _SQLITE_BUSY_TIMEOUT_MS / 1000)
             elif not create and not os.path.exists(path):
                 raise StorageURLError(
                     f"Cannot open the storage {self.url}: the SQLite file {path!r} does not "
@@ -233,8 +159,8 @@ class SQLStorage(SQLTracking, BaseStorage):
         if self._is_sqlite:
             kwargs.setdefault("connect_args", {}).update(check_same_thread=False,
                                                          timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000)
-            if read_only_connect is not None:
-                kwargs["creator"] = read_only_connect
+            if connect_read_only is not None:
+                kwargs["creator"] = connect_read_only
             if parsed.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = StaticPool
                 self._memory_lock = threading.RLock()
