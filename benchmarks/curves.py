@@ -1,7 +1,7 @@
 """Learning-curve problems for the early-stopping benchmark, usable by every library compared.
 
 A problem turns params into a *learning curve*: the value a trial reports after each of its
-``n_steps`` steps (epochs), lower is better, the last one being the trial's final value. Two
+``n_steps`` steps (epochs), lower is better, the last one being the trial's final value. Three
 kinds:
 
 - ``hartmann6-curves``: synthetic curves whose final value is Hartmann 6 (shifted so the known
@@ -9,6 +9,11 @@ kinds:
   curves cross: a slow learner can end better than a fast one that looked better early.
 - ``sgd-digits``: a real curve, the validation error of scikit-learn's ``SGDClassifier``
   trained epoch by epoch with ``partial_fit`` on the bundled digits data.
+- recorded curves (``mlp-digits``, ``mlp-cancer``, ``sgd-cancer``, ``sgd-digits-table``): real
+  curves of scikit-learn models on data sets that ship with it, recorded once by
+  ``benchmarks/record_curves.py`` over the full grid of a small space (ints and categoricals
+  only, so every configuration a sampler can pick is in the table) and stored under
+  ``benchmarks/data/``; a trial replays its row in microseconds, and the optimum is known.
 
 A curve is a deterministic function of the params (seeded noise, a fixed ``random_state``), so
 ``CurveMemo`` keeps every curve it has computed and a trial asking for params already seen
@@ -18,6 +23,8 @@ trial reports exactly the values it would have computed itself.
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import struct
 import sys
@@ -25,7 +32,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -206,6 +213,146 @@ def _sgd_learner(params: dict[str, Any]) -> Learner:
     return _SGDLearner(params)
 
 
+# -- recorded: full grids of real curves, replayed from a table --------------------------------
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class RecordedSpec:
+    """What ``record_curves.py`` trains for one recorded problem and how it is replayed: a
+    scikit-learn ``model`` ("mlp" or "sgd") on a bundled ``dataset`` (a ``load_*`` name
+    without the prefix), trained ``epochs`` epochs with ``partial_fit`` for every point of
+    the grid ``space`` spans (ints: every integer of the range; categoricals: every choice).
+    ``folds`` = 1 validates on a fixed stratified third; k > 1 averages the validation error
+    of a stratified k-fold, which makes the error finer-grained on small data sets."""
+
+    name: str
+    model: str
+    dataset: str
+    space: tuple[Param, ...]
+    epochs: int
+    folds: int
+    n_trials: int = 100
+
+    @property
+    def path(self) -> Path:
+        return DATA_DIR / f"{self.name}.npz"
+
+
+def grid_axes(space: tuple[Param, ...]) -> list[tuple[Any, ...]]:
+    """The values each param takes in the recorded grid, in the order of ``space``."""
+    axes: list[tuple[Any, ...]] = []
+    for p in space:
+        if p.kind == "int" and not p.log:
+            axes.append(tuple(range(int(p.low), int(p.high) + 1)))
+        elif p.kind == "categorical":
+            axes.append(tuple(p.choices))
+        else:
+            raise ValueError(f"Param {p.name!r}: a recorded grid takes linear ints and "
+                             "categoricals only.")
+    return axes
+
+
+def grid_points(space: tuple[Param, ...]) -> list[dict[str, Any]]:
+    """Every configuration of the grid, in the table's (C) order."""
+    names = [p.name for p in space]
+    return [dict(zip(names, values)) for values in itertools.product(*grid_axes(space))]
+
+
+# Exponents stand for the values themselves (log10_alpha = -4 is alpha = 1e-4), so each
+# numeric param is an ordered int a sampler can model, and every int it picks is recorded.
+RECORDED_SPECS: tuple[RecordedSpec, ...] = (
+    RecordedSpec("mlp-digits", "mlp", "digits", (
+        Param("log2_units", "int", 4, 7),
+        Param("log10_alpha", "int", -6, -2),
+        Param("log10_lr", "int", -4, -1),
+        Param("log2_batch", "int", 5, 7),
+        Param("activation", "categorical", choices=("relu", "tanh"))), 27, 1),
+    RecordedSpec("mlp-cancer", "mlp", "breast_cancer", (
+        Param("log2_units", "int", 3, 5),
+        Param("log10_alpha", "int", -5, -1),
+        Param("log10_lr", "int", -4, -1),
+        Param("log2_batch", "int", 4, 6),
+        Param("activation", "categorical", choices=("relu", "tanh"))), 27, 3),
+    RecordedSpec("sgd-cancer", "sgd", "breast_cancer", (
+        Param("log10_alpha", "int", -7, -1),
+        Param("log10_eta0", "int", -4, 0),
+        Param("learning_rate", "categorical", choices=("constant", "invscaling", "optimal")),
+        Param("penalty", "categorical", choices=("l2", "l1", "elasticnet"))), 27, 3),
+    RecordedSpec("sgd-digits-table", "sgd", "digits", (
+        Param("log10_alpha", "int", -7, -1),
+        Param("log10_eta0", "int", -4, 0),
+        Param("learning_rate", "categorical", choices=("constant", "invscaling", "optimal")),
+        Param("penalty", "categorical", choices=("l2", "l1", "elasticnet"))), 27, 1),
+)
+
+
+class MissingTableError(FileNotFoundError):
+    """A recorded problem's table is not in ``benchmarks/data/``: run the recorder."""
+
+
+@dataclass(frozen=True)
+class CurveTable:
+    """A recorded table: ``curves[i1, ..., ik, t]`` is the value after step t + 1 of the
+    configuration whose j-th param is ``axes[j][ij]``; ``meta`` says how it was recorded."""
+
+    spec: RecordedSpec
+    curves: np.ndarray
+    meta: dict[str, Any]
+
+    def curve(self, params: Mapping[str, Any]) -> np.ndarray:
+        index = tuple(axis.index(params[p.name])
+                      for p, axis in zip(self.spec.space, grid_axes(self.spec.space)))
+        return self.curves[index]
+
+
+@cache
+def load_table(name: str) -> CurveTable:
+    """The recorded table of problem ``name``, read once per process; a missing table or one
+    recorded over another grid says to run the recorder."""
+    spec = next(s for s in RECORDED_SPECS if s.name == name)
+    fix = f"run `.venv/bin/python benchmarks/record_curves.py --problems {name}`"
+    if not spec.path.exists():
+        raise MissingTableError(f"No recorded curves for {name!r} at {spec.path}: {fix}.")
+    with np.load(spec.path) as data:
+        curves = np.asarray(data["curves"], dtype=float)
+        meta = json.loads(str(data["meta"]))
+    shape = tuple(len(axis) for axis in grid_axes(spec.space)) + (spec.epochs,)
+    if curves.shape != shape or meta.get("axes") != [list(a) for a in grid_axes(spec.space)]:
+        raise ValueError(f"The table {spec.path} was recorded over another grid "
+                         f"(shape {curves.shape}, expected {shape}): {fix}.")
+    return CurveTable(spec, curves, meta)
+
+
+def _table_learner(name: str) -> Callable[[dict[str, Any]], Learner]:
+    def learner(params: dict[str, Any]) -> Learner:
+        return _ArrayLearner(load_table(name).curve(params))
+
+    return learner
+
+
+def _recorded_problem(spec: RecordedSpec) -> CurveProblem:
+    """The replaying problem of ``spec``: its optimum is the table's best final value and a
+    value moves in steps of one validation sample (of the whole data set when k-fold). When
+    the table has not been recorded yet the problem is still listed; running it says how to
+    record it."""
+    try:
+        table = load_table(spec.name)
+    except (MissingTableError, ValueError):  # missing or stale: the recorder can still run
+        optimum, resolution, shape = None, None, "not recorded yet"
+    else:
+        optimum = float(np.min(table.curves[..., -1]))
+        resolution = 1.0 / table.meta["n_validation"]
+        shape = f"{table.meta['n_configs']} configs, validation {table.meta['validation']}"
+    return CurveProblem(
+        spec.name,
+        f"recorded {spec.model.upper()} on load_{spec.dataset}, validation error per epoch "
+        f"({shape})",
+        spec.space, spec.epochs, _table_learner(spec.name), optimum, spec.n_trials,
+        resolution=resolution)
+
+
 # -- the registry ---------------------------------------------------------------------------
 
 CURVE_PROBLEMS: dict[str, CurveProblem] = {p.name: p for p in (
@@ -223,4 +370,5 @@ CURVE_PROBLEMS: dict[str, CurveProblem] = {p.name: p for p in (
          Param("learning_rate", "categorical", choices=("constant", "invscaling", "optimal")),
          Param("penalty", "categorical", choices=("l2", "l1", "elasticnet"))),
         _SGD_EPOCHS, _sgd_learner, None, 100, resolution=1 / _VALIDATION_SIZE),
+    *(_recorded_problem(spec) for spec in RECORDED_SPECS),
 )}

@@ -5,15 +5,21 @@ objective code, seeds and sampler family, in one process run: a trial reports it
 every step and stops when ``should_prune()`` says so. By default (``--sampler same``) the params
 are a random search drawn once per seed and enqueued trial by trial on both libraries, so every
 method sees the same configurations in the same order and only the pruner differs; ``--sampler
-random`` gives each library its own ``RandomSampler(seed)`` and ``--sampler tpe`` its own TPE.
-Per problem two tables:
+random`` gives each library its own ``RandomSampler(seed)``, ``--sampler tpe`` (``gp``,
+``cmaes``) its own TPE (GP, CMA-ES) and ``--sampler auto`` pipetune's default, ``AutoSampler``
+(pipetune's methods only: Optuna's default sampler is its TPE). Per problem two tables:
 
 - *equal trials*: after the first ``--trials`` trials, the total resource spent (the sum over
   trials of the steps each ran) and the best final value among the trials that ran every step;
 - *equal resource*: the best final value among the trials that fit, whole, in a third of what
   no pruning spends on ``--trials`` trials (``--budget``), so a pruner's savings buy more trials.
 
-Then the verdicts on pipetune's targets. Run: ``.venv/bin/python benchmarks/early_stopping.py``
+Then the verdicts on pipetune's targets. Several samplers (``--sampler tpe,auto``) give these
+per sampler, then one table of every (library, sampler, pruner) at equal resource with mean
+ranks over seeds and the verdicts of issue 19 (pipetune's default against Optuna's best
+combination; pipetune's Hyperband against Optuna's).
+
+Run: ``.venv/bin/python benchmarks/early_stopping.py``
 (``--seeds 2 --trials 40`` for a quick check, ``--help`` for the rest). See benchmarks/README.md.
 """
 
@@ -42,11 +48,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import add_exit_flag, exit_status, parse_names, quiet_logging, table, versions
+from _common import (
+    SAMPLERS,
+    add_exit_flag,
+    exit_status,
+    parse_names,
+    quiet_logging,
+    table,
+    versions,
+)
 from curves import CURVE_PROBLEMS, CurveMemo, CurveProblem
 from problems import suggest
 
 LIBRARIES = ("pipetune", "optuna")
+# Where the params come from (see --sampler); "auto" is pipetune's AutoSampler, which Optuna
+# does not have (its default sampler is its TPE, "tpe"), so "auto" runs pipetune's methods only.
+SAMPLER_CHOICES = ("same", "random", "tpe", "gp", "cmaes", "auto")
 # Pruner kinds, each built with the same settings on both sides. The last two are opt-in.
 KINDS = ("nop", "median", "asha", "hyperband", "percentile", "patient")
 DEFAULT_KINDS = ("nop", "median", "asha", "hyperband")
@@ -93,10 +110,13 @@ def make_pruner(library: str, kind: str, n_steps: int) -> Any:
 
 
 def make_sampler(library: str, sampler: str, seed: int) -> Any:
-    samplers = _library(library).samplers
-    if sampler == "tpe":
-        return samplers.TPESampler(seed=seed)
-    return samplers.RandomSampler(seed=seed)  # "same" enqueues every trial's params instead
+    """The sampler named by ``--sampler`` from ``library``, built as the other benchmarks
+    build it (``_common.SAMPLERS``); "same" enqueues every trial's params over a random one."""
+    if sampler == "auto":
+        if library != "pipetune":
+            raise ValueError("--sampler auto is pipetune's AutoSampler; Optuna has none.")
+        return _library(library).samplers.AutoSampler(seed=seed)
+    return SAMPLERS["random" if sampler == "same" else sampler][library](seed)
 
 
 def same_draws(problem: CurveProblem, seed: int) -> Iterator[dict[str, Any]]:
@@ -136,6 +156,7 @@ class Run:
     wall_s: float
     objective_s: float
     error: str | None = None
+    sampler: str = ""  # the --sampler the run used (absent from files of older versions)
 
     def view(self, by: str) -> tuple[int, int, float]:
         """(trials, resource, best final value) of the first ``n_trials`` trials (``by =
@@ -218,7 +239,7 @@ def run_method(problem: CurveProblem, method: str, task: Task, memo: CurveMemo) 
     except Exception:  # noqa: BLE001 - reported with the tables
         error = traceback.format_exc()
     return Run(problem.name, method, task.seed, task.n_trials, budget, steps, finals,
-               time.perf_counter() - start, spent[1], error)
+               time.perf_counter() - start, spent[1], error, task.sampler)
 
 
 def prepare_process() -> None:
@@ -433,6 +454,146 @@ def _verdicts(by_trials: dict[str, dict[str, Cell]], by_resource: dict[str, dict
     return passed
 
 
+# -- every sampler and pruner side by side ---------------------------------------------------
+
+
+def combination(run: Run) -> str:
+    """A run's (library, sampler, pruner) as one label, e.g. ``pipetune-tpe-hyperband``."""
+    library, kind = run.method.split("-", 1)
+    return f"{library}-{run.sampler}-{kind}"
+
+
+def _ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks from 1 (lowest value), ties sharing the mean of the ranks they span."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    sorted_values = np.asarray(values)[order]
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One combination on one problem at equal resource, over seeds: the median and quartiles
+    of the best final value, the median number of trials, and the mean rank among every
+    combination run on the same seed (1 = best; ties share their mean rank)."""
+
+    best: float
+    best_p25: float
+    best_p75: float
+    trials: float
+    mean_rank: float
+    n_runs: int
+
+
+def standings(runs: Sequence[Run], name: str) -> dict[str, Standing]:
+    """combination -> Standing on problem ``name`` at equal resource; crashed runs count as
+    the worst value of their seed."""
+    by_seed: dict[int, dict[str, float]] = {}
+    trials: dict[str, list[int]] = {}
+    for run in runs:
+        if run.problem != name:
+            continue
+        k, _, best = run.view("resource")
+        label = combination(run)
+        by_seed.setdefault(run.seed, {})[label] = math.inf if run.error else best
+        trials.setdefault(label, []).append(k)
+    ranks: dict[str, list[float]] = {}
+    for values in by_seed.values():
+        labels = list(values)
+        for label, rank in zip(labels, _ranks([values[label] for label in labels])):
+            ranks.setdefault(label, []).append(float(rank))
+    out = {}
+    for label in sorted(ranks, key=lambda lb: float(np.mean(ranks[lb]))):
+        bests = [v[label] for v in by_seed.values() if label in v]
+        p25, median, p75 = np.percentile(bests, [25, 50, 75])
+        out[label] = Standing(float(median), float(p25), float(p75),
+                              float(np.median(trials[label])), float(np.mean(ranks[label])),
+                              len(bests))
+    return out
+
+
+def compare(runs: Sequence[Run], problems: Sequence[str], budget_fraction: float) -> bool:
+    """Prints, per problem, every combination at equal resource ranked by mean rank, then
+    the issue-19 verdicts: pipetune's default sampler (AutoSampler) with each pruner beats
+    Optuna's best combination (a lower mean rank), and pipetune's Hyperband is at least as
+    good as Optuna's with the same sampler (a mean rank no higher). True when all pass."""
+    share = f"{100 * budget_fraction:.3g}%"
+    verdicts: dict[str, list[tuple[str, bool, str]]] = {}
+    for name in problems:
+        rows_of = standings(runs, name)
+        if not rows_of:
+            continue
+        problem = CURVE_PROBLEMS[name]
+        optimum = "unknown" if problem.optimum is None else f"{problem.optimum:.4g}"
+        n_seeds = len({r.seed for r in runs if r.problem == name})
+        print(f"\n## {name}, every combination at equal resource ({share} of no pruning's): "
+              f"best final value, median [25th-75th percentile] over {n_seeds} seeds; mean "
+              f"rank among the combinations of each seed (1 = best); optimum {optimum}")
+        print(table(["library-sampler-pruner", "trials", "best final", "mean rank"],
+                    [[label, _fmt(st.trials, "g"),
+                      f"{_fmt(st.best)} [{_fmt(st.best_p25)}-{_fmt(st.best_p75)}]",
+                      f"{st.mean_rank:.2f}"] for label, st in rows_of.items()]))
+        theirs = [label for label in rows_of if label.startswith("optuna-")]
+        if theirs:
+            best_theirs = min(theirs, key=lambda lb: rows_of[lb].mean_rank)
+            other = rows_of[best_theirs]
+            for kind in KINDS[1:]:
+                st = rows_of.get(f"pipetune-auto-{kind}")
+                if st is None:
+                    continue
+                tie = " (a tie)" if st.mean_rank == other.mean_rank else ""
+                verdicts.setdefault(f"pipetune AutoSampler + {kind} beats Optuna's best "
+                                    "combination", []).append((
+                    name, st.mean_rank < other.mean_rank,
+                    f"mean rank {st.mean_rank:.2f} vs {other.mean_rank:.2f}{tie} "
+                    f"({best_theirs}); median best {_fmt(st.best)} vs {_fmt(other.best)}"))
+        for sampler in SAMPLER_CHOICES:
+            ours = rows_of.get(f"pipetune-{sampler}-hyperband")
+            peer = rows_of.get(f"optuna-{sampler}-hyperband")
+            if ours is None or peer is None:
+                continue
+            verdicts.setdefault(f"pipetune's Hyperband at least as good as Optuna's "
+                                f"(sampler {sampler})", []).append((
+                name, ours.mean_rank <= peer.mean_rank,
+                f"mean rank {ours.mean_rank:.2f} vs {peer.mean_rank:.2f}; median best "
+                f"{_fmt(ours.best)} vs {_fmt(peer.best)}"))
+    if not verdicts:
+        return True
+    print("\n## issue 19's targets at equal resource, by mean rank (per problem, then how "
+          "many problems hold)")
+    passed = True
+    for target, lines in verdicts.items():
+        for name, ok, detail in lines:
+            print(f"[{'PASS' if ok else 'FAIL'}] {name}: {target}: {detail}")
+        held = sum(ok for _, ok, _ in lines)
+        meets = 4 * held >= 3 * len(lines)
+        passed &= meets
+        print(f"  -> {held}/{len(lines)} problems ({'meets' if meets else 'misses'} the 3/4 "
+              "target)")
+    return passed
+
+
+def report_all(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str],
+               samplers: Sequence[str], budget_fraction: float) -> bool:
+    """``report`` per sampler, then, with several samplers, ``compare`` over all of them."""
+    if len(samplers) == 1:
+        return report(runs, problems, methods, budget_fraction)
+    passed = True
+    for sampler in samplers:
+        print(f"\n# --sampler {sampler}")
+        passed &= report([r for r in runs if r.sampler == sampler], problems, methods,
+                         budget_fraction)
+    print("\n# every sampler and pruner")
+    return compare(runs, problems, budget_fraction) and passed
+
+
 # -- the command --------------------------------------------------------------------------------
 
 
@@ -451,12 +612,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
              "and patient); each library's -nop run is always added, as the baseline")
     parser.add_argument("--only", choices=LIBRARIES, default=None,
                         help="keep only this library's methods")
-    parser.add_argument("--sampler", choices=("random", "same", "tpe"), default="same",
-                        help="random: each library's RandomSampler(seed), so every method of "
+    parser.add_argument("--sampler", default="same",
+                        help="comma-separated, of: " + ", ".join(SAMPLER_CHOICES) + ". "
+                             "random: each library's RandomSampler(seed), so every method of "
                              "a library draws the same params in the same order; same: one "
                              "random stream per seed enqueued on both libraries, so pipetune's "
-                             "and Optuna's methods see the same params too; tpe: each "
-                             "library's TPESampler(seed)")
+                             "and Optuna's methods see the same params too; tpe, gp, cmaes: "
+                             "each library's TPESampler(seed) (GPSampler, CmaEsSampler); auto: "
+                             "pipetune's AutoSampler(seed), pipetune's methods only. Several "
+                             "add a table of every combination with mean ranks")
     parser.add_argument("--budget", type=float, default=1 / 3,
                         help="the equal-resource table's budget, a fraction of no pruning's "
                              "resource (default 1/3)")
@@ -470,6 +634,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print the tables of a file written by --json; runs nothing")
     add_exit_flag(parser)
     args = parser.parse_args(argv)
+    args.samplers = parse_names(args.sampler, SAMPLER_CHOICES, "sampler")
     if args.seeds < 1 or (args.trials is not None and args.trials < 1):
         parser.error("--seeds and --trials must be >= 1.")
     if not 0 < args.budget <= 1 or args.max_trials_factor < 1:
@@ -492,31 +657,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         saved = json.loads(Path(args.report_only).read_text())
         config = saved["config"]
+        samplers = config["sampler"].split(",")
         print(f"# early-stopping benchmark, from {args.report_only}: {config['seeds']} seeds, "
               f"sampler {config['sampler']}, {config['elapsed_s']:.0f} s; "
-              + ", ".join(f"{k} {v}" for k, v in config["versions"].items()))
-        ok = report([Run(**r) for r in saved["runs"]], config["problems"], config["methods"],
-                    config["budget"])
+              + ", ".join(f"{k} {v}" for k, v in config["installed"].items()))
+        saved_runs = [Run(**{"sampler": samplers[0], **r}) for r in saved["runs"]]
+        ok = report_all(saved_runs, config["problems"], config["methods"], samplers,
+                        config["budget"])
         return exit_status(ok, args)
     problems = parse_names(args.problems, list(CURVE_PROBLEMS), "problems")
     methods = _methods(args)
     libraries = [lib for lib in LIBRARIES if any(m.startswith(lib + "-") for m in methods)]
     tasks = []
-    # With the same params on both sides one task runs both libraries (one memo, curves
-    # trained once); otherwise each library gets its own task (its own params).
-    groups = ([methods] if args.sampler == "same" else
-              [[m for m in methods if m.startswith(lib + "-")] for lib in libraries])
-    for name in problems:
-        n_trials = args.trials or CURVE_PROBLEMS[name].n_trials
-        for seed in range(args.seeds):
-            for group in groups:
-                tasks.append(Task(name, seed, tuple(group), n_trials, args.budget,
-                                  n_trials * args.max_trials_factor, args.sampler))
+    for sampler in args.samplers:
+        # With the same params on both sides one task runs both libraries (one memo, curves
+        # trained once); otherwise each library gets its own task (its own params).
+        groups = ([methods] if sampler == "same" else
+                  [[m for m in methods if m.startswith(lib + "-")] for lib in libraries
+                   if sampler != "auto" or lib == "pipetune"])
+        for name in problems:
+            n_trials = args.trials or CURVE_PROBLEMS[name].n_trials
+            for seed in range(args.seeds):
+                for group in groups:
+                    tasks.append(Task(name, seed, tuple(group), n_trials, args.budget,
+                                      n_trials * args.max_trials_factor, sampler))
     # Real training first, so the last tasks to finish are short and both workers stay busy.
     tasks.sort(key=lambda t: CURVE_PROBLEMS[t.problem].optimum is not None)
     installed = versions()
     print(f"# early-stopping benchmark: {len(problems)} problems x {len(methods)} methods x "
-          f"{args.seeds} seeds, sampler {args.sampler}, {args.jobs} job(s); "
+          f"{args.seeds} seeds, sampler {','.join(args.samplers)}, {args.jobs} job(s); "
           + ", ".join(f"{k} {v}" for k, v in installed.items()))
     prepare_process()
     start = time.perf_counter()
@@ -526,7 +695,8 @@ def main(argv: list[str] | None = None) -> int:
         results = pool.imap_unordered(run_task, tasks) if pool else map(run_task, tasks)
         for i, group in enumerate(results, 1):
             runs.extend(group)
-            print(f"[{i}/{len(tasks)}] {group[0].problem} seed {group[0].seed}: " + ", ".join(
+            print(f"[{i}/{len(tasks)}] {group[0].problem} seed {group[0].seed} "
+                  f"({group[0].sampler}): " + ", ".join(
                       f"{r.method} {'CRASHED' if r.error else len(r.steps)}" for r in group)
                   + f" ({sum(r.wall_s for r in group):.1f} s)", file=sys.stderr, flush=True)
     finally:
@@ -534,15 +704,17 @@ def main(argv: list[str] | None = None) -> int:
             pool.close()
             pool.join()
     elapsed = time.perf_counter() - start
-    runs.sort(key=lambda r: (problems.index(r.problem), methods.index(r.method), r.seed))
+    runs.sort(key=lambda r: (problems.index(r.problem), args.samplers.index(r.sampler),
+                             methods.index(r.method), r.seed))
     if args.json:
         config = {"problems": problems, "methods": methods, "seeds": args.seeds,
-                  "trials": args.trials, "sampler": args.sampler, "budget": args.budget,
+                  "trials": args.trials, "sampler": ",".join(args.samplers),
+                  "budget": args.budget,
                   "max_trials_factor": args.max_trials_factor, "jobs": args.jobs,
                   "installed": installed, "elapsed_s": elapsed}
         Path(args.json).write_text(json.dumps(
             {"config": config, "runs": [asdict(r) for r in runs]}, indent=1))
-    ok = report(runs, problems, methods, args.budget)
+    ok = report_all(runs, problems, methods, args.samplers, args.budget)
     print(f"\ntotal wall time {elapsed:.1f} s")
     return exit_status(ok, args)
 
