@@ -34,7 +34,7 @@ import warnings  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import asdict, dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -189,6 +189,12 @@ def _optuna_tpe_univariate(seed: int) -> Any:
         return optuna.samplers.TPESampler(seed=seed, multivariate=False)
 
 
+def _optuna_random(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
 def _pipetune_gp(seed: int) -> Any:
     import pipetune
 
@@ -257,6 +263,8 @@ METHODS: dict[str, Runner] = {
     "pipetune-cmaes": _define_by_run("pipetune", _pipetune_cmaes),
     "optuna-cmaes": _define_by_run("optuna", _optuna_cmaes),
     "pipetune-auto": _define_by_run("pipetune", _pipetune_auto),
+    # Opt-in: Optuna's own random search (bbob.py runs it next to pipetune's).
+    "optuna-random": _define_by_run("optuna", _optuna_random),
 }
 DEFAULT_METHODS = ("pipetune-tpe", "optuna-tpe", "optuna-tpe-mv", "hyperopt-tpe", "random")
 DEFAULT_PROBLEMS = ("branin", "hartmann6", "rosenbrock10", "ackley10", "styblinski8", "mixed",
@@ -289,11 +297,17 @@ def prepare_process() -> None:
 
 
 def run_one(task: tuple[str, str, int, int]) -> Run:
-    """Runs one (problem, method, seed, n_trials) in a fresh study; a crash is recorded in the
-    result rather than raised, so one broken method does not lose the others' runs."""
+    """Runs one (problem, method, seed, n_trials) of ``PROBLEMS`` (see ``run_problem``)."""
     problem_name, method, seed, n_trials = task
+    return run_problem(PROBLEMS[problem_name], method, seed, n_trials)
+
+
+def run_problem(problem: Problem, method: str, seed: int, n_trials: int) -> Run:
+    """Runs one method of ``METHODS`` on ``problem`` with one seed in a fresh study; a crash
+    is recorded in the result rather than raised, so one broken method does not lose the
+    others' runs. Other benchmarks (bbob.py) call it with problems of their own."""
     prepare_process()
-    evaluator, clock = _Evaluator(PROBLEMS[problem_name]), SamplerClock()
+    evaluator, clock = _Evaluator(problem), SamplerClock()
     start = time.perf_counter()
     error = None
     try:
@@ -303,7 +317,7 @@ def run_one(task: tuple[str, str, int, int]) -> Run:
     wall = time.perf_counter() - start
     if error is None and len(evaluator.values) != n_trials:
         error = f"ran {len(evaluator.values)} of {n_trials} trials"
-    return Run(problem_name, method, seed, n_trials, evaluator.values, clock.seconds,
+    return Run(problem.name, method, seed, n_trials, evaluator.values, clock.seconds,
                evaluator.seconds, wall, error)
 
 
@@ -325,9 +339,11 @@ class Cell:
     overhead_ms: float
 
 
-def summarize(runs: Sequence[Run]) -> dict[str, dict[str, Cell]]:
+def summarize(runs: Sequence[Run], regret: Callable[[Run], float] = Run.regret
+              ) -> dict[str, dict[str, Cell]]:
     """problem -> method -> Cell; a method with a crashed run gets an infinite median, so it
-    ranks last there instead of looking good on the seeds that survived."""
+    ranks last there instead of looking good on the seeds that survived. ``regret`` takes a
+    run's final regret (by default against the optimum in ``PROBLEMS``)."""
     grouped: dict[str, dict[str, list[Run]]] = {}
     for run in runs:
         grouped.setdefault(run.problem, {}).setdefault(run.method, []).append(run)
@@ -336,7 +352,7 @@ def summarize(runs: Sequence[Run]) -> dict[str, dict[str, Cell]]:
         out[problem] = {}
         for method, group in by_method.items():
             ok = [r for r in group if r.error is None]
-            regrets = np.array([r.regret() for r in ok]) if ok else np.array([math.inf])
+            regrets = np.array([regret(r) for r in ok]) if ok else np.array([math.inf])
             trials = sum(len(r.values) for r in ok) or 1
             p25, median, p75 = np.percentile(regrets, [25, 50, 75]) if ok else (math.inf,) * 3
             if len(ok) < len(group):
@@ -364,7 +380,8 @@ def rank(cells: dict[str, Cell]) -> dict[str, float]:
     return ranks
 
 
-def _fmt(x: float) -> str:
+def fmt_regret(x: float) -> str:
+    """A regret for a table: 4 significant digits, `error` for a crashed method's inf."""
     if math.isinf(x):
         return "error"
     return f"{x:.4g}"
@@ -387,7 +404,8 @@ def report(runs: Sequence[Run], problems: Sequence[str], methods: Sequence[str])
             cell = cells[name].get(method)
             if cell is None:
                 continue
-            rows.append([method, _fmt(cell.median), _fmt(cell.p25), _fmt(cell.p75),
+            rows.append([method, fmt_regret(cell.median), fmt_regret(cell.p25),
+                         fmt_regret(cell.p75),
                          f"{ranks[name][method]:g}", f"{cell.sampler_ms:.2f}",
                          f"{cell.n_runs - cell.n_errors}/{cell.n_runs}"])
         print(table(["method", "median", "p25", "p75", "rank", "sampler ms/trial", "runs ok"],
@@ -493,6 +511,31 @@ def _verdicts(cells: dict[str, dict[str, Cell]], problems: list[str],
 # -- the command --------------------------------------------------------------------------------
 
 
+Task = TypeVar("Task")
+
+
+def run_all(worker: Callable[[Task], Run], tasks: Sequence[Task], jobs: int,
+            regret: Callable[[Run], float] = Run.regret) -> list[Run]:
+    """Runs ``worker`` on every task, on ``jobs`` spawned processes when more than one, and
+    prints a progress line per finished run to stderr. ``worker`` must be a module-level
+    function (it is pickled to the workers); the runs come back in the order they finished."""
+    prepare_process()
+    runs: list[Run] = []
+    pool = multiprocessing.get_context("spawn").Pool(jobs) if jobs > 1 else None
+    try:
+        results = pool.imap_unordered(worker, tasks) if pool else map(worker, tasks)
+        for i, run in enumerate(results, 1):
+            runs.append(run)
+            status = "CRASHED" if run.error else f"regret {fmt_regret(regret(run))}"
+            print(f"[{i}/{len(tasks)}] {run.problem} {run.method} seed {run.seed}: {status} "
+                  f"({run.wall_s:.1f} s)", file=sys.stderr, flush=True)
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    return runs
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Final regret of pipetune's TPE against Optuna's and Hyperopt's TPE and "
@@ -555,21 +598,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# quality benchmark: {len(problems)} problems x {len(methods)} methods x "
           f"{args.seeds} seeds, trials scale {args.trials_scale:g}, {args.jobs} job(s); "
           + ", ".join(f"{k} {v}" for k, v in installed.items()))
-    prepare_process()
     start = time.perf_counter()
-    runs: list[Run] = []
-    pool = (multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None)
-    try:
-        results = pool.imap_unordered(run_one, tasks) if pool else map(run_one, tasks)
-        for i, run in enumerate(results, 1):
-            runs.append(run)
-            status = "CRASHED" if run.error else f"regret {_fmt(run.regret())}"
-            print(f"[{i}/{len(tasks)}] {run.problem} {run.method} seed {run.seed}: {status} "
-                  f"({run.wall_s:.1f} s)", file=sys.stderr, flush=True)
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
+    runs = run_all(run_one, tasks, args.jobs)
     elapsed = time.perf_counter() - start
     runs.sort(key=lambda r: (problems.index(r.problem), methods.index(r.method), r.seed))
     if args.json:
