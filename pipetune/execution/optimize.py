@@ -184,11 +184,7 @@ def _optimize(run: RunInterface, func: Callable[[Trial], Any], *, n_trials: int 
         except KeyboardInterrupt as interrupt:
             # Threads cannot be interrupted: fail the trials in flight now, so nothing stays
             # RUNNING, and let the threads' late results be ignored.
-            run.stop_requested = True
-            with call.lock:
-                in_flight = list(call.running.values())
-            for trial in in_flight:
-                run.fail(trial, interrupt)
+            call.fail_running(interrupt)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     finally:

@@ -119,6 +119,15 @@ class OptimizeRun:
         with self.lock:
             self.started -= 1
 
+    def fail_running(self, interrupt: BaseException) -> None:
+        """Stops the run and ends FAIL every trial it claimed and has not finished (on
+        Ctrl-C: nothing may stay RUNNING, whatever happens to the work still in flight)."""
+        self.run.stop_requested = True
+        with self.lock:
+            claimed = list(self.running.values())
+        for trial in claimed:
+            self.run.fail(trial, interrupt)
+
     def stop(self, reason: StopReason, message: str) -> None:
         """Ends the run (``study.stop()``) for ``reason``; the first reason given is kept."""
         with self.lock:

@@ -178,11 +178,7 @@ def drive(call: OptimizeRun, pool: TaskPool, n_jobs: int, catch: tuple,
         # Every trial this run claimed and did not finish ends FAIL first (one submitted or
         # not yet, one whose result was being told), then its task is cancelled: a cancel
         # that fails must not leave a trial RUNNING.
-        run.stop_requested = True
-        with call.lock:
-            claimed = list(call.running.values())
-        for trial in claimed:
-            run.fail(trial, interrupt)
+        call.fail_running(interrupt)
         for handle in pending:
             try:
                 pool.cancel(handle)

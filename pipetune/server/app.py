@@ -39,7 +39,7 @@ from typing import Any
 
 from pipetune._attrs import LOG_FILE_ATTR
 from pipetune._imports import require
-from pipetune.datatypes import StudyDirection, TrialState
+from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import distribution_from_json
 from pipetune.errors import ConfigError, InvalidArgumentError, PipetuneError
 from pipetune.server.errors import FORBIDDEN, UNAUTHENTICATED, status_of
@@ -77,6 +77,35 @@ _OPEN_PREFIX = "/static/"
 # System attrs a client may not give a new trial (the attack once was a log_file naming
 # /etc/passwd; nothing reads that path any more, and no trial is created with one).
 _RESERVED_AT_CREATION = (LOG_FILE_ATTR,)
+
+
+def _refuse_reserved(system_attrs: Mapping[str, Any]) -> None:
+    """Refuses a new trial whose ``system_attrs`` name one the engine records itself."""
+    reserved = sorted(set(system_attrs) & set(_RESERVED_AT_CREATION))
+    if reserved:
+        raise InvalidArgumentError(
+            f"A new trial cannot be given the system attr(s) {', '.join(reserved)}: the "
+            "engine records them while the trial runs.")
+
+
+def _trial_to_add(raw: dict[str, Any]) -> FrozenTrial:
+    """The finished trial a client sends to add, as ``trial_to_json`` writes one; a 400
+    naming what is wrong with it otherwise."""
+    try:
+        trial = trial_from_json(raw)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError,
+            PipetuneError) as error:
+        problem = f"{type(error).__name__}: {error}"
+    else:
+        if isinstance(trial.user_attrs, dict) and isinstance(trial.system_attrs, dict) \
+                and (trial.worker is None or isinstance(trial.worker, str)) \
+                and all(-2**63 <= step < 2**63 for step in trial.intermediate_values):
+            return trial
+        problem = "its attrs must be objects, its worker a string or null, its steps 64-bit " \
+            "integers"
+    raise InvalidArgumentError(
+        "The trial to add is not a trial as the API writes it (see "
+        f"pipetune.storage.remote.trial_to_json): {problem}.")
 
 
 class _JSON(JSONResponse):
@@ -429,38 +458,15 @@ def create_app(storage: BaseStorage, tokens: Mapping[str, str] | None = None, *,
 
     @app.post(API + "/studies/{study_id}/trials", **plain, status_code=201)
     def create_trial(study_id: int, body: TrialIn) -> dict[str, Any]:
-        reserved = sorted(set(body.system_attrs) & set(_RESERVED_AT_CREATION))
-        if reserved:
-            raise InvalidArgumentError(
-                f"A new trial cannot be given the system attr(s) {', '.join(reserved)}: the "
-                "engine records them while the trial runs.")
+        _refuse_reserved(body.system_attrs)
         trial = st().create_trial(study_id, state=TrialState.parse(body.state),
                                   system_attrs=body.system_attrs)
         return trial_to_json(trial)
 
     @app.post(API + "/studies/{study_id}/trials/add", **plain, status_code=201)
     def add_trial(study_id: int, body: TrialAddIn) -> dict[str, Any]:
-        try:
-            trial = trial_from_json(body.trial)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError,
-                PipetuneError) as error:
-            trial = None
-            problem = f"{type(error).__name__}: {error}"
-        else:
-            problem = "its attrs must be objects, its worker a string or null, its steps " \
-                "64-bit integers"
-        if trial is None or not isinstance(trial.user_attrs, dict) or \
-                not isinstance(trial.system_attrs, dict) or \
-                not (trial.worker is None or isinstance(trial.worker, str)) or \
-                not all(-2**63 <= step < 2**63 for step in trial.intermediate_values):
-            raise InvalidArgumentError(
-                f"The trial to add is not a trial as the API writes it (see "
-                f"pipetune.storage.remote.trial_to_json): {problem}.")
-        reserved = sorted(set(trial.system_attrs) & set(_RESERVED_AT_CREATION))
-        if reserved:
-            raise InvalidArgumentError(
-                f"A new trial cannot be given the system attr(s) {', '.join(reserved)}: the "
-                "engine records them while the trial runs.")
+        trial = _trial_to_add(body.trial)
+        _refuse_reserved(trial.system_attrs)
         return trial_to_json(st().add_trial(study_id, trial))
 
     @app.post(API + "/studies/{study_id}/trials/claim", **plain)

@@ -11,9 +11,7 @@ not the images (tests/deploy/test_dockerfile.py checks those statically).
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
-import ipaddress
 import json
 import re
 import secrets
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from availability import require_installed
+from certificates import self_signed
 from deploy_files import (
     DEPLOY,
     ROOT,
@@ -179,30 +178,7 @@ def test_the_services_run_a_study_to_exactly_its_budget(tmp_path: Path,
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate naming the server as the workers reach it: "server" in the compose
     network, 127.0.0.1 here."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "server")])
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("server"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256()))
-    cert, key_file = folder / "tls.crt", folder / "tls.key"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert, key_file
+    return self_signed(folder / "tls.crt", folder / "tls.key", "server", ("server",))
 
 
 def test_with_the_tls_file_workers_reach_the_server_over_https(tmp_path: Path,

@@ -10,8 +10,6 @@ bad names, filters and windows, (8) TLS with certificate verification.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import socket
 import ssl
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from availability import require_installed
+from certificates import self_signed
 
 require_installed("fastapi", "uvicorn", extra="server")
 
@@ -83,6 +82,30 @@ def test_a_forged_log_file_attr_is_refused_and_never_read(real_server: RealServe
         assert json.loads(real_server.request("GET", route, token=READ)[2])["has_log"] is False
     remote.close()
 
+
+
+def test_adding_a_whole_trial_needs_a_write_token_a_small_body_and_no_forged_attr(
+        real_server: RealServer) -> None:
+    """``POST .../trials/add`` (Study.add_trial through a server) writes a finished trial:
+    refused without a token, with a read token, above the JSON cap, and with a log_file."""
+    remote, sid = _study(real_server, "add")
+    route = f"{API}/studies/{sid}/trials/add"
+    whole = {"trial_id": 0, "number": 0, "state": "COMPLETE", "values": [1.0], "params": {},
+             "user_attrs": {}, "system_attrs": {}, "intermediate_values": [],
+             "datetime_start": None, "datetime_complete": None, "worker": None}
+    body = json.dumps({"trial": whole}).encode()
+    assert real_server.request("POST", route, body, None)[0] == 401
+    assert real_server.request("POST", route, body, READ)[0] == 403
+    forged = json.dumps({"trial": {**whole, "system_attrs": {"log_file": "/etc/passwd"}}})
+    status, _, answer = real_server.request("POST", route, forged.encode(), WRITE)
+    assert status == 400 and "log_file" in _error_of(answer)["message"]
+    head = _head(real_server, "POST", route, f"Authorization: Bearer {WRITE}",
+                 "Content-Type: application/json", f"Content-Length: {96 << 20}")
+    assert _raw(real_server, head)[0] == 413
+    assert remote.count_trials(sid) == 0  # none of them wrote anything
+    assert real_server.request("POST", route, body, WRITE)[0] == 201
+    assert remote.count_trials(sid) == 1
+    remote.close()
 
 def test_a_launched_trials_log_travels_as_its_artifact(real_server: RealServer, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch,
@@ -333,29 +356,7 @@ def test_bad_names_filters_and_windows_are_400s(real_server: RealServer) -> None
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 signed by its own key (PEM files)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pipetune test")])
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256()))
-    cert, key_file = folder / "cert.pem", folder / "key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert, key_file
+    return self_signed(folder / "cert.pem", folder / "key.pem")
 
 
 def test_tls_with_a_self_signed_certificate(tmp_path: Path,
