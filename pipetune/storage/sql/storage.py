@@ -551,10 +551,10 @@ class SQLStorage(SQLTracking, BaseStorage):
     def claim_trial(self, study_id: int, worker: str | None = None,
                     max_trials: int | None = None,
                     max_parallel: int | None = None) -> FrozenTrial | None:
-        # ``now`` marks the claim: the trial it starts gets it as its start time, which is how
-        # a retry after a lost commit recognises a claim that landed.
-        now = time.time()
         if max_trials is None and max_parallel is None:
+            # ``now`` marks the claim: the trial it starts gets it as its start time, which is
+            # how a retry after a lost commit recognises a claim that landed.
+            now = time.time()
             # The usual claim, a new trial, is one statement (one round trip on PostgreSQL) and
             # takes no study lock. It inserts nothing where a WAITING trial is to be taken
             # first or the study is gone: the transaction below settles those.
@@ -578,7 +578,8 @@ class SQLStorage(SQLTracking, BaseStorage):
                 return FrozenTrial(number=int(inserted[1]), trial_id=int(inserted[0]),
                                    state=TrialState.RUNNING, datetime_start=_datetime(now),
                                    worker=worker)
-        claimed: list[int] = []  # the trial an attempt claimed, before its commit
+        # The trial an attempt claimed and its start time, before its commit.
+        claimed: list[tuple[int, float]] = []
 
         def claim(lost_commit: bool) -> FrozenTrial | int | None:
             with self._write() as cursor:
@@ -586,10 +587,11 @@ class SQLStorage(SQLTracking, BaseStorage):
                 # the budget count below cannot go stale before this transaction commits (and
                 # a lost commit still in flight is decided before it is looked at).
                 self._lock_study(cursor, study_id)
-                if lost_commit:
-                    row = cursor.run(self._sql.trial_state, trial_id=claimed[-1]).one_or_none()
-                    if row is not None and row[0] == int(TrialState.RUNNING) and row[2] == now:
-                        return claimed[-1]  # the lost commit claimed it
+                if lost_commit and claimed:
+                    trial_id, started = claimed[-1]
+                    row = cursor.run(self._sql.trial_state, trial_id=trial_id).one_or_none()
+                    if row is not None and row[0] == int(TrialState.RUNNING) and row[2] == started:
+                        return trial_id  # the lost commit claimed it
                 if max_trials is not None and cursor.run(
                         self._sql.count_started, study_id=study_id,
                         running=int(TrialState.RUNNING), complete=int(TrialState.COMPLETE),
@@ -599,18 +601,21 @@ class SQLStorage(SQLTracking, BaseStorage):
                         self._sql.count_in_state, study_id=study_id,
                         state=int(TrialState.RUNNING)).scalar() >= max_parallel:
                     return None
+                # Read after the counts: the trial whose finish freed the slot then finished
+                # before this one starts, so stored spans never show more than max_parallel.
+                started = time.time()
                 waiting_id = cursor.run(self._sql.first_waiting, study_id=study_id,
                                         waiting=int(TrialState.WAITING)).scalar()
                 if waiting_id is None:  # (or every WAITING trial is locked by another writer)
                     trial_id, number = self._insert_trial(cursor, study_id, TrialState.RUNNING,
-                                                          now, worker)
-                    claimed.append(trial_id)
+                                                          started, worker)
+                    claimed.append((trial_id, started))
                     return FrozenTrial(number=number, trial_id=trial_id,
-                                       state=TrialState.RUNNING, datetime_start=_datetime(now),
-                                       worker=worker)
+                                       state=TrialState.RUNNING,
+                                       datetime_start=_datetime(started), worker=worker)
                 cursor.run(self._sql.start_waiting, trial_id=waiting_id,
-                           running=int(TrialState.RUNNING), now=now, worker=worker)
-                claimed.append(waiting_id)
+                           running=int(TrialState.RUNNING), now=started, worker=worker)
+                claimed.append((waiting_id, started))
             return waiting_id
 
         # Loading a claimed WAITING trial is outside the retried transaction: a failed read
