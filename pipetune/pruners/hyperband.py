@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import functools
 import numbers
 import threading
@@ -18,17 +17,6 @@ from pipetune.pruners.successive_halving import SuccessiveHalvingPruner
 if TYPE_CHECKING:
     from pipetune.view import StudyView
 
-_MASK64 = (1 << 64) - 1
-
-
-def _mix(number: int) -> int:
-    """SplitMix64's finalizer (Steele et al. 2014): consecutive trial numbers become
-    well-spread 64-bit integers, identically in every process and Python version."""
-    z = (number + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
 
 def count_brackets(min_resource: int, max_resource: int, reduction_factor: int) -> int:
     """floor(log_eta(max / min)) + 1, in integers so that e.g. 81 / 1 with eta 3 gives 5."""
@@ -39,16 +27,58 @@ def count_brackets(min_resource: int, max_resource: int, reduction_factor: int) 
     return max(n, 1)
 
 
+def bracket_weights(n_brackets: int, reduction_factor: int) -> tuple[int, ...]:
+    """Per bracket s, the number of configurations synchronous Hyperband starts in it (Li et
+    al. 2018, Algorithm 1), ``ceil(n_brackets / (r + 1) * eta ** r)`` with ``r = n_brackets - 1
+    - s`` rungs below max_resource: that gives every bracket about the same total budget."""
+    weights = []
+    for s in range(n_brackets):
+        r = n_brackets - 1 - s
+        weights.append(-(-(n_brackets * reduction_factor**r) // (r + 1)))
+    return tuple(weights)
+
+
+class Interleaving:
+    """Indices spread in proportion to integer weights: a cycle of ``sum(weights)`` entries
+    holding index i ``weights[i]`` times, so that every prefix of the sequence holds each
+    index within two of its share (smooth weighted round robin: at each entry
+    every index earns its weight, the richest is picked and pays the total; ties go to the
+    lower index). Built lazily, as far as it has been asked: a cycle can be millions long."""
+
+    def __init__(self, weights: tuple[int, ...]) -> None:
+        self.weights = weights
+        self.period = sum(weights)
+        self._credit = [0] * len(weights)
+        self._entries: list[int] = []
+        self._lock = threading.Lock()
+
+    def __getitem__(self, position: int) -> int:
+        position %= self.period
+        entries = self._entries
+        if position < len(entries):
+            return entries[position]
+        with self._lock:
+            credit, indices = self._credit, range(len(self.weights))
+            while len(entries) <= position:
+                for i, weight in enumerate(self.weights):
+                    credit[i] += weight
+                picked = max(indices, key=lambda i: (credit[i], -i))
+                credit[picked] -= self.period
+                entries.append(picked)
+            return entries[position]
+
+
 @dataclass(frozen=True)
 class _Brackets:
-    """The brackets for one max_resource: their share of trials and one ASHA pruner each."""
+    """The brackets for one max_resource: which bracket each trial number goes to, and one
+    ASHA pruner per bracket."""
 
     max_resource: int
-    cumulative: tuple[int, ...]  # running sum of the per-bracket weights
+    interleaving: Interleaving
     pruners: list[SuccessiveHalvingPruner] = field(default_factory=list)
 
     def bracket_of(self, trial_number: int) -> int:
-        return bisect.bisect_right(self.cumulative, _mix(trial_number) % self.cumulative[-1])
+        return self.interleaving[trial_number]
 
     def holds(self, bracket: int, trial_number: int) -> bool:
         return self.bracket_of(trial_number) == bracket
@@ -62,12 +92,15 @@ class HyperbandPruner(BasePruner):
     bracket hardly prunes. Rungs at or beyond ``max_resource`` are dropped (a trial there is done).
 
     Each trial belongs to one bracket, chosen from its number alone (``bracket_of``), so every
-    process agrees; it is only compared with trials of its own bracket. Brackets get trials in
-    proportion to the number of configurations Hyperband starts in them,
-    ``ceil(n_brackets / (r + 1) * eta ** r)`` for the bracket that first stops trials ``r``
-    rungs below ``max_resource`` (``r = n_brackets - 1 - s``): in the paper that gives every
-    bracket about the same total budget. A hash of the number picks the bracket with those
-    weights, so consecutive trials spread over all brackets.
+    process agrees; it is only compared with trials of its own bracket: asynchronous Hyperband,
+    one ASHA per bracket, as in Li et al. 2020 ("A System for Massively Parallel
+    Hyperparameter Tuning"). Brackets get trials in proportion to the number of configurations
+    Hyperband starts in them, ``ceil(n_brackets / (r + 1) * eta ** r)`` for the bracket that
+    first stops trials ``r`` rungs below ``max_resource`` (``r = n_brackets - 1 - s``), which
+    gives every bracket about the same total budget. The brackets follow a fixed cycle of that
+    many trial numbers, interleaved so that *every* run of consecutive trials, the first ones
+    included, holds each bracket in that proportion within two trials: a study spends its
+    budget as Hyperband intends from the start instead of by the luck of a draw.
 
     ``max_resource="auto"`` is the last reported step of the lowest-numbered COMPLETE trial;
     until one completes nothing is pruned. Multi-objective studies, NaN and ``bootstrap_count``
@@ -113,7 +146,7 @@ class HyperbandPruner(BasePruner):
     def n_brackets(self) -> int | None:
         """The number of brackets; None while an "auto" max_resource is not known yet."""
         latest = self._latest
-        return None if latest is None else len(latest.cumulative)
+        return None if latest is None else len(latest.pruners)
 
     def bracket_of(self, trial_number: int) -> int:
         """The bracket (0 = most aggressive) of the trial with this number.
@@ -139,12 +172,7 @@ class HyperbandPruner(BasePruner):
                 return brackets
             eta = self._reduction_factor
             n = count_brackets(self._min_resource, max_resource, eta)
-            weights = []
-            for s in range(n):
-                r = n - 1 - s  # rungs between this bracket's first one and max_resource
-                weights.append(-(-(n * eta**r) // (r + 1)))
-            cumulative = tuple(sum(weights[: s + 1]) for s in range(n))
-            brackets = _Brackets(max_resource, cumulative)
+            brackets = _Brackets(max_resource, Interleaving(bracket_weights(n, eta)))
             for s in range(n):
                 brackets.pruners.append(SuccessiveHalvingPruner._bracket(
                     self._min_resource, eta, s, self._bootstrap_count, max_resource,

@@ -39,6 +39,54 @@ def test_bracket_assignment_is_deterministic_and_covers_every_bracket():
     assert len(set(brackets[:20])) >= 3
 
 
+@pytest.mark.parametrize("min_resource, max_resource, eta", [
+    (1, 27, 3), (1, 81, 3), (1, 100, 2), (2, 500, 4),
+])
+def test_every_prefix_of_trial_numbers_holds_each_bracket_in_proportion(min_resource,
+                                                                        max_resource, eta):
+    # The first trials of every study, not only a long run's, spend the budget as Hyperband
+    # intends: never more than two trials off each bracket's share.
+    pruner = HyperbandPruner(min_resource, max_resource, reduction_factor=eta)
+    n = pruner.n_brackets
+    weights = [math.ceil(n / (r + 1) * eta**r) for r in reversed(range(n))]
+    shares = [w / sum(weights) for w in weights]
+    counts = [0] * n
+    for number in range(3 * sum(weights) if sum(weights) < 1000 else 2000):
+        counts[pruner.bracket_of(number)] += 1
+        for bracket in range(n):
+            assert abs(counts[bracket] - (number + 1) * shares[bracket]) < 2
+
+
+def test_many_brackets_with_a_cycle_of_a_million_trials():
+    pruner = HyperbandPruner(1, 2**20, reduction_factor=2)  # a cycle of a million trials
+    assert pruner.n_brackets == 21
+    assert [pruner.bracket_of(n) for n in range(3)] == [0, 1, 0]
+    assert 0 <= pruner.bracket_of(123_456) < 21
+
+
+def test_brackets_spend_about_the_same_budget():
+    # Hyperband's hedge: the aggressive brackets judge many trials early, the last one lets a
+    # few run to the end, and each gets about the same total resource.
+    pruner = HyperbandPruner(1, 27)
+    study = pipetune.create_study(pruner=pruner, sampler=pipetune.samplers.RandomSampler(seed=1))
+
+    def objective(trial):
+        x, speed = trial.suggest_float("x", 0.0, 1.0), trial.suggest_float("speed", 0.1, 1.0)
+        for step in range(1, 28):
+            value = x + math.exp(-speed * step)  # curves that cross: slow learners end lower
+            trial.report(value, step)
+            if step < 27 and trial.should_prune():
+                raise pipetune.TrialPruned()
+        return value
+
+    study.optimize(objective, n_trials=400)
+    spent = [0] * pruner.n_brackets
+    for trial in study.trials:
+        spent[pruner.bracket_of(trial.number)] += trial.last_step
+    shares = [s / sum(spent) for s in spent]
+    assert all(0.15 < share < 0.35 for share in shares), shares
+
+
 def test_auto_max_resource_is_learned_from_the_first_complete_trial(history):
     pruner = HyperbandPruner()
     assert pruner.n_brackets is None

@@ -223,3 +223,21 @@ def test_prior_keeps_every_value_possible():
     opposite = {"x": -3.0, "lr": 1e-4, "layers": 0, "dropout": 0.0, "act": "gelu"}
     value = estimator.log_pdf(_points(estimator.axes, [opposite]))[0]
     assert np.isfinite(value)
+
+
+def test_a_floor_in_steps_gives_the_neighbours_of_an_observed_int_their_share():
+    """TPE on a grid avoids configurations already run, so its kernels must reach their
+    neighbours: on a short int axis the default kernels hardly do, a floor of half a step
+    (``min_cells``) gives each neighbour about a sixth, and the mass still sums to one."""
+    axes = [Axis.of("n", IntDistribution(0, 6))]
+    points = np.array([[3.0]] * 5)
+    neighbour = np.array([[4.0]])
+
+    def estimator(min_cells: float) -> ParzenEstimator:
+        return ParzenEstimator(axes, points, prior_weight=1.0, bandwidth_factor=0.05,
+                               min_bandwidth_fraction=0.01, min_cells=min_cells)
+
+    narrow, wide = estimator(0.0), estimator(0.5)
+    assert np.exp(narrow.log_pdf(neighbour))[0] < 0.06
+    assert np.exp(wide.log_pdf(neighbour))[0] > 0.12
+    assert _total_probability(wide, 1) == pytest.approx(1.0, abs=1e-6)

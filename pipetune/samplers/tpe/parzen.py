@@ -57,6 +57,39 @@ class Axis:
         return cls(name, distribution, distribution.low - step / 2, distribution.high + step / 2,
                    cell=float(step))
 
+    @property
+    def grid_size(self) -> int | None:
+        """How many values the param takes (choices, ints, steps); None when continuous."""
+        d = self.distribution
+        if isinstance(d, CategoricalDistribution):
+            return len(d.choices)
+        if d.step is None:
+            return None
+        return int(round((d.high - d.low) / d.step)) + 1
+
+    def grid_index(self, value: object) -> int | None:
+        """The position of an external value among the param's values (0 = ``low`` or the
+        first choice); None when it is not one of them (e.g. the domain has changed since)."""
+        d = self.distribution
+        if isinstance(d, CategoricalDistribution):
+            return d.index_of(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or d.step is None:
+            return None
+        index = int(round((value - d.low) / d.step))
+        size = self.grid_size
+        return index if size is not None and 0 <= index < size else None
+
+    def grid_coordinates(self, indices: np.ndarray) -> np.ndarray:
+        """The transformed coordinates of the param's ``indices``-th values, the grid points
+        ``ParzenEstimator.sample`` returns (a finite axis only: see ``grid_size``)."""
+        d = self.distribution
+        if isinstance(d, CategoricalDistribution):
+            return indices.astype(float)
+        if d.step is None:
+            raise ValueError(f"{self.name!r} is continuous: it has no grid.")
+        values = d.low + indices * d.step
+        return np.log(values) if self.log else values.astype(float)
+
     def encode(self, internal: np.ndarray) -> np.ndarray:
         """Internal values (see distributions.py) -> transformed coordinates."""
         return np.log(internal) if self.log else internal
@@ -89,11 +122,12 @@ def _log_kernel_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class ParzenEstimator:
     """A mixture density over ``axes`` fit to ``points`` (rows of transformed coordinates;
     categorical columns hold choice indices), with ``weights`` on the observations (uniform
-    by default) and ``prior_weight`` on a broad prior kernel."""
+    by default) and ``prior_weight`` on a broad prior kernel. ``min_cells`` floors the width
+    of the observation kernels on discrete axes at that many rounding cells."""
 
     def __init__(self, axes: list[Axis], points: np.ndarray, *, prior_weight: float,
                  bandwidth_factor: float, min_bandwidth_fraction: float,
-                 weights: np.ndarray | None = None) -> None:
+                 weights: np.ndarray | None = None, min_cells: float = 0.0) -> None:
         self.axes = axes
         n, d = points.shape
         n_components = n + 1
@@ -116,6 +150,7 @@ class ParzenEstimator:
         self._mu = np.vstack([points[:, numeric], prior_mu[None, :]]) if numeric else empty
         scale = bandwidth_factor * (n_components ** (-1.0 / (max(d, 1) + 4)))
         sigma = np.maximum(widths * scale, widths * min_bandwidth_fraction)
+        sigma = np.maximum(sigma, self._cells * min_cells)
         self._sigma = np.vstack([np.tile(sigma, (n, 1)), widths[None, :]]) if numeric else empty
         self._sigma = np.maximum(self._sigma, 1e-12)
         a = (lows - self._mu) / self._sigma
