@@ -3,6 +3,7 @@ of the GP, CMA-ES and auto samplers in YAML configs and on the command line."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import pipetune
@@ -56,19 +57,23 @@ def test_a_study_naming_no_sampler_gets_the_auto_choice():
     assert _chosen(both) is TPESampler
 
 
-def test_pruned_trials_move_the_study_to_tpe():
+def test_a_pruned_study_keeps_the_gp_until_gp_trials_finished_trials():
     def curve(trial) -> float:
         x = trial.suggest_float("x", -2, 2)
-        trial.report(x * x + 1, step=1)
-        if trial.number == 11:
-            raise pipetune.TrialPruned()
-        return x * x
+        for step in range(1, 4):
+            trial.report(x * x + 1.0 / step, step=step)
+            if step < 3 and trial.should_prune():
+                raise pipetune.TrialPruned()
+        return x * x + 1.0 / 3
 
-    study = pipetune.create_study(sampler=AutoSampler(seed=0))
-    study.optimize(curve, n_trials=11)
+    study = pipetune.create_study(sampler=AutoSampler(seed=0, gp_trials=20),
+                                  pruner=pipetune.pruners.MedianPruner(n_startup_trials=2))
+    study.optimize(curve, n_trials=19)
+    assert any(t.state == pipetune.TrialState.PRUNED for t in study.trials)
     assert _chosen(study) is GPSampler
-    study.optimize(curve, n_trials=1)
-    assert study.trials[-1].state == pipetune.TrialState.PRUNED
+    # The GP's proposals (after its 10 start-up trials) crowd the minimum at x = 0.
+    assert np.median([abs(t.params["x"]) for t in study.trials[10:]]) < 0.3
+    study.optimize(curve, n_trials=1)  # 20 finished trials, COMPLETE and PRUNED together
     assert _chosen(study) is TPESampler
 
 

@@ -26,6 +26,7 @@ _N_LOCAL = 256
 _N_STARTS = 10
 _LBFGS_MAX_ITERATIONS = 60
 _LOCAL_SCALE = 0.05
+_REPEAT_SCALE = 0.15  # neighbours of a repeated grid point: one to a few cells away
 
 
 def maximize(acquisition: Acquisition, space: UnitSpace, incumbents: np.ndarray,
@@ -126,3 +127,17 @@ def _cell_width(space: UnitSpace, j: int, u: float) -> float:
         return 1.0 / n_points
     value = np.exp(axis.low + u * (axis.high - axis.low))
     return float(np.log((value + 1.0) / value) / (axis.high - axis.low))
+
+
+def ranked_candidates(acquisition: Acquisition, space: UnitSpace, centre: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Distinct snapped candidates, best acquisition first: random points of the space and
+    perturbations of ``centre`` a few grid cells wide, for a sampler that must pass over
+    points it has already run."""
+    centres = np.repeat(centre[None, :], _N_LOCAL, axis=0)
+    wide = centres + _REPEAT_SCALE * rng.standard_normal(centres.shape) * ~space.categorical
+    candidates = np.unique(np.vstack([space.sample(rng, _N_RANDOM), _perturb(space, wide, rng)]),
+                           axis=0)
+    values, _ = acquisition(candidates, False)
+    values = np.where(np.isfinite(values), values, -np.inf)
+    return candidates[np.argsort(-values, kind="stable")]

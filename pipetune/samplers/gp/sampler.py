@@ -8,6 +8,12 @@ each trial; constraints multiply EI by the probability of feasibility, each cons
 its own GP. Trials running at the same time (``n_jobs > 1``, several workers) are added to the
 model as if they had returned the model's own prediction (the Kriging believer, Ginsbourger et
 al. 2010), which shrinks the uncertainty there so parallel proposals spread out.
+
+Once a trial of a single-objective study without constraints is pruned, the GP learns from
+every finished trial at the budget (step) it reached, over (params, budget), and proposes the
+point of highest log EI at the full budget (``fidelity.py``); until then nothing changes. On a
+finite space (ints, stepped floats, categoricals) a configuration the study has run is not
+proposed again while the candidates hold one it has not.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +32,7 @@ from pipetune.distributions import Distribution
 from pipetune.errors import InvalidArgumentError
 from pipetune.samplers._encoding import UnitSpace
 from pipetune.samplers._rng import TrialRandomness
+from pipetune.samplers._seen import configuration, configurations_run, is_finite
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.gp.acquisition import (
     Scored,
@@ -33,8 +40,18 @@ from pipetune.samplers.gp.acquisition import (
     log_probability_of_feasibility,
 )
 from pipetune.samplers.gp.blas_threads import one_blas_thread
+from pipetune.samplers.gp.fidelity import (
+    FULL_BUDGET,
+    AtFullBudget,
+    CurveOffsets,
+    budgets,
+    has_pruned_observation,
+    keep,
+    observations,
+    with_budget,
+)
 from pipetune.samplers.gp.model import GaussianProcess, Hyperparameters
-from pipetune.samplers.gp.optim import Acquisition, maximize
+from pipetune.samplers.gp.optim import Acquisition, maximize, ranked_candidates
 from pipetune.samplers.random import RandomSampler
 from pipetune.search_space import IntersectionSearchSpace
 
@@ -43,18 +60,24 @@ _PAREGO_RHO = 0.05  # weight of the linear term of the augmented Chebyshev scala
 _N_INCUMBENTS = 5  # best observed points the acquisition search perturbs
 _ALWAYS_REFIT = 50  # hyperparameters are refit at every trial up to this many points ...
 _REFIT_GROWTH = 1.05  # ... then whenever the points have grown by 5% since the last fit
+# Share of COMPLETE observations from which the multi-fidelity incumbent is taken among them.
+_MIN_COMPLETE_SHARE = 0.1
 
 
 @dataclass
 class _StudyState:
     """What the sampler keeps per study: the shared search space, the last fitted
     hyperparameters per model with the number of points they were fit on (warm starts), the
-    constraint values already computed and the trials' points per search space."""
+    constraint values already computed, the trials' points per search space and whether the
+    model has the budget axis (with how much of ``finished_log`` was read to decide)."""
 
     space: IntersectionSearchSpace = field(default_factory=IntersectionSearchSpace)
     hyperparameters: dict[tuple, tuple[Hyperparameters, int]] = field(default_factory=dict)
     constraints: dict[int, tuple[float, ...]] = field(default_factory=dict)
     encoded: dict[tuple, dict[int, np.ndarray | None]] = field(default_factory=dict)
+    multi_fidelity: bool = False
+    fidelity_read: int = 0
+    offsets: CurveOffsets = field(default_factory=CurveOffsets)
 
 
 class GPSampler(BaseSampler):
@@ -62,8 +85,9 @@ class GPSampler(BaseSampler):
 
     Args:
         seed: makes a study reproducible: every random draw derives from (seed, trial number).
-        n_startup_trials: completed trials sampled at random before the model is used (0
-            fits the model from the first completed trial on).
+        n_startup_trials: finished trials sampled at random before the model is used:
+            completed ones, and pruned ones too once a trial was pruned (0 fits the model
+            from the first such trial on).
         deterministic_objective: the objective returns the same value for the same params;
             the model then fits no noise. Leave False for noisy objectives (the noise level is
             learnt).
@@ -122,11 +146,34 @@ class GPSampler(BaseSampler):
 
     def _propose(self, view, trial: FrozenTrial,
                  search_space: dict[str, Distribution]) -> dict[str, Any]:
-        """Fits the models to the completed trials and maximizes the acquisition."""
+        """Fits the models to the finished trials, maximizes the acquisition and decodes the
+        best point; on a grid, the best point not run yet while one is left."""
         space = UnitSpace.of(search_space)
         state = self._state(view)
+        rng = self._randomness.for_trial(trial, "gp")
+        if self._multi_fidelity(view, state):
+            found = self._maximize_multi_fidelity(view, trial, search_space, space, state, rng)
+        else:
+            found = self._maximize(view, trial, search_space, space, state, rng)
+        if found is None:
+            return {}
+        point, acquisition = found
+        params = space.decode(point)
+        if is_finite(search_space):
+            params = _unseen(view, trial, search_space, space, acquisition, point, params, rng)
+        return params
+
+    def _encoded(self, state: _StudyState, search_space: dict[str, Distribution],
+                 space: UnitSpace) -> dict[int, np.ndarray | None]:
         # A finished trial never changes: each is encoded once per search space.
-        encoded = state.encoded.setdefault(tuple(search_space.items()), {})
+        return state.encoded.setdefault(tuple(search_space.items()), {})
+
+    def _maximize(self, view, trial: FrozenTrial, search_space: dict[str, Distribution],
+                  space: UnitSpace, state: _StudyState, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, Acquisition] | None:
+        """The model of the COMPLETE trials: its best point and the acquisition it maximizes;
+        None before the start-up is over."""
+        encoded = self._encoded(state, search_space, space)
         rows = []
         for t in view.finished_log:
             if t.state != TrialState.COMPLETE:
@@ -137,13 +184,12 @@ class GPSampler(BaseSampler):
             if x is not None and np.all(np.isfinite(t.values)):
                 rows.append((x, t))
         if len(rows) < self._n_startup_trials:
-            return {}
+            return None
         points = np.array([x for x, _ in rows])
         trials = [t for _, t in rows]
-        rng = self._randomness.for_trial(trial, "gp")
         key = tuple(search_space)
         losses = _losses(trials, view.directions, rng)
-        objective = self._fit(state, (key, "objective"), space, points,
+        objective = self._fit(state, (key, "objective"), space.categorical, points,
                               _objective_targets(losses))
         constraint_models = self._constraint_models(state, key, space, points, trials)
         feasible = np.ones(len(trials), dtype=bool)
@@ -161,8 +207,78 @@ class GPSampler(BaseSampler):
         acquisition = _acquisition(objective, best, constraint_models)
         n = len(trials)
         ranked = np.argsort(np.where(feasible[:n], observed[:n], np.inf))[:_N_INCUMBENTS]
-        point = maximize(acquisition, space, points[ranked], rng)
-        return space.decode(point)
+        return maximize(acquisition, space, points[ranked], rng), acquisition
+
+    def _multi_fidelity(self, view, state: _StudyState) -> bool:
+        """Whether the model adds the budget axis: one objective, no constraints and a PRUNED
+        trial with a finite intermediate value. With constraints the model keeps to COMPLETE
+        trials (a pruned trial's constraint values are those of an unfinished run); several
+        objectives too (intermediate values hold one objective). Once on, it stays on."""
+        if self._constraints_func is not None or len(view.directions) != 1:
+            return False
+        if not state.multi_fidelity:
+            finished = view.finished_log
+            state.multi_fidelity = has_pruned_observation(finished[state.fidelity_read:])
+            state.fidelity_read = len(finished)
+        return state.multi_fidelity
+
+    def _maximize_multi_fidelity(self, view, trial: FrozenTrial,
+                                 search_space: dict[str, Distribution], space: UnitSpace,
+                                 state: _StudyState, rng: np.random.Generator
+                                 ) -> tuple[np.ndarray, Acquisition] | None:
+        """The model of every finished trial at the budget it reached (``fidelity.py``): log EI
+        of the prediction at the full budget, below the best posterior mean at the full budget
+        among the configurations that ran to the end (the plug-in incumbent for noisy
+        observations, Picheny et al. 2013; among all observed ones while fewer than a tenth of
+        the observations are COMPLETE). A pruned
+        trial's low-budget loss is no value a proposal can beat, and its full-budget mean is an
+        extrapolation: as the incumbent it pushed proposals to explore where trials had been
+        pruned early, which the pruner then stopped early again."""
+        encoded = self._encoded(state, search_space, space)
+        observed = []
+        rows = []
+        for o in observations(view.finished_log, view.directions[0]):
+            t = o.trial
+            if t.trial_id not in encoded:
+                encoded[t.trial_id] = space.encode(t.params)
+            x = encoded[t.trial_id]
+            if x is not None:
+                observed.append(o)
+                rows.append(x)
+        if len(observed) < self._n_startup_trials:
+            return None
+        budget = budgets(observed)
+        kept = keep(observed, budget)
+        configurations = np.array(rows)[kept]
+        points = with_budget(configurations, budget[kept])
+        state.offsets.update(view.finished_log, view.directions[0])
+        complete = np.array([observed[i].trial.state == TrialState.COMPLETE for i in kept])
+        # A COMPLETE trial's own final value has no offset, whatever step it last reported.
+        steps = [None if done else observed[i].step for i, done in zip(kept, complete)]
+        losses = np.array([observed[i].loss for i in kept]) - state.offsets.at(steps)
+        categorical = np.append(space.categorical, False)
+        model = self._fit(state, (tuple(search_space), "objective", "budget"), categorical,
+                          points, _objective_targets(losses), size=len(observed))
+        full = AtFullBudget(model)
+        pending = self._pending_points(view, trial, space)
+        if len(pending):
+            # The constant liar at the full budget: a running trial is believed to reach the
+            # end with the model's prediction there.
+            believed = full.predict(pending)[0]
+            full = AtFullBudget(model.condition_on(with_budget(pending, FULL_BUDGET), believed))
+            configurations = np.vstack([configurations, pending])
+            complete = np.concatenate([complete, np.ones(len(pending), dtype=bool)])
+        means = full.predict(configurations)[0]
+        # The few COMPLETE trials under a pruner that stops nearly every trial at its first
+        # rungs (ASHA: about 1 in 13 here) are mostly the start-up's random ones, a poor
+        # reference: then every observed configuration counts.
+        if complete[:len(kept)].sum() >= _MIN_COMPLETE_SHARE * len(kept):
+            best = float(means[complete].min())
+        else:
+            best = float(means.min())
+        acquisition = _acquisition(full, best, [])
+        ranked = configurations[np.argsort(means)[:_N_INCUMBENTS]]
+        return maximize(acquisition, space, ranked, rng), acquisition
 
     def sample_independent(self, view, trial: FrozenTrial, name: str,
                            distribution: Distribution) -> Any:
@@ -181,19 +297,20 @@ class GPSampler(BaseSampler):
 
     # -- the models ----------------------------------------------------------------------------
 
-    def _fit(self, state: _StudyState, key: tuple, space: UnitSpace, points: np.ndarray,
-             values: np.ndarray) -> GaussianProcess:
+    def _fit(self, state: _StudyState, key: tuple, categorical: np.ndarray, points: np.ndarray,
+             values: np.ndarray, size: int | None = None) -> GaussianProcess:
         """A GP on the points; its hyperparameters are refit while the study is small and then
         each time it has grown by a fraction, since one more point barely moves them and a
-        fit costs many O(n^3) factorizations."""
+        fit costs many O(n^3) factorizations. ``size`` counts the observations before any was
+        left out (default: the points), so a capped model is still refit as the study grows."""
+        size = len(values) if size is None else size
         previous = state.hyperparameters.get(key)
-        if previous is not None and len(values) > _ALWAYS_REFIT \
-                and len(values) < previous[1] * _REFIT_GROWTH:
-            return GaussianProcess(points, values, space.categorical, previous[0])
-        model = GaussianProcess.fit(points, values, space.categorical,
+        if previous is not None and size > _ALWAYS_REFIT and size < previous[1] * _REFIT_GROWTH:
+            return GaussianProcess(points, values, categorical, previous[0])
+        model = GaussianProcess.fit(points, values, categorical,
                                     start=None if previous is None else previous[0],
                                     deterministic=self._deterministic)
-        state.hyperparameters[key] = (model.hyperparameters, len(values))
+        state.hyperparameters[key] = (model.hyperparameters, size)
         return model
 
     def _constraint_models(self, state: _StudyState, key: tuple, space: UnitSpace,
@@ -210,7 +327,7 @@ class GPSampler(BaseSampler):
         for j in range(values.shape[1]):
             column = values[:, j]
             mean, scale = float(column.mean()), float(column.std()) or 1.0
-            model = self._fit(state, (key, "constraint", j), space, points,
+            model = self._fit(state, (key, "constraint", j), space.categorical, points,
                               (column - mean) / scale)
             models.append((model, -mean / scale))
         return models
@@ -259,12 +376,39 @@ def _believe(pending: np.ndarray, objective: GaussianProcess,
     return objective.condition_on(pending, believed), conditioned, believed, feasible
 
 
-def _acquisition(objective: GaussianProcess, best: float | None,
-                 constraint_models: list[tuple[GaussianProcess, float]]) -> Acquisition:
+class _Model(Protocol):
+    """What the acquisition needs of a model: a GP, or a GP over (params, budget) read at the
+    full budget."""
+
+    def predict(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def predict_with_gradients(self, points: np.ndarray) -> tuple[np.ndarray, ...]: ...
+
+
+def _unseen(view, trial: FrozenTrial, search_space: dict[str, Distribution], space: UnitSpace,
+            acquisition: Acquisition, point: np.ndarray, params: dict[str, Any],
+            rng: np.random.Generator) -> dict[str, Any]:
+    """``params`` unless the study already ran that configuration of a finite space; then the
+    candidate of highest acquisition that it has not, when the candidates hold one. On a grid
+    the acquisition's maximum often stays on a configuration already run (its noise-free value
+    is known, but nearby the model still expects it best), and a repeat tells nothing new."""
+    names = list(search_space)
+    seen = configurations_run(view, names, exclude_trial_id=trial.trial_id)
+    if configuration(params, names) not in seen:
+        return params
+    for candidate in ranked_candidates(acquisition, space, point, rng):
+        decoded = space.decode(candidate)
+        if configuration(decoded, names) not in seen:
+            return decoded
+    return params
+
+
+def _acquisition(objective: _Model, best: float | None,
+                 constraint_models: Sequence[tuple[_Model, float]]) -> Acquisition:
     """log EI below ``best`` plus the log probability that each constraint holds; with no
     feasible incumbent yet, the feasibility terms alone (find a feasible point first)."""
     # (model, score of its predicted mean and variance) per term of the sum.
-    parts: list[tuple[GaussianProcess, Callable[[np.ndarray, np.ndarray], Scored]]] = []
+    parts: list[tuple[_Model, Callable[[np.ndarray, np.ndarray], Scored]]] = []
     if best is not None:
         parts.append((objective, functools.partial(log_expected_improvement, best=best)))
     parts += [(model, functools.partial(log_probability_of_feasibility, threshold=threshold))
