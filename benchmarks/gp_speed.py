@@ -14,6 +14,11 @@ Both get the same thread settings: ``--threads`` (default 1) caps the BLAS and O
 BLAS to one thread itself while it works (``pipetune/samplers/gp/blas_threads.py``), as it does
 for any user; ``--threads 0`` leaves the machine's defaults, as a user's process has them.
 
+``--pruned``: every trial reports a learning curve and each library's ASHA stops most of them,
+so pipetune's GP fits hundreds of pruned observations (``gp/fidelity.py``); the target is then
+under 100 ms a trial at every checkpoint (Optuna's GP fits its few COMPLETE trials only and
+is printed for reference), with an equal or better best COMPLETE value.
+
 Run: ``.venv/bin/python benchmarks/gp_speed.py`` (1 seed, ~6 minutes; ``--seeds 3`` for more;
 ``--help``). Needs torch for Optuna's GPSampler (the bench extra).
 """
@@ -21,6 +26,7 @@ Run: ``.venv/bin/python benchmarks/gp_speed.py`` (1 seed, ~6 minutes; ``--seeds 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -43,6 +49,7 @@ from _common import (
 from overhead import ms_per_trial
 
 SPEEDUP_TARGET = 3.0
+PRUNED_MS_TARGET = 100.0  # --pruned: "tens of milliseconds" a trial
 LIBRARIES = ("pipetune", "optuna")
 
 
@@ -58,24 +65,47 @@ def set_threads(threads: int) -> str:
            f"(torch {torch.get_num_threads()})"
 
 
-def run_interleaved(seed: int, n_trials: int) -> dict[str, tuple[list[float], list[float]]]:
+CURVE_STEPS = 27  # --pruned: steps a trial reports, rungs at 1, 3 and 9 (ASHA, factor 3)
+
+
+def run_trial(study: Any, pruned_state: Any | None) -> float:
+    """Asks one trial, scores it and tells it; with ``pruned_state`` (the library's
+    TrialState.PRUNED), the trial first reports a learning curve falling to its score
+    (``score + 1 / step``) and stops where the study's pruner says, told pruned. Returns the
+    score, or infinity for a pruned trial (a value the study never learnt)."""
+    trial = study.ask()
+    value = score(suggest_all(trial))
+    if pruned_state is not None:
+        for step in range(1, CURVE_STEPS + 1):
+            trial.report(value + 1.0 / step, step)
+            if step < CURVE_STEPS and trial.should_prune():
+                study.tell(trial, state=pruned_state)
+                return math.inf
+    study.tell(trial, value)
+    return value
+
+
+def run_interleaved(seed: int, n_trials: int, pruned: bool = False
+                    ) -> dict[str, tuple[list[float], list[float]]]:
     """One study per library, advanced one trial of each at a time. Per library: cumulative
-    trial times (``[0, end of trial 1, ...]``, the stamps ``ms_per_trial`` takes) and values."""
+    trial times (``[0, end of trial 1, ...]``, the stamps ``ms_per_trial`` takes) and values.
+    With ``pruned`` each library's ASHA (``SuccessiveHalvingPruner()``) stops most trials early:
+    pipetune's GP learns from them, Optuna's fits its COMPLETE trials only."""
     studies: dict[str, Any] = {}
+    pruned_states: dict[str, Any] = {}
     for library in LIBRARIES:
         module = __import__(library)
+        pruned_states[library] = module.trial.TrialState.PRUNED if pruned else None
+        pruner = module.pruners.SuccessiveHalvingPruner() if pruned else None
         studies[library] = module.create_study(sampler=SAMPLERS["gp"][library](seed),
-                                               direction="minimize")
+                                               direction="minimize", pruner=pruner)
     stamps: dict[str, list[float]] = {library: [0.0] for library in LIBRARIES}
     values: dict[str, list[float]] = {library: [] for library in LIBRARIES}
     for number in range(n_trials):
         # Alternate which library goes first, so neither always follows the other.
         for library in LIBRARIES if number % 2 == 0 else LIBRARIES[::-1]:
-            study = studies[library]
             start = time.perf_counter()
-            trial = study.ask()
-            value = score(suggest_all(trial))
-            study.tell(trial, value)
+            value = run_trial(studies[library], pruned_states[library])
             stamps[library].append(stamps[library][-1] + time.perf_counter() - start)
             values[library].append(value)
     return {library: (stamps[library], values[library]) for library in LIBRARIES}
@@ -90,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for both libraries' BLAS/OpenMP and torch pools "
                              "(default 1; 0 leaves the machine's defaults)")
+    parser.add_argument("--pruned", action="store_true",
+                        help="trials report a learning curve and each library's ASHA prunes "
+                             "most of them (pipetune's GP then learns from the pruned trials); "
+                             "the figure of cost with hundreds of pruned observations")
     add_exit_flag(parser)
     args = parser.parse_args(argv)
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
@@ -105,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ms: dict[str, dict[int, list[float]]] = {library: {} for library in LIBRARIES}
     best: dict[str, dict[int, list[float]]] = {library: {} for library in LIBRARIES}
     for seed in range(args.seeds):
-        runs = run_interleaved(seed, checkpoints[-1])
+        runs = run_interleaved(seed, checkpoints[-1], args.pruned)
         for library, (stamps, values) in runs.items():
             for c in checkpoints:
                 ms[library].setdefault(c, []).append(ms_per_trial(stamps, c, args.window))
@@ -116,12 +150,18 @@ def main(argv: list[str] | None = None) -> int:
         p, o = float(np.median(ms["pipetune"][c])), float(np.median(ms["optuna"][c]))
         bp, bo = float(np.median(best["pipetune"][c])), float(np.median(best["optuna"][c]))
         rows.append([c, f"{p:.1f}", f"{o:.1f}", f"{o / p:.2f}x", f"{bp:.4f}", f"{bo:.4f}"])
-        passed &= o / p >= SPEEDUP_TARGET and bp <= bo
+        # Under ASHA Optuna's GP fits only the few COMPLETE trials (random ones until ten
+        # completed), so its cost is no yardstick there: the target is issue 19's "tens of
+        # milliseconds per trial at hundreds of observations".
+        fast = p < PRUNED_MS_TARGET if args.pruned else o / p >= SPEEDUP_TARGET
+        passed &= fast and bp <= bo
     print(table(["trials", "pipetune ms/trial", "optuna ms/trial", "ratio (optuna/pipetune)",
                  "pipetune best", "optuna best"], rows))
-    print(f"\n[{'PASS' if passed else 'FAIL'}] pipetune's GP costs at most 1/{SPEEDUP_TARGET:g} "
-          f"of Optuna's per trial at every checkpoint, with an equal or better median best "
-          f"value ({args.seeds} seed(s), window {args.window})")
+    cost = (f"under {PRUNED_MS_TARGET:g} ms per trial, most trials pruned," if args.pruned
+            else f"at most 1/{SPEEDUP_TARGET:g} of Optuna's per trial")
+    print(f"\n[{'PASS' if passed else 'FAIL'}] pipetune's GP costs {cost} at every checkpoint, "
+          f"with an equal or better median best value ({args.seeds} seed(s), window "
+          f"{args.window})")
     return exit_status(passed, args)
 
 
