@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipetune.datatypes import FrozenTrial, StudyDirection, TrialState
 from pipetune.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from pipetune.samplers._seen import configuration, configurations_run, is_finite
+from pipetune.samplers._seen import RunConfigurations, configuration, is_finite
 from pipetune.view import StudyView
 
 
@@ -15,7 +15,14 @@ def _trial(number: int, state: TrialState, **params) -> FrozenTrial:
 
 
 def _view(*trials: FrozenTrial) -> StudyView:
-    return StudyView("s", (StudyDirection.MINIMIZE,), trials, claim_key=lambda key, i: True)
+    return StudyView("s", (StudyDirection.MINIMIZE,), trials, claim_key=lambda key, i: True,
+                     finished_log=[t for t in trials if t.state.is_finished()],
+                     unfinished=tuple(t for t in trials if not t.state.is_finished()))
+
+
+def configurations_run(view: StudyView, names: list[str],
+                       exclude_trial_id: int | None = None) -> set[tuple]:
+    return RunConfigurations().of(view, names, exclude_trial_id)
 
 
 def test_ints_stepped_floats_and_categoricals_are_finite_continuous_floats_are_not():
@@ -44,3 +51,12 @@ def test_complete_pruned_and_running_trials_count_failed_and_waiting_ones_do_not
 def test_the_trial_being_sampled_is_left_out():
     view = _view(_trial(0, TrialState.COMPLETE, a=1), _trial(1, TrialState.RUNNING, a=2))
     assert configurations_run(view, ["a"], exclude_trial_id=101) == {(1,)}
+
+
+def test_finished_trials_are_read_once_and_later_ones_added():
+    run = RunConfigurations()
+    first = _trial(0, TrialState.COMPLETE, a=1)
+    assert run.of(_view(first), ["a"]) == {(1,)}
+    later = _view(first, _trial(1, TrialState.PRUNED, a=2), _trial(2, TrialState.RUNNING, a=3))
+    assert run.of(later, ["a"]) == {(1,), (2,), (3,)}
+    assert run.of(later, ["a"], exclude_trial_id=102) == {(1,), (2,)}

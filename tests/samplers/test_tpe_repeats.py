@@ -14,7 +14,7 @@ import pytest
 import pipetune
 from pipetune.distributions import CategoricalDistribution, IntDistribution
 from pipetune.samplers import TPESampler
-from pipetune.samplers.tpe import sampler as tpe_sampler
+from pipetune.samplers._seen import RunConfigurations
 
 GRID = {"x": IntDistribution(0, 3), "y": IntDistribution(0, 2),
         "kind": CategoricalDistribution(["a", "b"])}  # 4 x 3 x 2 = 24 configurations
@@ -98,13 +98,13 @@ def test_a_continuous_param_leaves_sampling_as_it_was(monkeypatch):
     """With a continuous float the space is not a grid: nothing is filtered, so proposals
     are TPE's usual ones (what ran before is not even looked up)."""
     lookups: list[tuple] = []
-    original = tpe_sampler.configurations_run
+    original = RunConfigurations.of
 
-    def counting(view, names, exclude_trial_id=None):
+    def counting(self, view, names, exclude_trial_id=None):
         lookups.append(tuple(names))
-        return original(view, names, exclude_trial_id)
+        return original(self, view, names, exclude_trial_id)
 
-    monkeypatch.setattr(tpe_sampler, "configurations_run", counting)
+    monkeypatch.setattr(RunConfigurations, "of", counting)
 
     def objective(trial) -> float:
         x = trial.suggest_float("x", 0.0, 1.0)

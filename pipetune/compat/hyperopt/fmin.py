@@ -92,13 +92,19 @@ def seed_from(rstate: Any) -> int | None:
         f"np.random.default_rng(42), or None. Got {rstate!r}.")
 
 
-def open_search(trials: TrialsRecord, space: Any, algo: Any, seed: int | None) -> Study:
+def open_search(trials: TrialsRecord, space: Any, algo: Any, seed: int | None,
+                points_to_evaluate: Any = None) -> Study:
     """The study of ``trials``, with the sampler serving ``algo`` on ``space`` (whose labels
-    ``trials`` learns)."""
+    ``trials`` learns); ``points_to_evaluate`` are enqueued when it holds no trial yet (a
+    resumed search does not run them again)."""
     nodes = labelled_nodes(space)
     trials.learn(nodes)
-    return load_study(study_name=trials.study_name, storage=trials.storage,
-                      sampler=sampler_for(algo, seed, nodes))
+    study = load_study(study_name=trials.study_name, storage=trials.storage,
+                       sampler=sampler_for(algo, seed, nodes))
+    if points_to_evaluate and not study.trials:
+        for params in given_points(points_to_evaluate, nodes):
+            study.enqueue_trial(params)
+    return study
 
 
 def sample_trial(trial: Trial, space: Any, rng: np.random.Generator | None = None) -> Any:
@@ -406,11 +412,7 @@ def fmin(fn: Callable[..., Any], space: Any, algo: Any = None, max_evals: int | 
     if isinstance(space, str) and space == "annotated":
         space, call = _annotated(fn)
     seed = seed_from(rstate)
-    study = open_search(trials, space, algo, seed)
-    existing = study.trials
-    if points_to_evaluate and not existing:
-        for params in given_points(points_to_evaluate, labelled_nodes(space)):
-            study.enqueue_trial(params)
+    study = open_search(trials, space, algo, seed, points_to_evaluate)
 
     def count() -> int:
         return sum(1 for t in study.trials if t.state != TrialState.WAITING)

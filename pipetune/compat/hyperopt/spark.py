@@ -42,13 +42,12 @@ from typing import Any
 import numpy as np
 
 from pipetune._numbers import real_number
-from pipetune.compat.hyperopt._space import labelled_nodes, space_eval
+from pipetune.compat.hyperopt._space import space_eval
 from pipetune.compat.hyperopt._trials import STATUS_OK, AllTrialsFailedError
 from pipetune.compat.hyperopt.fmin import (
     Trials,
     advance,
     check_budget,
-    given_points,
     open_search,
     parse_result,
     progress_bar,
@@ -219,13 +218,9 @@ class SparkTrials(Trials):
                       if t is not None]
         threshold = max((t for t in thresholds if t is not None), default=None)
         seed = seed_from(rstate)
-        study = open_search(self, space, algo, seed)
-        existing = study.trials
-        if points_to_evaluate and not existing:
-            for params in given_points(points_to_evaluate, labelled_nodes(space)):
-                study.enqueue_trial(params)
+        study = open_search(self, space, algo, seed, points_to_evaluate)
         run = _Search(self, study, space, seed, max_evals, deadline, threshold, early_stop_fn,
-                      sum(1 for t in existing if t.state != TrialState.WAITING))
+                      sum(1 for t in study.trials if t.state != TrialState.WAITING))
         parallelism = self.parallelism if self.parallelism is not None else -1
         run.bar = progress_bar(show_progressbar, max_evals, run.done, run.best)
         try:

@@ -32,7 +32,7 @@ from pipetune.distributions import Distribution
 from pipetune.errors import InvalidArgumentError
 from pipetune.samplers._encoding import UnitSpace
 from pipetune.samplers._rng import TrialRandomness
-from pipetune.samplers._seen import configuration, configurations_run, is_finite
+from pipetune.samplers._seen import RunConfigurations, configuration, is_finite
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.gp.acquisition import (
     Scored,
@@ -125,6 +125,7 @@ class GPSampler(BaseSampler):
         self._constraints_func = constraints_func
         self._constant_liar = constant_liar
         self._states: dict[int, _StudyState] = {}
+        self._run_configurations = RunConfigurations()
         self._lock = threading.Lock()
 
     def _state(self, view) -> _StudyState:
@@ -160,7 +161,8 @@ class GPSampler(BaseSampler):
         point, acquisition = found
         params = space.decode(point)
         if is_finite(search_space):
-            params = _unseen(view, trial, search_space, space, acquisition, point, params, rng)
+            params = _unseen(view, trial, search_space, space, acquisition, point, params, rng,
+                             self._run_configurations)
         return params
 
     def _encoded(self, state: _StudyState, search_space: dict[str, Distribution],
@@ -387,13 +389,13 @@ class _Model(Protocol):
 
 def _unseen(view, trial: FrozenTrial, search_space: dict[str, Distribution], space: UnitSpace,
             acquisition: Acquisition, point: np.ndarray, params: dict[str, Any],
-            rng: np.random.Generator) -> dict[str, Any]:
+            rng: np.random.Generator, run_configurations: RunConfigurations) -> dict[str, Any]:
     """``params`` unless the study already ran that configuration of a finite space; then the
     candidate of highest acquisition that it has not, when the candidates hold one. On a grid
     the acquisition's maximum often stays on a configuration already run (its noise-free value
     is known, but nearby the model still expects it best), and a repeat tells nothing new."""
     names = list(search_space)
-    seen = configurations_run(view, names, exclude_trial_id=trial.trial_id)
+    seen = run_configurations.of(view, names, exclude_trial_id=trial.trial_id)
     if configuration(params, names) not in seen:
         return params
     for candidate in ranked_candidates(acquisition, space, point, rng):

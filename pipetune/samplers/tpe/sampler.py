@@ -30,7 +30,7 @@ from pipetune.samplers._constraints import (
     record_constraints,
 )
 from pipetune.samplers._rng import TrialRandomness
-from pipetune.samplers._seen import configurations_run, is_finite
+from pipetune.samplers._seen import RunConfigurations, is_finite
 from pipetune.samplers.base import BaseSampler
 from pipetune.samplers.random import RandomSampler
 from pipetune.samplers.tpe.observations import Observations
@@ -149,6 +149,7 @@ class TPESampler(BaseSampler):
         self._bandwidth_factor = bandwidth_factor
         self._min_bandwidth_fraction = min_bandwidth_fraction
         self._observations: dict[int, Observations] = {}
+        self._run_configurations = RunConfigurations()
         self._lock = threading.Lock()
 
     # -- the history -------------------------------------------------------------------------
@@ -217,8 +218,7 @@ class TPESampler(BaseSampler):
 
     # -- the model -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _configurations_to_avoid(view, trial: FrozenTrial, space: dict[str, Distribution],
+    def _configurations_to_avoid(self, view, trial: FrozenTrial, space: dict[str, Distribution],
                                  groups: list[list[str]]) -> set[tuple] | None:
         """The configurations of ``space`` that COMPLETE, PRUNED or RUNNING trials ran, as
         tuples in the order of ``groups[0]``, when the proposal should avoid them: the space is
@@ -226,7 +226,7 @@ class TPESampler(BaseSampler):
         configuration has been run. None when repeats are allowed."""
         if len(groups) != 1 or not is_finite(space):
             return None
-        run = configurations_run(view, groups[0], exclude_trial_id=trial.trial_id)
+        run = self._run_configurations.of(view, groups[0], exclude_trial_id=trial.trial_id)
         grid_size = math.prod(Axis.of(name, space[name]).grid_size or 0 for name in groups[0])
         if len(run) >= grid_size:
             return None  # the whole grid has been run: repeats are all that is left
